@@ -1,0 +1,52 @@
+"""The Python API: run an ELF on a platform and get a Result."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import IO, Any, Mapping, Sequence
+
+from .errors import ConfigError
+from .machine import Machine
+from .platform import Platform, get_platform
+from .result import Result, collect
+
+
+def run(elf: "str | Path | Sequence[str | Path]", platform: "str | Path | Platform" = "single", *,
+        max_cycles: int | None = None, trace: "str | Path | IO[str] | None" = None,
+        stdout: "IO[str] | bool | None" = False, overrides: Mapping[str, Any] | None = None,
+        **kw: Any) -> Result:
+    """Simulate a program and return its :class:`Result`.
+
+    ``elf`` is one ELF file (every core starts at its entry, as on PULP) or a
+    list of ELF files, one per core (core i runs ``elf[i]``; each must be
+    linked to its own memory range).  ``platform`` is a preset name, a TOML
+    file or a :class:`Platform`; further keyword arguments override platform
+    parameters (``cores=4``, ``l2__latency=15`` or ``overrides={"l2.latency":
+    15}``).  ``stdout=True`` echoes the program's output to sys.stdout (it is
+    always in ``Result.stdout``); ``trace`` is a file path or stream for the
+    instruction trace.  Raises a :class:`pulpsim.errors.PulpsimError` subclass
+    on bad input or a guest fault.
+    """
+    plat = get_platform(platform, overrides, **kw)
+    machine = Machine(plat, max_cycles=max_cycles)
+    elves = [elf] if isinstance(elf, (str, Path)) else list(elf)
+    if not elves:
+        raise ConfigError("no ELF file given")
+    if len(elves) == 1:
+        machine.load_elf(elves[0])
+    else:
+        if len(elves) > plat.cores:
+            raise ConfigError(f"{len(elves)} programs for {plat.cores} cores on platform {plat.name!r}")
+        for core, path in enumerate(elves):
+            machine.load_elf(path, cores=[core])
+        for core in range(len(elves), plat.cores):
+            machine.halt_core(core)  # no program for this core
+    close = None
+    if isinstance(trace, (str, Path)):
+        close = trace = open(trace, "w")
+    try:
+        code = machine.run(trace=trace, stdout=stdout)
+    finally:
+        if close is not None:
+            close.close()
+    return collect(machine, code)

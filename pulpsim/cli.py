@@ -1,0 +1,149 @@
+"""Command-line interface: ``pulpsim run | disasm | build | platforms``.
+
+Exit status of ``pulpsim run``: the program's exit code (modulo 256).  User
+errors print one line ``pulpsim: error: ...`` (no traceback) and exit with the
+error class's status (see docs/cli.md): 250 generic, 251 bad option or
+platform parameter, 252 bad ELF, 253 toolchain failure, 254 guest fault (illegal
+instruction, memory fault, runaway program, unhandled trap).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .errors import ConfigError, PulpsimError
+
+STATUS_USAGE = 251
+
+
+class _ArgumentParser(argparse.ArgumentParser):
+    """argparse that reports usage errors with pulpsim's one-line format and status."""
+
+    def error(self, message: str):  # type: ignore[override]
+        raise ConfigError(f"{self.prog}: {message}")
+
+
+def _parse_sets(items: list[str]) -> dict[str, str]:
+    overrides = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--set expects KEY=VALUE, got {item!r}")
+        overrides[key.strip()] = value.strip()
+    return overrides
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from .api import run
+    overrides = _parse_sets(args.set)
+    if args.cores is not None:
+        overrides["cores"] = args.cores
+    result = run(args.elf if len(args.elf) > 1 else args.elf[0], platform=args.platform,
+                 max_cycles=args.max_cycles, trace=args.trace, stdout=sys.stdout, overrides=overrides)
+    if args.stats == "json":
+        print(result.to_json())
+    elif args.stats == "table":
+        print(result.table())
+    return result.exit_code & 0xFF
+
+
+def _cmd_disasm(args: argparse.Namespace) -> int:
+    from .disasm import disassemble_words
+    from .elf import load_elf
+    import numpy as np
+    image = load_elf(args.elf)
+    for seg in image.segments:
+        if not seg.executable:
+            continue
+        words = np.frombuffer(seg.data[:len(seg.data) - len(seg.data) % 4], "<u4")
+        print(f"\nsegment 0x{seg.vaddr:08x} ({len(seg.data)} bytes):")
+        by_addr = {}
+        for name, addr in image.symbols.items():
+            by_addr.setdefault(addr, name)
+        for i, line in enumerate(disassemble_words(words, seg.vaddr, image.symbolize)):
+            addr = seg.vaddr + 4 * i
+            if addr in by_addr:
+                print(f"\n{addr:08x} <{by_addr[addr]}>:")
+            print(line)
+    return 0
+
+
+def _cmd_build(args: argparse.Namespace) -> int:
+    import shutil
+    from . import toolchain
+    elf = toolchain.build(args.sources, opt=args.opt, cflags=tuple(args.cflag or ()),
+                          compiler=args.compiler, runtime=not args.no_runtime)
+    out = Path(args.output)
+    shutil.copyfile(elf, out)
+    print(out)
+    return 0
+
+
+def _cmd_platforms(args: argparse.Namespace) -> int:
+    from .platform import PRESETS
+    for name, plat in PRESETS.items():
+        if args.json:
+            print(json.dumps({name: plat.to_dict()}))
+        else:
+            print(f"{name:10} cores={plat.cores} tcdm={plat.tcdm.size // 1024}KiB@0x{plat.tcdm.base:08x} "
+                  f"l2={plat.l2.size // 1024}KiB@0x{plat.l2.base:08x} (latency {plat.l2.latency})")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _ArgumentParser(prog="pulpsim", description="Cycle-accurate simulator of RV32IMF PULP clusters.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_ArgumentParser)
+
+    p = sub.add_parser("run", help="simulate an ELF program")
+    p.add_argument("elf", nargs="+", help="ELF file (several: one per core)")
+    p.add_argument("--platform", default="single", help="preset name or TOML file (default: single)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a platform parameter")
+    p.add_argument("--cores", type=int, help="number of cores (same as --set cores=N)")
+    p.add_argument("--max-cycles", type=int, default=None, help="stop a runaway program after N cycles")
+    p.add_argument("--trace", metavar="FILE", help="write one line per executed instruction")
+    p.add_argument("--stats", choices=("table", "json", "none"), default="table",
+                   help="statistics after the run (default: table)")
+    p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("disasm", help="disassemble an ELF's code")
+    p.add_argument("elf")
+    p.set_defaults(func=_cmd_disasm)
+
+    p = sub.add_parser("build", help="compile C/assembly into an RV32IMF ELF with the pulpsim runtime")
+    p.add_argument("sources", nargs="+")
+    p.add_argument("-o", "--output", required=True)
+    p.add_argument("-O", dest="opt", default="-O2", help="optimisation flag (default -O2)")
+    p.add_argument("--cflag", action="append", help="extra compiler flag")
+    p.add_argument("--compiler", choices=("clang", "gcc"), default="clang")
+    p.add_argument("--no-runtime", action="store_true", help="do not link crt0 and the runtime")
+    p.set_defaults(func=_cmd_build)
+
+    p = sub.add_parser("platforms", help="list the platform presets")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_platforms)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if getattr(args, "max_cycles", None) is not None and args.max_cycles <= 0:
+            raise ConfigError(f"--max-cycles must be positive, got {args.max_cycles}")
+        return args.func(args)
+    except PulpsimError as e:
+        sys.stdout.flush()
+        print(f"pulpsim: error: {e}", file=sys.stderr)
+        return e.exit_status
+    except KeyboardInterrupt:
+        print("pulpsim: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

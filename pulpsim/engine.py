@@ -1,0 +1,950 @@
+"""The Numba engine: executes predecoded instructions on N cores, cycle by cycle.
+
+Data flow: :mod:`pulpsim.machine` loads an ELF into the flat memory array,
+predecodes the executable segments (:mod:`pulpsim.decode`) and calls
+:func:`run` with plain numpy arrays (layouts in :mod:`pulpsim.state`).
+:func:`run` returns a status (``ST_*``) whenever Python has to act: the
+program ended, a fault, an output or trace buffer is full, or the instruction
+budget of this call is spent.
+
+Timing: each core has its own clock ``cyc[core]`` = the cycle at which its
+next instruction issues.  The core with the smallest clock (lowest id on a
+tie) runs next, so instructions from all cores are executed in global cycle
+order: this is what shared-resource arbitration (TCDM banks, FPUs, DMA) hooks
+into.  A core keeps running, without re-scanning the others, while it stays
+earliest.
+
+The cost of an instruction follows ``core-timing.md``: one issue cycle plus
+stalls that are charged *before* it issues (load-use, jalr dependency, FP
+divider) and extra cycles it spends itself (taken branch, jumps, mulh, div,
+CSR flush, fence, misaligned access, slow memory).  Every extra cycle is
+counted under its cause in ``stat`` so that the stall breakdown always adds up.
+
+Memory safety: every guest address goes through :func:`find_region`, which
+checks the whole access against the platform's regions before any array is
+indexed (Numba does no bounds checking).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from . import jitcache
+
+jitcache.ensure_fresh()
+
+from . import fpu  # noqa: E402  (after the cache check, see pulpsim.jitcache)
+from .isa import (  # noqa: E402
+    OP_ADD, OP_ADDI, OP_AND, OP_ANDI, OP_AUIPC, OP_BEQ, OP_BGE, OP_BGEU, OP_BLT, OP_BLTU, OP_BNE,
+    OP_CSRRC, OP_CSRRCI, OP_CSRRS, OP_CSRRSI, OP_CSRRW, OP_CSRRWI, OP_DIV, OP_DIVU, OP_EBREAK,
+    OP_ECALL, OP_FADD_S, OP_FCLASS_S, OP_FCVT_S_W, OP_FCVT_S_WU, OP_FCVT_W_S, OP_FCVT_WU_S,
+    OP_FDIV_S, OP_FENCE, OP_FENCE_I, OP_FEQ_S, OP_FLE_S, OP_FLT_S, OP_FLW, OP_FMADD_S, OP_FMAX_S,
+    OP_FMIN_S, OP_FMSUB_S, OP_FMUL_S, OP_FMV_W_X, OP_FMV_X_W, OP_FNMADD_S, OP_FNMSUB_S,
+    OP_FSGNJ_S, OP_FSGNJN_S, OP_FSGNJX_S, OP_FSQRT_S, OP_FSUB_S, OP_FSW, OP_JAL, OP_JALR, OP_LB,
+    OP_LBU, OP_LH, OP_LHU, OP_LUI, OP_LW, OP_MRET, OP_MUL, OP_MULH, OP_MULHSU, OP_MULHU, OP_NOCODE,
+    OP_OR, OP_ORI, OP_REM, OP_REMU, OP_SB, OP_SH, OP_SLL, OP_SLLI, OP_SLT, OP_SLTI, OP_SLTIU,
+    OP_SLTU, OP_SRA, OP_SRAI, OP_SRL, OP_SRLI, OP_SUB, OP_SW, OP_WFI, OP_XOR, OP_XORI,
+)
+from .state import (  # noqa: E402
+    C_FFLAGS, C_FRM, C_MCAUSE, C_MCOUNTINHIBIT, C_MEPC, C_MHPMEVENT, C_MIE, C_MSCRATCH, C_MSTATUS,
+    C_MTVAL, C_MTVEC, C_PCER, C_PCMR, CAUSE_BREAKPOINT, CAUSE_ECALL_M, CAUSE_FETCH_FAULT,
+    CAUSE_FETCH_MISALIGNED, CAUSE_ILLEGAL, CAUSE_LOAD_FAULT, CAUSE_STORE_FAULT, IO_CAUSE,
+    IO_CODE_ADDR, IO_CORE, IO_EXECUTED, IO_EXIT_CODE, IO_OUT_LEN, IO_PC, IO_STATUS, IO_TRACE_LEN,
+    IO_TVAL, NUM_VC, P_CLUSTER_ID, P_CODE_LO, P_CORESTATUS, P_MAX_CYCLES, P_MRET_CYCLES, P_NCODE,
+    P_STDOUT, P_STDOUT_SIZE, P_TRACING, P_TRAP_CYCLES, R_BASE, R_LATENCY, R_OFFSET,
+    R_SIZE, S_BRANCH, S_BTAKEN, S_CSR, S_DIV, S_FDIV_WAIT, S_FENCE, S_INSTR, S_JR_STALL, S_JUMP,
+    S_LD_EXT, S_LD_EXT_CYC, S_LOAD_USE, S_MISALIGNED, S_MULH, S_ST_EXT, S_ST_EXT_CYC, S_TRAP,
+    S_TRAPS, S_WB_CLASH, ST_ALL_HALTED, ST_BUDGET, ST_CODE_WRITE, ST_CYCLE_LIMIT, ST_EXIT,
+    ST_FAULT, ST_OUTPUT_FULL, ST_TRACE_FULL, T_EXIT_CODE, T_FDIV_DST, T_FDIV_READY, T_HALTED,
+    T_LAST_ALU_DST, T_LAST_LOAD_DST, T_TOHOST, TR_CORE, TR_CYCLE, TR_DST, TR_PC, TR_VALUE, TR_WORD,
+    VC_MCYCLE, VC_MINSTRET, VC_PCCR,
+)
+
+MASK32 = 0xFFFFFFFF
+NO_LIMIT = 1 << 62
+
+# Columns of the predecoded table (pulpsim.decode).
+_OP, _RD, _RS1, _RS2, _RS3, _IMM, _RM, _SA, _SB, _SC, _DST, _WORD = range(12)
+
+# opflags[op] bits (built by pulpsim.machine from the ISA table).
+OPF_FP = 1        #: needs mstatus.FS != Off
+OPF_FPU = 2       #: an FP-unit instruction: waits while the FP divider is busy
+OPF_LOAD = 4
+OPF_STORE = 8
+OPF_BRANCH = 16
+OPF_JUMP = 32
+
+MSTATUS_MIE = 1 << 3
+MSTATUS_MPIE = 1 << 7
+MSTATUS_MPP = 3 << 11
+MSTATUS_FS = 3 << 13
+MSTATUS_SD = 1 << 31
+MISA_RV32IMF = (1 << 30) | (1 << 8) | (1 << 12) | (1 << 5)
+
+
+@njit(cache=True)
+def s32(v):
+    """Wrap an integer to a sign-extended 32-bit value."""
+    return ((v + 0x80000000) & MASK32) - 0x80000000
+
+
+@njit(cache=True)
+def clz32(v):
+    """Leading zeros of a 32-bit value (32 for 0)."""
+    v = v & MASK32
+    if v == 0:
+        return 32
+    n = 0
+    if v <= 0x0000FFFF:
+        n += 16
+        v <<= 16
+    if v <= 0x00FFFFFF:
+        n += 8
+        v <<= 8
+    if v <= 0x0FFFFFFF:
+        n += 4
+        v <<= 4
+    if v <= 0x3FFFFFFF:
+        n += 2
+        v <<= 2
+    if v <= 0x7FFFFFFF:
+        n += 1
+    return n
+
+
+@njit(cache=True)
+def div_cycles(signed, b):
+    """Cycles of div/rem (signed) or divu/remu, from the divisor only (core-timing.md)."""
+    if signed and b < 0:
+        return 2 + clz32(~b)
+    return 3 + clz32(b)
+
+
+@njit(cache=True)
+def fdiv_cycles(is_sqrt, a, b, result, flags):
+    """Cycles until the iterative FP divider is free again (core-timing.md)."""
+    ea = (a >> 23) & 0xFF
+    ma = a & 0x7FFFFF
+    if is_sqrt:
+        special = ea == 0xFF or (ea == 0 and ma == 0) or (a >> 31) != 0
+    else:
+        eb = (b >> 23) & 0xFF
+        mb = b & 0x7FFFFF
+        special = ea == 0xFF or eb == 0xFF or (ea == 0 and ma == 0) or (eb == 0 and mb == 0)
+    if special:
+        return 3
+    if flags & 4:   # overflow
+        return 6
+    if flags & 2:   # underflow
+        return 5
+    if flags & 1:   # inexact: full iteration count
+        return 19
+    frac = result & 0x7FFFFF
+    m = 0
+    if frac != 0:
+        tz = 0
+        while (frac >> tz) & 1 == 0:
+            tz += 1
+        m = 23 - tz
+    return 6 + (m + 1) // 2
+
+
+@njit(cache=True)
+def find_region(regions, addr, nbytes):
+    """Index of the region holding [addr, addr+nbytes), or -1."""
+    for r in range(regions.shape[0]):
+        rel = addr - regions[r, R_BASE]
+        if rel >= 0 and rel + nbytes <= regions[r, R_SIZE]:
+            return r
+    return -1
+
+
+@njit(cache=True)
+def mem_read(mem8, mem16, mem32, off, nbytes):
+    """Little-endian unsigned read of nbytes at a checked flat offset."""
+    if nbytes == 4 and (off & 3) == 0:
+        return np.int64(mem32[off >> 2])
+    if nbytes == 2 and (off & 1) == 0:
+        return np.int64(mem16[off >> 1])
+    v = np.int64(0)
+    for i in range(nbytes):
+        v |= np.int64(mem8[off + i]) << (8 * i)
+    return v
+
+
+@njit(cache=True)
+def mem_write(mem8, mem16, mem32, off, nbytes, value):
+    """Little-endian write of the low nbytes of value at a checked flat offset."""
+    if nbytes == 4 and (off & 3) == 0:
+        mem32[off >> 2] = np.uint32(value & MASK32)
+    elif nbytes == 2 and (off & 1) == 0:
+        mem16[off >> 1] = np.uint16(value & 0xFFFF)
+    else:
+        for i in range(nbytes):
+            mem8[off + i] = np.uint8((value >> (8 * i)) & 0xFF)
+
+
+@njit(cache=True)
+def misaligned_extra(addr, nbytes):
+    """Extra cycles of a misaligned access: a second bus transaction when it crosses a word."""
+    return 1 if (addr & 3) + nbytes > 4 else 0
+
+
+# ----------------------------------------------------------------------------
+# Counters and CSRs
+# ----------------------------------------------------------------------------
+
+@njit(cache=True)
+def event_total(stat, opcount, ev_load_ops, ev_store_ops, ev_jump_ops, ev_branch_ops, core, event, now):
+    """Total of PULP performance event `event` (pulp-reference.md 9.1) for a core so far."""
+    if event == 0:
+        return now
+    if event == 1:
+        return stat[core, S_INSTR]
+    if event == 2:
+        return stat[core, S_LOAD_USE]
+    if event == 3:
+        return stat[core, S_JR_STALL]
+    if event == 5 or event == 6 or event == 7 or event == 8:
+        ops = ev_load_ops if event == 5 else (ev_store_ops if event == 6 else (ev_jump_ops if event == 7 else ev_branch_ops))
+        s = 0
+        for i in range(ops.shape[0]):
+            s += opcount[core, ops[i]]
+        return s
+    if event == 9:
+        return stat[core, S_BTAKEN]
+    if event == 12:
+        return stat[core, S_LD_EXT]
+    if event == 13:
+        return stat[core, S_ST_EXT]
+    if event == 14:
+        return stat[core, S_LD_EXT_CYC]
+    if event == 15:
+        return stat[core, S_ST_EXT_CYC]
+    return 0  # IMISS, RVC, ELW, TCDM_CONT, APU_*: none on this platform
+
+
+@njit(cache=True)
+def _hpm_event_to_pulp(bit):
+    """Map a CV32E40P mhpmevent bit to the PULP event index."""
+    if bit <= 10:
+        return bit
+    if bit == 11:
+        return 11
+    return 17 + (bit - 12)  # APU_TYPE, APU_CONT, APU_DEP, APU_WB
+
+
+@njit(cache=True)
+def vc_enabled_total(csr, stat, opcount, evs, core, k, now):
+    """(enabled, selected event total) of virtual counter k."""
+    ld, st, jp, br = evs
+    if k == VC_MCYCLE:
+        return (csr[core, C_MCOUNTINHIBIT] & 1) == 0, now
+    if k == VC_MINSTRET:
+        return (csr[core, C_MCOUNTINHIBIT] & 4) == 0, stat[core, S_INSTR]
+    if k < 32:
+        sel = csr[core, C_MHPMEVENT + k] if k >= 3 else 0
+        if sel == 0 or (csr[core, C_MCOUNTINHIBIT] >> k) & 1:
+            return False, 0
+        tot = 0
+        for bit in range(16):
+            if (sel >> bit) & 1:
+                tot += event_total(stat, opcount, ld, st, jp, br, core, _hpm_event_to_pulp(bit), now)
+        return True, tot
+    i = k - VC_PCCR
+    en = (csr[core, C_PCMR] & 1) != 0 and ((csr[core, C_PCER] >> i) & 1) != 0
+    if not en:
+        return False, 0
+    return True, event_total(stat, opcount, ld, st, jp, br, core, i, now)
+
+
+@njit(cache=True)
+def vc_read(csr, stat, opcount, evs, vc_acc, vc_snap, core, k, now):
+    en, tot = vc_enabled_total(csr, stat, opcount, evs, core, k, now)
+    if en:
+        return vc_acc[core, k] + tot - vc_snap[core, k]
+    return vc_acc[core, k]
+
+
+@njit(cache=True)
+def vc_fold_all(csr, stat, opcount, evs, vc_acc, vc_snap, core, now):
+    """Freeze every counter's value into vc_acc (before its enable conditions change)."""
+    for k in range(NUM_VC):
+        vc_acc[core, k] = vc_read(csr, stat, opcount, evs, vc_acc, vc_snap, core, k, now)
+
+
+@njit(cache=True)
+def vc_resnap_all(csr, stat, opcount, evs, vc_snap, core, now):
+    """Restart every counter from its folded value (after enable conditions changed)."""
+    for k in range(NUM_VC):
+        en, tot = vc_enabled_total(csr, stat, opcount, evs, core, k, now)
+        vc_snap[core, k] = tot
+
+
+@njit(cache=True)
+def csr_is_flushing(num):
+    """CSRs whose access flushes the pipeline (4 cycles; core-timing.md)."""
+    return (num == 0x300 or num == 0x305 or num == 0x341 or num == 0x342 or num == 0x320
+            or (0x323 <= num <= 0x33F) or (0xB00 <= num <= 0xB1F) or (0xB80 <= num <= 0xB9F)
+            or (0xC00 <= num <= 0xC1F) or (0xC80 <= num <= 0xC9F))
+
+
+@njit(cache=True)
+def _counter_index(num):
+    """Virtual counter index and half (0 low, 1 high) of a counter CSR, or (-1, 0)."""
+    if 0xB00 <= num <= 0xB1F:
+        return num - 0xB00, 0
+    if 0xB80 <= num <= 0xB9F:
+        return num - 0xB80, 1
+    if 0xC00 <= num <= 0xC1F:
+        return num - 0xC00, 0
+    if 0xC80 <= num <= 0xC9F:
+        return num - 0xC80, 1
+    if 0x780 <= num <= 0x79E:
+        return VC_PCCR + (num - 0x780), 0
+    return -1, 0
+
+
+@njit(cache=True)
+def csr_access(csr, stat, opcount, evs, vc_acc, vc_snap, core, hartid, num, write, wval, now):
+    """Read CSR `num` and, if `write`, write `wval` to it.
+
+    Returns (ok, old value). ok is False for a CSR that does not exist or a
+    write to a read-only one (the caller raises an illegal-instruction trap).
+    """
+    k, half = _counter_index(num)
+    if k == 1 or (k >= 0 and k < 32 and num >= 0xC00 and write):
+        return False, 0  # no counter 1; user counter shadows are read-only
+    if k >= 0:
+        full = vc_read(csr, stat, opcount, evs, vc_acc, vc_snap, core, k, now)
+        if k >= VC_PCCR:
+            full &= MASK32
+        old = (full >> 32) & MASK32 if half else full & MASK32
+        if write:
+            wv = wval & MASK32
+            new = ((full & MASK32) | (wv << 32)) if half else ((full & ~MASK32) | wv)
+            if k >= VC_PCCR:
+                new &= MASK32
+            en, tot = vc_enabled_total(csr, stat, opcount, evs, core, k, now)
+            vc_acc[core, k] = new
+            vc_snap[core, k] = tot
+        return True, s32(old)
+    if num == 0x79F:  # PCCR "all": write sets every PULP counter
+        if write:
+            for i in range(31):
+                en, tot = vc_enabled_total(csr, stat, opcount, evs, core, VC_PCCR + i, now)
+                vc_acc[core, VC_PCCR + i] = wval & MASK32
+                vc_snap[core, VC_PCCR + i] = tot
+        return True, 0
+    if (num >> 10) == 3 and write:
+        return False, 0  # read-only CSR space
+    old = 0
+    if num == 0x001:
+        old = csr[core, C_FFLAGS]
+        if write:
+            csr[core, C_FFLAGS] = wval & 0x1F
+    elif num == 0x002:
+        old = csr[core, C_FRM]
+        if write:
+            csr[core, C_FRM] = wval & 0x7
+    elif num == 0x003:
+        old = (csr[core, C_FRM] << 5) | csr[core, C_FFLAGS]
+        if write:
+            csr[core, C_FFLAGS] = wval & 0x1F
+            csr[core, C_FRM] = (wval >> 5) & 0x7
+    elif num == 0x300:
+        ms = csr[core, C_MSTATUS]
+        old = ms | (MSTATUS_SD if (ms & MSTATUS_FS) == MSTATUS_FS else 0)
+        if write:
+            csr[core, C_MSTATUS] = (wval & (MSTATUS_MIE | MSTATUS_MPIE | MSTATUS_FS)) | MSTATUS_MPP
+    elif num == 0x301:
+        old = MISA_RV32IMF
+    elif num == 0x304:
+        old = csr[core, C_MIE]
+        if write:
+            csr[core, C_MIE] = wval & MASK32
+    elif num == 0x305:
+        old = csr[core, C_MTVEC]
+        if write:
+            csr[core, C_MTVEC] = wval & 0xFFFFFFFD  # MODE 0 (direct) or 1 (vectored)
+    elif num == 0x340:
+        old = csr[core, C_MSCRATCH]
+        if write:
+            csr[core, C_MSCRATCH] = wval & MASK32
+    elif num == 0x341:
+        old = csr[core, C_MEPC]
+        if write:
+            csr[core, C_MEPC] = wval & 0xFFFFFFFC
+    elif num == 0x342:
+        old = csr[core, C_MCAUSE]
+        if write:
+            csr[core, C_MCAUSE] = wval & MASK32
+    elif num == 0x343:
+        old = csr[core, C_MTVAL]
+        if write:
+            csr[core, C_MTVAL] = wval & MASK32
+    elif num == 0x344:
+        old = 0  # mip: no interrupt sources
+    elif num == 0x320 or 0x323 <= num <= 0x33F or num == 0xCC0 or num == 0xCC1:
+        if num == 0x320:
+            old = csr[core, C_MCOUNTINHIBIT]
+        elif num == 0xCC0:
+            old = csr[core, C_PCER]
+        elif num == 0xCC1:
+            old = csr[core, C_PCMR]
+        else:
+            old = csr[core, C_MHPMEVENT + (num - 0x320)]
+        if write:
+            vc_fold_all(csr, stat, opcount, evs, vc_acc, vc_snap, core, now)
+            if num == 0x320:
+                csr[core, C_MCOUNTINHIBIT] = wval & 0xFFFFFFFD
+            elif num == 0xCC0:
+                csr[core, C_PCER] = wval & MASK32
+            elif num == 0xCC1:
+                csr[core, C_PCMR] = wval & 3
+            else:
+                csr[core, C_MHPMEVENT + (num - 0x320)] = wval & 0xFFFF
+            vc_resnap_all(csr, stat, opcount, evs, vc_snap, core, now)
+    elif num == 0xF11 or num == 0xF12 or num == 0xF13:
+        old = 0
+    elif num == 0xF14 or num == 0x014:  # mhartid (and PULP's uhartid)
+        old = hartid
+    else:
+        return False, 0
+    return True, s32(old)
+
+
+# ----------------------------------------------------------------------------
+# The run loop
+# ----------------------------------------------------------------------------
+
+@njit(cache=True)
+def run(code, opflags, evs, params, regions, mem8, mem16, mem32,
+        pc, xreg, freg, csr, cyc, tim, stat, opcount, vc_acc, vc_snap,
+        outbuf, trace, io, budget):
+    """Execute up to `budget` instructions (all cores together); return a status ST_*."""
+    ncores = pc.shape[0]
+    code_lo = params[P_CODE_LO]
+    ncode = params[P_NCODE]
+    stdout_base = params[P_STDOUT]
+    stdout_size = params[P_STDOUT_SIZE]
+    corestatus = params[P_CORESTATUS]
+    max_cycles = params[P_MAX_CYCLES]
+    trap_cycles = params[P_TRAP_CYCLES]
+    mret_cycles = params[P_MRET_CYCLES]
+    cluster_id = params[P_CLUSTER_ID]
+    tracing = params[P_TRACING] != 0
+    out_cap = outbuf.shape[0]
+    trace_cap = trace.shape[0]
+    executed = 0
+    status = ST_BUDGET
+
+    while executed < budget and status == ST_BUDGET:
+        # --- pick the earliest core (lowest id on a tie) and how long it may run alone
+        c = -1
+        for k in range(ncores):
+            if tim[k, T_HALTED] == 0 and (c < 0 or cyc[k] < cyc[c]):
+                c = k
+        if c < 0:
+            status = ST_ALL_HALTED
+            break
+        limit = NO_LIMIT
+        for k in range(ncores):
+            if k != c and tim[k, T_HALTED] == 0:
+                lk = cyc[k] if k > c else cyc[k] - 1
+                if lk < limit:
+                    limit = lk
+
+        hartid = c | (cluster_id << 5)
+        xr = xreg[c]
+        fr = freg[c]
+        cs = csr[c]
+        sv = stat[c]
+        oc = opcount[c]
+        p = pc[c]
+        t = cyc[c]
+        last_load = tim[c, T_LAST_LOAD_DST]
+        last_alu = tim[c, T_LAST_ALU_DST]
+        fdiv_ready = tim[c, T_FDIV_READY]
+        fdiv_dst = tim[c, T_FDIV_DST]
+        tohost = tim[c, T_TOHOST]
+
+        while t <= limit and executed < budget:
+            if t > max_cycles:
+                status = ST_CYCLE_LIMIT
+                io[IO_CORE] = c
+                io[IO_PC] = p
+                break
+            idx = (p - code_lo) >> 2
+            if p < code_lo or idx >= ncode:
+                op = OP_NOCODE
+                row = code[0]
+            else:
+                row = code[idx]
+                op = row[_OP]
+            flags = opflags[op]
+
+            # ---- stalls charged before issue
+            issue = t
+            if last_load != 0:
+                if row[_SA] == last_load or row[_SB] == last_load or row[_SC] == last_load or (
+                        row[_DST] == last_load and (flags & OPF_LOAD) == 0):
+                    issue += 1
+                    sv[S_LOAD_USE] += 1
+                    if op == OP_JALR:   # lw + dependent jalr: one more (jr_stall)
+                        issue += 1
+                        sv[S_JR_STALL] += 1
+            elif op == OP_JALR and last_alu != 0 and row[_SA] == last_alu:
+                issue += 1
+                sv[S_JR_STALL] += 1
+            if fdiv_dst != 0:
+                # an FP divide is in flight (or writes back this cycle)
+                wait_until = issue
+                if (flags & OPF_FPU) != 0 or row[_SA] == fdiv_dst or row[_SB] == fdiv_dst \
+                        or row[_SC] == fdiv_dst or row[_DST] == fdiv_dst:
+                    wait_until = fdiv_ready
+                if wait_until > issue:
+                    sv[S_FDIV_WAIT] += wait_until - issue
+                    issue = wait_until
+                elif issue == fdiv_ready and (flags & OPF_FPU) == 0:
+                    # the divider writes back while this integer instruction is in EX
+                    issue += 1
+                    sv[S_WB_CLASH] += 1
+                if issue >= fdiv_ready:
+                    fdiv_dst = 0
+
+            cost = 1
+            npc = p + 4
+            new_load = 0
+            trap_cause = -1
+            trap_val = 0
+            rd = row[_RD]
+            rs1 = row[_RS1]
+            rs2 = row[_RS2]
+            imm = np.int64(row[_IMM])
+
+            # ---- execute
+            if op == OP_ADDI:
+                if rd != 0:
+                    xr[rd] = s32(xr[rs1] + imm)
+            elif op == OP_LW or op == OP_LB or op == OP_LBU or op == OP_LH or op == OP_LHU or op == OP_FLW:
+                addr = (xr[rs1] + imm) & MASK32
+                nb = 4 if (op == OP_LW or op == OP_FLW) else (2 if (op == OP_LH or op == OP_LHU) else 1)
+                r = find_region(regions, addr, nb)
+                if r < 0:
+                    trap_cause = CAUSE_LOAD_FAULT
+                    trap_val = addr
+                else:
+                    v = mem_read(mem8, mem16, mem32, addr - regions[r, R_BASE] + regions[r, R_OFFSET], nb)
+                    if op == OP_FLW:
+                        ms = cs[C_MSTATUS]
+                        if (ms & MSTATUS_FS) == 0:
+                            trap_cause = CAUSE_ILLEGAL
+                            trap_val = row[_WORD] & MASK32
+                        else:
+                            cs[C_MSTATUS] = ms | MSTATUS_FS
+                            fr[rd] = v
+                            new_load = row[_DST]
+                    else:
+                        if op == OP_LW:
+                            v = s32(v)
+                        elif op == OP_LB:
+                            v = ((v + 0x80) & 0xFF) - 0x80
+                        elif op == OP_LH:
+                            v = ((v + 0x8000) & 0xFFFF) - 0x8000
+                        if rd != 0:
+                            xr[rd] = v
+                        new_load = row[_DST]
+                    if trap_cause < 0:
+                        extra = misaligned_extra(addr, nb)
+                        if extra:
+                            cost += extra
+                            sv[S_MISALIGNED] += extra
+                        lat = regions[r, R_LATENCY] - 1
+                        if lat > 0:
+                            cost += lat
+                            sv[S_LD_EXT] += 1
+                            sv[S_LD_EXT_CYC] += lat
+            elif op == OP_SW or op == OP_SB or op == OP_SH or op == OP_FSW:
+                addr = (xr[rs1] + imm) & MASK32
+                nb = 4 if (op == OP_SW or op == OP_FSW) else (2 if op == OP_SH else 1)
+                if op == OP_FSW:
+                    if (cs[C_MSTATUS] & MSTATUS_FS) == 0:
+                        trap_cause = CAUSE_ILLEGAL
+                        trap_val = row[_WORD] & MASK32
+                    v = fr[rs2]
+                else:
+                    v = xr[rs2]
+                r = find_region(regions, addr, nb) if trap_cause < 0 else -2
+                if r >= 0:
+                    mem_write(mem8, mem16, mem32, addr - regions[r, R_BASE] + regions[r, R_OFFSET], nb, v)
+                    extra = misaligned_extra(addr, nb)
+                    if extra:
+                        cost += extra
+                        sv[S_MISALIGNED] += extra
+                    lat = regions[r, R_LATENCY] - 1
+                    if lat > 0:
+                        cost += lat
+                        sv[S_ST_EXT] += 1
+                        sv[S_ST_EXT_CYC] += lat
+                    if addr == tohost and nb == 4 and (v & 1) == 1:
+                        tim[c, T_HALTED] = 1
+                        tim[c, T_EXIT_CODE] = (v & MASK32) >> 1
+                    cidx = (addr - code_lo) >> 2
+                    if addr >= code_lo and cidx < ncode and code[cidx, _OP] != OP_NOCODE:
+                        status = ST_CODE_WRITE
+                        io[IO_CODE_ADDR] = addr
+                elif r == -1:
+                    if stdout_base <= addr < stdout_base + stdout_size:
+                        n = io[IO_OUT_LEN]
+                        outbuf[n, 0] = (addr - stdout_base) >> 3
+                        outbuf[n, 1] = v & 0xFF
+                        io[IO_OUT_LEN] = n + 1
+                        if n + 1 >= out_cap:
+                            status = ST_OUTPUT_FULL
+                    elif addr == corestatus and nb == 4:
+                        if (v >> 31) & 1:
+                            status = ST_EXIT
+                            io[IO_EXIT_CODE] = v & 0x7FFFFFFF
+                            io[IO_CORE] = c
+                    else:
+                        trap_cause = CAUSE_STORE_FAULT
+                        trap_val = addr
+            elif op == OP_ADD:
+                if rd != 0:
+                    xr[rd] = s32(xr[rs1] + xr[rs2])
+            elif op == OP_BNE or op == OP_BEQ or op == OP_BLT or op == OP_BGE or op == OP_BLTU or op == OP_BGEU:
+                a = xr[rs1]
+                b = xr[rs2]
+                if op == OP_BEQ:
+                    taken = a == b
+                elif op == OP_BNE:
+                    taken = a != b
+                elif op == OP_BLT:
+                    taken = a < b
+                elif op == OP_BGE:
+                    taken = a >= b
+                elif op == OP_BLTU:
+                    taken = (a & MASK32) < (b & MASK32)
+                else:
+                    taken = (a & MASK32) >= (b & MASK32)
+                if taken:
+                    target = (p + imm) & MASK32
+                    if target & 3:
+                        trap_cause = CAUSE_FETCH_MISALIGNED
+                        trap_val = target
+                    else:
+                        npc = target
+                        cost = 3
+                        sv[S_BRANCH] += 2
+                        sv[S_BTAKEN] += 1
+            elif op == OP_SLLI:
+                if rd != 0:
+                    xr[rd] = s32(xr[rs1] << imm)
+            elif op == OP_SRLI:
+                if rd != 0:
+                    xr[rd] = s32((xr[rs1] & MASK32) >> imm)
+            elif op == OP_SRAI:
+                if rd != 0:
+                    xr[rd] = xr[rs1] >> imm
+            elif op == OP_LUI:
+                if rd != 0:
+                    xr[rd] = imm
+            elif op == OP_AUIPC:
+                if rd != 0:
+                    xr[rd] = s32(p + imm)
+            elif op == OP_JAL:
+                target = (p + imm) & MASK32
+                if target & 3:
+                    trap_cause = CAUSE_FETCH_MISALIGNED
+                    trap_val = target
+                else:
+                    if rd != 0:
+                        xr[rd] = s32(p + 4)
+                    npc = target
+                    cost = 2
+                    sv[S_JUMP] += 1
+            elif op == OP_JALR:
+                target = (xr[rs1] + imm) & 0xFFFFFFFE
+                if target & 3:
+                    trap_cause = CAUSE_FETCH_MISALIGNED
+                    trap_val = target
+                else:
+                    if rd != 0:
+                        xr[rd] = s32(p + 4)
+                    npc = target
+                    cost = 2
+                    sv[S_JUMP] += 1
+            elif op == OP_SUB:
+                if rd != 0:
+                    xr[rd] = s32(xr[rs1] - xr[rs2])
+            elif op == OP_ANDI:
+                if rd != 0:
+                    xr[rd] = xr[rs1] & imm
+            elif op == OP_ORI:
+                if rd != 0:
+                    xr[rd] = xr[rs1] | imm
+            elif op == OP_XORI:
+                if rd != 0:
+                    xr[rd] = xr[rs1] ^ imm
+            elif op == OP_SLTI:
+                if rd != 0:
+                    xr[rd] = 1 if xr[rs1] < imm else 0
+            elif op == OP_SLTIU:
+                if rd != 0:
+                    xr[rd] = 1 if (xr[rs1] & MASK32) < (imm & MASK32) else 0
+            elif op == OP_SLL:
+                if rd != 0:
+                    xr[rd] = s32(xr[rs1] << (xr[rs2] & 31))
+            elif op == OP_SRL:
+                if rd != 0:
+                    xr[rd] = s32((xr[rs1] & MASK32) >> (xr[rs2] & 31))
+            elif op == OP_SRA:
+                if rd != 0:
+                    xr[rd] = xr[rs1] >> (xr[rs2] & 31)
+            elif op == OP_SLT:
+                if rd != 0:
+                    xr[rd] = 1 if xr[rs1] < xr[rs2] else 0
+            elif op == OP_SLTU:
+                if rd != 0:
+                    xr[rd] = 1 if (xr[rs1] & MASK32) < (xr[rs2] & MASK32) else 0
+            elif op == OP_XOR:
+                if rd != 0:
+                    xr[rd] = xr[rs1] ^ xr[rs2]
+            elif op == OP_OR:
+                if rd != 0:
+                    xr[rd] = xr[rs1] | xr[rs2]
+            elif op == OP_AND:
+                if rd != 0:
+                    xr[rd] = xr[rs1] & xr[rs2]
+            elif op == OP_MUL:
+                if rd != 0:
+                    xr[rd] = s32(xr[rs1] * xr[rs2])
+            elif op == OP_MULH or op == OP_MULHSU or op == OP_MULHU:
+                a = xr[rs1]
+                b = xr[rs2]
+                ua = np.uint64(a & MASK32)
+                ub = np.uint64(b & MASK32)
+                hi = np.int64((ua * ub) >> np.uint64(32))  # unsigned high word
+                if op == OP_MULH:
+                    hi = hi - (b if a < 0 else 0) - (a if b < 0 else 0)
+                elif op == OP_MULHSU:
+                    hi = hi - ((b & MASK32) if a < 0 else 0)
+                if rd != 0:
+                    xr[rd] = s32(hi)
+                cost = 5
+                sv[S_MULH] += 4
+            elif op == OP_DIV or op == OP_DIVU or op == OP_REM or op == OP_REMU:
+                a = xr[rs1]
+                b = xr[rs2]
+                signed = op == OP_DIV or op == OP_REM
+                if signed:
+                    if b == 0:
+                        q = -1
+                        rm_ = a
+                    elif a == -0x80000000 and b == -1:
+                        q = a
+                        rm_ = 0
+                    else:
+                        q = abs(a) // abs(b)
+                        if (a < 0) != (b < 0):
+                            q = -q
+                        rm_ = a - q * b
+                else:
+                    ua = a & MASK32
+                    ub = b & MASK32
+                    if ub == 0:
+                        q = MASK32
+                        rm_ = ua
+                    else:
+                        q = ua // ub
+                        rm_ = ua - q * ub
+                if rd != 0:
+                    xr[rd] = s32(q if (op == OP_DIV or op == OP_DIVU) else rm_)
+                cost = div_cycles(signed, b)
+                sv[S_DIV] += cost - 1
+            elif (flags & OPF_FP) != 0:
+                # ---- F extension (flw/fsw are handled with the loads/stores)
+                ms = cs[C_MSTATUS]
+                rmode = row[_RM]
+                if rmode == 7:
+                    rmode = cs[C_FRM]
+                if (ms & MSTATUS_FS) == 0 or rmode > 4:
+                    trap_cause = CAUSE_ILLEGAL
+                    trap_val = row[_WORD] & MASK32
+                else:
+                    cs[C_MSTATUS] = ms | MSTATUS_FS
+                    fa = fr[rs1]
+                    fb = fr[rs2]
+                    fl = 0
+                    res = 0
+                    if op == OP_FMADD_S or op == OP_FMSUB_S or op == OP_FNMSUB_S or op == OP_FNMADD_S:
+                        fma_op = 0 if op == OP_FMADD_S else (1 if op == OP_FMSUB_S else (2 if op == OP_FNMSUB_S else 3))
+                        res, fl = fpu.f_fma(fa, fb, fr[row[_RS3]], rmode, fma_op)
+                        fr[rd] = res
+                    elif op == OP_FADD_S:
+                        res, fl = fpu.f_add(fa, fb, rmode)
+                        fr[rd] = res
+                    elif op == OP_FMUL_S:
+                        res, fl = fpu.f_mul(fa, fb, rmode)
+                        fr[rd] = res
+                    elif op == OP_FSUB_S:
+                        res, fl = fpu.f_sub(fa, fb, rmode)
+                        fr[rd] = res
+                    elif op == OP_FDIV_S or op == OP_FSQRT_S:
+                        if op == OP_FDIV_S:
+                            res, fl = fpu.f_div(fa, fb, rmode)
+                        else:
+                            res, fl = fpu.f_sqrt(fa, rmode)
+                        fr[rd] = res
+                        fdiv_ready = issue + fdiv_cycles(op == OP_FSQRT_S, fa, fb, res, fl)
+                        fdiv_dst = row[_DST]
+                    elif op == OP_FSGNJ_S:
+                        fr[rd] = (fa & 0x7FFFFFFF) | (fb & 0x80000000)
+                    elif op == OP_FSGNJN_S:
+                        fr[rd] = (fa & 0x7FFFFFFF) | ((fb ^ 0x80000000) & 0x80000000)
+                    elif op == OP_FSGNJX_S:
+                        fr[rd] = fa ^ (fb & 0x80000000)
+                    elif op == OP_FMIN_S:
+                        res, fl = fpu.f_min(fa, fb)
+                        fr[rd] = res
+                    elif op == OP_FMAX_S:
+                        res, fl = fpu.f_max(fa, fb)
+                        fr[rd] = res
+                    elif op == OP_FMV_X_W:
+                        if rd != 0:
+                            xr[rd] = s32(fa)
+                    elif op == OP_FMV_W_X:
+                        fr[rd] = xr[rs1] & MASK32
+                    elif op == OP_FCVT_W_S or op == OP_FCVT_WU_S:
+                        if op == OP_FCVT_W_S:
+                            res, fl = fpu.f_cvt_w_s(fa, rmode)
+                        else:
+                            res, fl = fpu.f_cvt_wu_s(fa, rmode)
+                        if rd != 0:
+                            xr[rd] = res
+                    elif op == OP_FCVT_S_W:
+                        res, fl = fpu.f_cvt_s_w(xr[rs1], rmode)
+                        fr[rd] = res
+                    elif op == OP_FCVT_S_WU:
+                        res, fl = fpu.f_cvt_s_wu(xr[rs1], rmode)
+                        fr[rd] = res
+                    elif op == OP_FEQ_S or op == OP_FLT_S or op == OP_FLE_S:
+                        if op == OP_FEQ_S:
+                            res, fl = fpu.f_eq(fa, fb)
+                        elif op == OP_FLT_S:
+                            res, fl = fpu.f_lt(fa, fb)
+                        else:
+                            res, fl = fpu.f_le(fa, fb)
+                        if rd != 0:
+                            xr[rd] = res
+                    elif op == OP_FCLASS_S:
+                        if rd != 0:
+                            xr[rd] = fpu.f_class(fa)
+                    cs[C_FFLAGS] |= fl
+            elif op == OP_CSRRW or op == OP_CSRRS or op == OP_CSRRC or op == OP_CSRRWI or op == OP_CSRRSI or op == OP_CSRRCI:
+                num = imm & 0xFFF
+                src = xr[rs1] if (op == OP_CSRRW or op == OP_CSRRS or op == OP_CSRRC) else np.int64(rs1)
+                is_rw = op == OP_CSRRW or op == OP_CSRRWI
+                write = is_rw or rs1 != 0
+                # read-modify-write values are computed from the value read
+                ok, old = csr_access(csr, stat, opcount, evs, vc_acc, vc_snap, c, hartid, num, False, 0, issue)
+                if ok and write:
+                    if is_rw:
+                        wv = src
+                    elif op == OP_CSRRS or op == OP_CSRRSI:
+                        wv = old | src
+                    else:
+                        wv = old & ~src
+                    ok, dummy = csr_access(csr, stat, opcount, evs, vc_acc, vc_snap, c, hartid, num, True, wv, issue)
+                if not ok:
+                    trap_cause = CAUSE_ILLEGAL
+                    trap_val = row[_WORD] & MASK32
+                else:
+                    if rd != 0:
+                        xr[rd] = old
+                    if csr_is_flushing(num):
+                        cost = 4
+                        sv[S_CSR] += 3
+            elif op == OP_FENCE or op == OP_FENCE_I:
+                cost = 4
+                sv[S_FENCE] += 3
+            elif op == OP_WFI:
+                pass  # no interrupt sources: executes as a nop (as on cluster cores)
+            elif op == OP_ECALL:
+                trap_cause = CAUSE_ECALL_M
+            elif op == OP_EBREAK:
+                trap_cause = CAUSE_BREAKPOINT
+                trap_val = p
+            elif op == OP_MRET:
+                ms = cs[C_MSTATUS]
+                mie = MSTATUS_MIE if (ms & MSTATUS_MPIE) else 0
+                cs[C_MSTATUS] = (ms & ~MSTATUS_MIE) | mie | MSTATUS_MPIE | MSTATUS_MPP
+                npc = cs[C_MEPC]
+                cost = mret_cycles
+                sv[S_TRAP] += mret_cycles - 1
+            elif op == OP_NOCODE:
+                trap_cause = CAUSE_FETCH_FAULT
+                trap_val = p
+            else:  # OP_ILLEGAL
+                trap_cause = CAUSE_ILLEGAL
+                trap_val = row[_WORD] & MASK32
+
+            # ---- exceptions
+            if trap_cause >= 0:
+                sv[S_TRAPS] += 1
+                if cs[C_MTVEC] == 0:
+                    status = ST_FAULT
+                    io[IO_CORE] = c
+                    io[IO_PC] = p
+                    io[IO_CAUSE] = trap_cause
+                    io[IO_TVAL] = trap_val
+                    cyc[c] = issue
+                    break
+                cs[C_MEPC] = p
+                cs[C_MCAUSE] = trap_cause
+                cs[C_MTVAL] = trap_val
+                ms = cs[C_MSTATUS]
+                mpie = MSTATUS_MPIE if (ms & MSTATUS_MIE) else 0
+                cs[C_MSTATUS] = (ms & ~(MSTATUS_MIE | MSTATUS_MPIE)) | mpie | MSTATUS_MPP
+                npc = cs[C_MTVEC] & 0xFFFFFFFC
+                cost = trap_cycles
+                sv[S_TRAP] += trap_cycles - 1
+                last_load = 0
+                last_alu = 0
+            else:
+                oc[op] += 1
+                sv[S_INSTR] += 1
+                last_load = new_load
+                last_alu = row[_DST] if (new_load == 0 and row[_DST] < 32) else 0
+                if tracing:
+                    n = io[IO_TRACE_LEN]
+                    trace[n, TR_CYCLE] = issue
+                    trace[n, TR_CORE] = c
+                    trace[n, TR_PC] = p
+                    trace[n, TR_WORD] = row[_WORD] & MASK32
+                    d = row[_DST]
+                    trace[n, TR_DST] = d
+                    trace[n, TR_VALUE] = (fr[d - 32] if d >= 32 else xr[d]) & MASK32
+                    io[IO_TRACE_LEN] = n + 1
+                    if n + 1 >= trace_cap:
+                        status = ST_TRACE_FULL
+
+            executed += 1
+            p = npc
+            t = issue + cost
+            if tim[c, T_HALTED] != 0 or status != ST_BUDGET:
+                break
+
+        pc[c] = p
+        if status != ST_FAULT:
+            cyc[c] = t
+        tim[c, T_LAST_LOAD_DST] = last_load
+        tim[c, T_LAST_ALU_DST] = last_alu
+        tim[c, T_FDIV_READY] = fdiv_ready
+        tim[c, T_FDIV_DST] = fdiv_dst
+
+    io[IO_EXECUTED] = executed
+    io[IO_STATUS] = status
+    return status

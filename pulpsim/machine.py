@@ -1,0 +1,380 @@
+"""A simulated machine: memories, cores and the loop around the Numba engine.
+
+``Machine`` owns every state array the engine works on.  It loads programs
+(ELF files, or raw words for tests), predecodes their executable segments,
+calls :func:`pulpsim.engine.run` in slices and handles what the engine hands
+back: program output, traces, self-modifying code, the end of the program, and
+faults, which become typed :class:`pulpsim.errors.GuestError` exceptions.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Callable
+
+import numpy as np
+
+from . import decode, isa, state
+from .disasm import disassemble, reg_name, XREG_NAMES, FREG_NAMES
+from .elf import ElfImage, load_elf
+from .errors import (ConfigError, CycleLimitExceeded, FetchFault, GuestError, IllegalInstruction,
+                     MemoryFault, UnhandledTrap)
+from .platform import Platform
+
+#: Instructions per engine call: bounds the latency of output and Ctrl-C.
+SLICE = 20_000_000
+OUTPUT_CAPACITY = 4096
+TRACE_CAPACITY = 65536
+DEFAULT_MAX_CYCLES = 10**12
+
+
+def _op_flags() -> np.ndarray:
+    """Per-op class bits used by the engine (engine.OPF_*), from the ISA table."""
+    from . import engine
+    flags = np.zeros(isa.NUM_OPS, np.int64)
+    for op, insn in enumerate(isa.INSTRUCTIONS):
+        f = 0
+        if insn.is_fp:
+            f |= engine.OPF_FP
+            if insn.name not in ("flw", "fsw"):
+                f |= engine.OPF_FPU
+        if insn.name in ("lb", "lh", "lw", "lbu", "lhu", "flw"):
+            f |= engine.OPF_LOAD
+        if insn.name in ("sb", "sh", "sw", "fsw"):
+            f |= engine.OPF_STORE
+        if insn.imm == isa.IMM_B:
+            f |= engine.OPF_BRANCH
+        if insn.name in ("jal", "jalr"):
+            f |= engine.OPF_JUMP
+        flags[op] = f
+    return flags
+
+
+def _ops_with(flag: int, flags: np.ndarray) -> np.ndarray:
+    return np.nonzero(flags & flag)[0].astype(np.int64)
+
+
+@dataclass
+class Program:
+    """An executable range of guest memory (one per X segment)."""
+
+    base: int
+    size: int
+    image: ElfImage | None = None
+
+
+class Machine:
+    """State of a whole simulated platform and the run loop around the engine."""
+
+    def __init__(self, platform: Platform, *, max_cycles: int | None = None):
+        self.platform = platform
+        n = platform.cores
+        self.max_cycles = DEFAULT_MAX_CYCLES if max_cycles is None else int(max_cycles)
+        if self.max_cycles <= 0:
+            raise ConfigError(f"max_cycles must be positive, got {max_cycles}")
+        # Memories: one flat byte array; each RAM region maps a slice of it.
+        # The cluster alias maps the TCDM storage a second time.
+        storage = {"tcdm": (0, platform.tcdm.size)}
+        storage["l2"] = (platform.tcdm.size, platform.l2.size)
+        total = platform.tcdm.size + platform.l2.size
+        self.mem8 = np.zeros(total, np.uint8)
+        self.mem16 = self.mem8.view(np.uint16)
+        self.mem32 = self.mem8.view(np.uint32)
+        rows = []
+        self.region_names = []
+        for name, base, size, latency in platform.memory_regions():
+            offset = storage["tcdm" if name.startswith("tcdm") else "l2"][0]
+            rows.append((base, size, offset, latency))
+            self.region_names.append(name)
+        self.regions = np.array(rows, np.int64).reshape(-1, state.NUM_REGION_FIELDS)
+
+        self.pc = np.zeros(n, np.int64)
+        self.xreg = np.zeros((n, 32), np.int64)
+        self.freg = np.zeros((n, 32), np.int64)
+        self.csr = np.zeros((n, state.NUM_CSR_SLOTS), np.int64)
+        # FS = Initial so that FP code runs without a runtime; MPP = M.
+        self.csr[:, state.C_MSTATUS] = (1 << 13) | (3 << 11)
+        self.csr[:, state.C_PCMR] = 3  # RI5CY reset: counting enabled (PCER selects events)
+        self.cyc = np.zeros(n, np.int64)
+        self.tim = np.zeros((n, state.NUM_TIM_SLOTS), np.int64)
+        self.tim[:, state.T_TOHOST] = -1
+        self.stat = np.zeros((n, state.NUM_STAT_SLOTS), np.int64)
+        self.opcount = np.zeros((n, isa.NUM_OPS), np.int64)
+        self.vc_acc = np.zeros((n, state.NUM_VC), np.int64)
+        self.vc_snap = np.zeros((n, state.NUM_VC), np.int64)
+        self.outbuf = np.zeros((OUTPUT_CAPACITY, 2), np.int64)
+        self.trace_buf = np.zeros((1, state.NUM_TRACE_FIELDS), np.int64)
+        self.io = np.zeros(state.NUM_IO, np.int64)
+        self.opflags = _op_flags()
+        from . import engine
+        self.events = (_ops_with(engine.OPF_LOAD, self.opflags), _ops_with(engine.OPF_STORE, self.opflags),
+                       _ops_with(engine.OPF_JUMP, self.opflags), _ops_with(engine.OPF_BRANCH, self.opflags))
+        self.params = np.zeros(state.NUM_PARAMS, np.int64)
+        self.params[state.P_STDOUT] = platform.soc.stdout
+        self.params[state.P_STDOUT_SIZE] = platform.soc.stdout_size
+        self.params[state.P_CORESTATUS] = platform.soc.corestatus
+        self.params[state.P_TRAP_CYCLES] = platform.core.trap_cycles
+        self.params[state.P_MRET_CYCLES] = platform.core.mret_cycles
+        self.params[state.P_CLUSTER_ID] = platform.cluster_id
+
+        self.programs: list[Program] = []
+        self.images: list[ElfImage] = []
+        self.code = np.zeros((1, decode.NUM_FIELDS), np.int32)
+        self.code_lo = 0
+        self._decoded = False
+        self.stdout_text: list[str] = []
+        self._line_buf: dict[int, list[str]] = {}
+        self._printing_cores: set[int] = set()
+        self.stdout_stream: IO[str] | None = sys.stdout
+        self.trace_stream: IO[str] | None = None
+        self._disasm_cache: dict[int, str] = {}
+        self.exit_code: int | None = None
+        self.wall_seconds = 0.0
+
+    # ------------------------------------------------------------------ loading
+    def _region_of(self, addr: int, size: int) -> int:
+        for r, (base, rsize, _off, _lat) in enumerate(self.regions):
+            if base <= addr and addr + size <= base + rsize:
+                return r
+        return -1
+
+    def write_bytes(self, addr: int, data: bytes) -> None:
+        """Copy bytes into guest memory (must lie inside one RAM region)."""
+        r = self._region_of(addr, max(len(data), 1))
+        if r < 0:
+            raise MemoryFault(f"host write of {len(data)} bytes at 0x{addr:08x} is outside every memory region")
+        off = addr - int(self.regions[r, state.R_BASE]) + int(self.regions[r, state.R_OFFSET])
+        self.mem8[off:off + len(data)] = np.frombuffer(data, np.uint8)
+
+    def read_bytes(self, addr: int, size: int) -> bytes:
+        r = self._region_of(addr, max(size, 1))
+        if r < 0:
+            raise MemoryFault(f"host read of {size} bytes at 0x{addr:08x} is outside every memory region")
+        off = addr - int(self.regions[r, state.R_BASE]) + int(self.regions[r, state.R_OFFSET])
+        return self.mem8[off:off + size].tobytes()
+
+    def read_word(self, addr: int) -> int:
+        return int.from_bytes(self.read_bytes(addr, 4), "little")
+
+    def load_elf(self, elf: "str | Path | ElfImage", cores: "list[int] | None" = None) -> ElfImage:
+        """Load an ELF's segments; the given cores (default all) start at its entry."""
+        image = elf if isinstance(elf, ElfImage) else load_elf(elf)
+        image.check_fits([(name, int(b), int(s)) for name, (b, s, _o, _l) in zip(self.region_names, self.regions)
+                          if name != "tcdm-alias"])
+        for seg in image.segments:
+            data = seg.data + bytes(seg.memsz - len(seg.data))
+            self.write_bytes(seg.vaddr, data)
+            if seg.executable:
+                self.programs.append(Program(seg.vaddr, len(seg.data), image))
+        self.images.append(image)
+        for c in (range(self.platform.cores) if cores is None else cores):
+            self.set_pc(c, image.entry)
+            self.tim[c, state.T_TOHOST] = image.symbols.get("tohost", -1)
+        self._decoded = False
+        return image
+
+    def load_words(self, addr: int, words, *, executable: bool = True) -> None:
+        """Place raw 32-bit words (e.g. a test's instruction sequence) in memory."""
+        data = np.asarray(words, dtype=np.uint32).astype("<u4").tobytes()
+        self.write_bytes(addr, data)
+        if executable:
+            self.programs.append(Program(addr, len(data)))
+            self._decoded = False
+
+    def set_pc(self, core: int, pc: int) -> None:
+        if not 0 <= core < self.platform.cores:
+            raise ConfigError(f"core {core} does not exist on platform {self.platform.name!r} "
+                              f"({self.platform.cores} cores)")
+        self.pc[core] = pc
+
+    def halt_core(self, core: int) -> None:
+        """Keep a core stopped (it has no program)."""
+        self.tim[core, state.T_HALTED] = 1
+
+    def predecode(self) -> None:
+        """(Re)build the engine's instruction table over all executable ranges."""
+        if not self.programs:
+            raise ConfigError("nothing to run: no program loaded")
+        lo = min(p.base for p in self.programs) & ~3
+        hi = max(p.base + p.size for p in self.programs)
+        n = (hi - lo + 3) // 4
+        table = np.zeros((n, decode.NUM_FIELDS), np.int32)
+        table[:, decode.F_OP] = isa.OP_NOCODE
+        for prog in self.programs:
+            words = np.frombuffer(self.read_bytes(prog.base, prog.size - prog.size % 4), "<u4")
+            i0 = (prog.base - lo) // 4
+            table[i0:i0 + len(words)] = decode.predecode(words)
+        self.code = table
+        self.code_lo = lo
+        self.params[state.P_CODE_LO] = lo
+        self.params[state.P_NCODE] = n
+        self._decoded = True
+
+    def _redecode_word(self, addr: int) -> None:
+        word_addr = addr & ~3
+        idx = (word_addr - self.code_lo) // 4
+        self.code[idx] = decode.predecode(np.array([self.read_word(word_addr)], np.uint32))[0]
+
+    # ------------------------------------------------------------------ running
+    def run(self, *, trace: "IO[str] | None" = None, stdout: "IO[str] | None | bool" = True) -> int:
+        """Run until the program ends; return the exit code. Raises GuestError on faults."""
+        from . import engine
+        if not self._decoded:
+            self.predecode()
+        self.stdout_stream = sys.stdout if stdout is True else (stdout or None)
+        self.trace_stream = trace
+        self.params[state.P_MAX_CYCLES] = self.max_cycles
+        self.params[state.P_TRACING] = 1 if trace is not None else 0
+        if trace is not None and len(self.trace_buf) != TRACE_CAPACITY:
+            self.trace_buf = np.zeros((TRACE_CAPACITY, state.NUM_TRACE_FIELDS), np.int64)
+        start = time.perf_counter()
+        try:
+            while True:
+                status = engine.run(self.code, self.opflags, self.events, self.params, self.regions,
+                                    self.mem8, self.mem16, self.mem32, self.pc, self.xreg, self.freg,
+                                    self.csr, self.cyc, self.tim, self.stat, self.opcount,
+                                    self.vc_acc, self.vc_snap, self.outbuf, self.trace_buf, self.io, SLICE)
+                self._drain_output()
+                self._drain_trace()
+                if status in (state.ST_BUDGET, state.ST_OUTPUT_FULL, state.ST_TRACE_FULL):
+                    continue
+                if status == state.ST_CODE_WRITE:
+                    self._redecode_word(int(self.io[state.IO_CODE_ADDR]))
+                    continue
+                if status == state.ST_EXIT:
+                    self.exit_code = int(self.io[state.IO_EXIT_CODE])
+                    break
+                if status == state.ST_ALL_HALTED:
+                    codes = [int(c) for c in self.tim[:, state.T_EXIT_CODE]]
+                    self.exit_code = next((c for c in codes if c != 0), 0)
+                    break
+                if status == state.ST_FAULT:
+                    raise self._fault_error()
+                if status == state.ST_CYCLE_LIMIT:
+                    raise self._guest_error(CycleLimitExceeded,
+                                            f"runaway program: no exit after {self.max_cycles} cycles",
+                                            int(self.io[state.IO_CORE]))
+                raise RuntimeError(f"engine returned unknown status {status}")  # pragma: no cover
+        finally:
+            self.wall_seconds += time.perf_counter() - start
+            self._flush_lines()
+        return self.exit_code
+
+    # ------------------------------------------------------------------ output
+    def _emit(self, core: int, line: str) -> None:
+        self._printing_cores.add(core)
+        text = f"[core {core}] {line}" if len(self._printing_cores) > 1 else line
+        self.stdout_text.append(text)
+        if self.stdout_stream is not None:
+            self.stdout_stream.write(text)
+            self.stdout_stream.flush()
+
+    def _drain_output(self) -> None:
+        n = int(self.io[state.IO_OUT_LEN])
+        if n == 0:
+            return
+        for core, ch in self.outbuf[:n]:
+            core = int(core) & 0xF
+            buf = self._line_buf.setdefault(core, [])
+            buf.append(chr(int(ch)))
+            if ch == 10:
+                self._emit(core, "".join(buf))
+                buf.clear()
+        self.io[state.IO_OUT_LEN] = 0
+
+    def _flush_lines(self) -> None:
+        self._drain_output()
+        for core, buf in sorted(self._line_buf.items()):
+            if buf:
+                self._emit(core, "".join(buf))
+                buf.clear()
+
+    @property
+    def stdout(self) -> str:
+        return "".join(self.stdout_text)
+
+    # ------------------------------------------------------------------ traces
+    def disasm_at(self, word: int, pc: int) -> str:
+        key = (word << 32) | pc
+        text = self._disasm_cache.get(key)
+        if text is None:
+            text = disassemble(word, pc, self.symbolize).replace("\t", " ")
+            self._disasm_cache[key] = text
+        return text
+
+    def _drain_trace(self) -> None:
+        n = int(self.io[state.IO_TRACE_LEN])
+        if n == 0 or self.trace_stream is None:
+            return
+        lines = []
+        for cyc, core, pc, word, dst, value in self.trace_buf[:n].tolist():
+            text = self.disasm_at(word, pc)
+            wr = f"{reg_name(dst)}=0x{value & 0xFFFFFFFF:08x}" if dst else ""
+            lines.append(f"{cyc:>10} {core:>2} {pc:08x}  {text:<36} {wr}\n")
+        self.trace_stream.write("".join(lines))
+        self.io[state.IO_TRACE_LEN] = 0
+
+    # ------------------------------------------------------------------ errors
+    def symbolize(self, addr: int) -> str:
+        for image in self.images:
+            s = image.symbolize(addr)
+            if s:
+                return s
+        return ""
+
+    def instruction_at(self, pc: int) -> int | None:
+        try:
+            return self.read_word(pc)
+        except MemoryFault:
+            return None
+
+    def register_dump(self, core: int) -> dict[str, int]:
+        regs = {XREG_NAMES[i]: int(self.xreg[core, i]) & 0xFFFFFFFF for i in range(32)}
+        regs.update({FREG_NAMES[i]: int(self.freg[core, i]) for i in range(32)})
+        regs["pc"] = int(self.pc[core])
+        return regs
+
+    def _guest_error(self, cls, message: str, core: int, addr: int | None = None) -> GuestError:
+        pc = int(self.pc[core])
+        word = self.instruction_at(pc)
+        text = self.disasm_at(word, pc) if word is not None and self._executable(pc) else ""
+        sym = self.symbolize(pc)
+        if sym:
+            text = f"{text} in {sym}" if text else f"in {sym}"
+        return cls(message, core=core, pc=pc, insn=word, disasm=text, cycle=int(self.cyc[core]),
+                   regs=self.register_dump(core), addr=addr)
+
+    def _executable(self, pc: int) -> bool:
+        return any(p.base <= pc < p.base + p.size for p in self.programs)
+
+    def _fault_error(self) -> GuestError:
+        core = int(self.io[state.IO_CORE])
+        cause = int(self.io[state.IO_CAUSE])
+        tval = int(self.io[state.IO_TVAL]) & 0xFFFFFFFF
+        if cause == state.CAUSE_ILLEGAL:
+            return self._guest_error(IllegalInstruction, f"illegal instruction 0x{tval:08x}", core)
+        if cause == state.CAUSE_FETCH_FAULT:
+            where = self._describe_addr(tval)
+            return self._guest_error(FetchFault, f"instruction fetch from 0x{tval:08x} outside the program's "
+                                     f"code{where}", core, tval)
+        if cause == state.CAUSE_FETCH_MISALIGNED:
+            return self._guest_error(FetchFault, f"jump to misaligned address 0x{tval:08x}", core, tval)
+        if cause == state.CAUSE_LOAD_FAULT:
+            return self._guest_error(MemoryFault, f"load from unmapped address 0x{tval:08x}", core, tval)
+        if cause == state.CAUSE_STORE_FAULT:
+            return self._guest_error(MemoryFault, f"store to unmapped address 0x{tval:08x}", core, tval)
+        if cause == state.CAUSE_ECALL_M:
+            return self._guest_error(UnhandledTrap, "ecall with no trap handler (mtvec = 0)", core)
+        if cause == state.CAUSE_BREAKPOINT:
+            return self._guest_error(UnhandledTrap, "ebreak with no trap handler (mtvec = 0)", core)
+        return self._guest_error(UnhandledTrap, f"exception cause {cause} with no trap handler", core)
+
+    def _describe_addr(self, addr: int) -> str:
+        r = self._region_of(addr, 1)
+        if r < 0:
+            return " (unmapped)"
+        sym = self.symbolize(addr)
+        return f" (into {self.region_names[r]} data{', ' + sym if sym else ''})"

@@ -1,0 +1,225 @@
+"""Platform configurations: what hardware is simulated.
+
+A :class:`Platform` is a frozen, validated description of the simulated
+system: number of cores, memories (base, size, access latency), the SoC
+addresses a program uses to print and exit, the divider model and the clock.
+Every number is a parameter, never a constant in the engine, so that users can
+explore architectures.  Presets live in :data:`PRESETS`; any field can be
+overridden with a dotted key (``{"l2.latency": 15}`` from Python, ``--set
+l2.latency=15`` on the CLI) or loaded from a TOML file whose tables mirror the
+dataclasses.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Mapping
+
+from .errors import ConfigError
+
+MAX_CORES = 16  #: mhartid has 4 bits of core id
+
+
+@dataclass(frozen=True)
+class MemoryConfig:
+    """A memory region seen by the cores."""
+
+    base: int
+    size: int
+    #: Cycles a core's load/store spends on an access (1 = answers like an
+    #: ideal single-cycle memory: grant in the request cycle, data next cycle).
+    latency: int = 1
+
+    def validate(self, name: str) -> None:
+        _check(self.base % 4 == 0 and 0 <= self.base < 2**32, f"{name}.base", self.base, "a word-aligned 32-bit address")
+        _check(self.size > 0 and self.size % 4 == 0, f"{name}.size", self.size, "a positive multiple of 4 bytes")
+        _check(self.base + self.size <= 2**32, f"{name}.size", self.size, "a region that ends below 4 GiB")
+        _check(1 <= self.latency <= 1000, f"{name}.latency", self.latency, "between 1 and 1000 cycles")
+
+
+@dataclass(frozen=True)
+class SocConfig:
+    """SoC peripherals that programs use to print and to stop."""
+
+    stdout: int = 0x1A12_0000      #: putchar target: + (core << 3) + (cluster << 7)
+    stdout_size: int = 0x1000
+    corestatus: int = 0x1A10_40A0  #: store (1 << 31) | code to exit
+
+    def validate(self, name: str) -> None:
+        for f in ("stdout", "corestatus"):
+            v = getattr(self, f)
+            _check(v % 4 == 0 and 0 <= v < 2**32, f"{name}.{f}", v, "a word-aligned 32-bit address")
+        _check(self.stdout_size > 0, f"{name}.stdout_size", self.stdout_size, "positive")
+
+
+@dataclass(frozen=True)
+class CoreConfig:
+    """Core micro-architecture choices."""
+
+    #: "iterative": the core's own radix-4 divider with data-dependent latency
+    #: (core-timing.md); the only model of this version.
+    fdiv: str = "iterative"
+    #: Cycles taken to enter a trap handler and to execute mret (not pinned by
+    #: the reference measurements; a pipeline flush like fence).
+    trap_cycles: int = 4
+    mret_cycles: int = 4
+
+    def validate(self, name: str) -> None:
+        _check(self.fdiv in ("iterative",), f"{name}.fdiv", self.fdiv, "'iterative'")
+        _check(1 <= self.trap_cycles <= 100, f"{name}.trap_cycles", self.trap_cycles, "between 1 and 100")
+        _check(1 <= self.mret_cycles <= 100, f"{name}.mret_cycles", self.mret_cycles, "between 1 and 100")
+
+
+@dataclass(frozen=True)
+class Platform:
+    """A complete, validated platform description."""
+
+    name: str
+    cores: int = 1
+    cluster_id: int = 0
+    clock_mhz: float = 450.0
+    tcdm: MemoryConfig = field(default_factory=lambda: MemoryConfig(0x1000_0000, 128 * 1024))
+    l2: MemoryConfig = field(default_factory=lambda: MemoryConfig(0x1C00_0000, 1536 * 1024))
+    #: Map the cluster alias (0x0000_0000..) onto the TCDM, as PULP does.
+    tcdm_alias: bool = True
+    soc: SocConfig = field(default_factory=SocConfig)
+    core: CoreConfig = field(default_factory=CoreConfig)
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        _check(isinstance(self.cores, int) and 1 <= self.cores <= MAX_CORES, "cores", self.cores,
+               f"an integer between 1 and {MAX_CORES}")
+        _check(isinstance(self.cluster_id, int) and 0 <= self.cluster_id < 64, "cluster_id", self.cluster_id,
+               "between 0 and 63")
+        _check(self.clock_mhz > 0, "clock_mhz", self.clock_mhz, "positive")
+        self.tcdm.validate("tcdm")
+        self.l2.validate("l2")
+        self.soc.validate("soc")
+        self.core.validate("core")
+        regions = sorted(self.memory_regions(), key=lambda r: r[1])
+        for (n1, b1, s1, _), (n2, b2, _, _) in zip(regions, regions[1:]):
+            if b1 + s1 > b2:
+                raise ConfigError(f"memory regions {n1} and {n2} overlap")
+
+    def memory_regions(self) -> list[tuple[str, int, int, int]]:
+        """(name, base, size, latency) of every RAM region, in lookup order."""
+        regions = [("tcdm", self.tcdm.base, self.tcdm.size, self.tcdm.latency),
+                   ("l2", self.l2.base, self.l2.size, self.l2.latency)]
+        if self.tcdm_alias:
+            regions.append(("tcdm-alias", 0, self.tcdm.size, self.tcdm.latency))
+        return regions
+
+    def with_overrides(self, overrides: Mapping[str, Any] | None = None, **kw: Any) -> "Platform":
+        """A copy with dotted-key overrides applied (``{"l2.latency": 15}``).
+
+        Keyword arguments may use ``__`` for the dot (``l2__latency=15``).
+        """
+        items = dict(overrides or {})
+        items.update({k.replace("__", "."): v for k, v in kw.items()})
+        plat = self
+        for key, value in items.items():
+            plat = _set_path(plat, key.split("."), value, key)
+        return plat
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def _check(ok: bool, key: str, value: Any, expected: str) -> None:
+    if not ok:
+        raise ConfigError(f"invalid platform parameter {key}={value!r}: expected {expected}")
+
+
+def _coerce(value: Any, current: Any, key: str) -> Any:
+    """Convert a CLI string (or TOML value) to the type of the current field."""
+    if isinstance(current, bool):
+        if isinstance(value, str):
+            if value.lower() in ("1", "true", "yes", "on"):
+                return True
+            if value.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ConfigError(f"invalid platform parameter {key}={value!r}: expected true or false")
+        return bool(value)
+    if isinstance(current, int):
+        try:
+            return int(value, 0) if isinstance(value, str) else int(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"invalid platform parameter {key}={value!r}: expected an integer") from None
+    if isinstance(current, float):
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"invalid platform parameter {key}={value!r}: expected a number") from None
+    if isinstance(current, str):
+        return str(value)
+    raise ConfigError(f"platform parameter {key} is a group, not a value")
+
+
+def _set_path(obj: Any, path: list[str], value: Any, key: str) -> Any:
+    names = {f.name for f in fields(obj)}
+    if path[0] not in names:
+        raise ConfigError(f"unknown platform parameter {key!r} (known here: {', '.join(sorted(names))})")
+    current = getattr(obj, path[0])
+    if len(path) == 1:
+        if dataclasses.is_dataclass(current):
+            if not isinstance(value, Mapping):
+                raise ConfigError(f"platform parameter {key} is a group; set one of its fields")
+            for sub_key, sub_value in value.items():
+                current = _set_path(current, [sub_key], sub_value, f"{key}.{sub_key}")
+            new = current
+        else:
+            new = _coerce(value, current, key)
+    else:
+        if not dataclasses.is_dataclass(current):
+            raise ConfigError(f"unknown platform parameter {key!r}")
+        new = _set_path(current, path[1:], value, key)
+    try:
+        return replace(obj, **{path[0]: new})
+    except TypeError as e:  # pragma: no cover - defensive
+        raise ConfigError(f"invalid platform parameter {key}: {e}") from None
+
+
+#: Named platforms. "single": one core with 1-cycle memories (for comparing
+#: with a core's RTL); "ideal": up to 16 cores (default 8) with ideal
+#: memories and no shared resources (an upper bound for exploration and the
+#: check that cores are independent).
+PRESETS: dict[str, Platform] = {
+    "single": Platform(name="single", cores=1),
+    "ideal": Platform(name="ideal", cores=8),
+}
+
+
+def get_platform(platform: "str | Path | Platform | None" = "single",
+                 overrides: Mapping[str, Any] | None = None, **kw: Any) -> Platform:
+    """Resolve a preset name, a TOML file path or a Platform, then apply overrides."""
+    if platform is None:
+        platform = "single"
+    if isinstance(platform, Platform):
+        base = platform
+    elif isinstance(platform, str) and platform in PRESETS:
+        base = PRESETS[platform]
+    elif isinstance(platform, (str, Path)) and str(platform).endswith(".toml"):
+        base = load_toml(Path(platform))
+    else:
+        raise ConfigError(f"unknown platform {platform!r}; presets: {', '.join(PRESETS)} (or a .toml file)")
+    return base.with_overrides(overrides, **kw)
+
+
+def load_toml(path: Path) -> Platform:
+    """A platform from a TOML file: ``preset = "single"`` plus overriding tables."""
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"platform file {path} not found") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise ConfigError(f"platform file {path}: {e}") from None
+    preset = data.pop("preset", "single")
+    if preset not in PRESETS:
+        raise ConfigError(f"platform file {path}: unknown preset {preset!r}")
+    name = data.pop("name", path.stem)
+    return replace(PRESETS[preset], name=str(name)).with_overrides(data)

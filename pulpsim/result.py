@@ -1,0 +1,117 @@
+"""Results of a run: per-core statistics as Python objects, JSON and a table."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+
+from . import isa, state
+
+
+@dataclass
+class CoreStats:
+    """What one core did during a run."""
+
+    core: int
+    cycles: int                 #: the core's clock at the end (its last instruction's completion)
+    instructions: int
+    stalls: dict[str, int]      #: extra cycles by cause (state.CYCLE_CAUSES); cycles = instructions + sum
+    loads: int = 0
+    stores: int = 0
+    branches: int = 0
+    branches_taken: int = 0
+    jumps: int = 0
+    exit_code: int | None = None  #: set when the core stopped through tohost
+    op_counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def cpi(self) -> float:
+        return self.cycles / self.instructions if self.instructions else 0.0
+
+
+@dataclass
+class Result:
+    """Outcome of :func:`pulpsim.run`."""
+
+    exit_code: int
+    cycles: int                 #: cycles until the program ended (the latest core clock)
+    instructions: int           #: instructions retired by all cores
+    cores: list[CoreStats]
+    stdout: str
+    platform: str
+    clock_mhz: float
+    wall_seconds: float
+
+    @property
+    def cpi(self) -> float:
+        return self.cycles / self.instructions if self.instructions else 0.0
+
+    @property
+    def mips(self) -> float:
+        """Guest instructions per host second (millions)."""
+        return self.instructions / self.wall_seconds / 1e6 if self.wall_seconds > 0 else 0.0
+
+    @property
+    def stalls(self) -> dict[str, int]:
+        total: dict[str, int] = {}
+        for c in self.cores:
+            for k, v in c.stalls.items():
+                total[k] = total.get(k, 0) + v
+        return total
+
+    @property
+    def time_us(self) -> float:
+        return self.cycles / self.clock_mhz
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["cpi"] = self.cpi
+        d["stalls"] = self.stalls
+        d["time_us"] = self.time_us
+        return d
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent)
+
+    def table(self) -> str:
+        """Readable summary: totals, then one row per core with the stall causes."""
+        lines = [f"exit code     {self.exit_code}",
+                 f"cycles        {self.cycles}  ({self.time_us:.3f} us at {self.clock_mhz:g} MHz)",
+                 f"instructions  {self.instructions}",
+                 f"CPI           {self.cpi:.3f}"]
+        causes = [name for name in state.CYCLE_CAUSES.values()
+                  if any(c.stalls.get(name, 0) for c in self.cores)]
+        header = f"{'core':>4} {'cycles':>12} {'instr':>12} {'CPI':>6}" + "".join(f" {n:>13}" for n in causes)
+        lines += ["", "stall cycles by cause:", header]
+        for c in self.cores:
+            lines.append(f"{c.core:>4} {c.cycles:>12} {c.instructions:>12} {c.cpi:>6.3f}"
+                         + "".join(f" {c.stalls.get(n, 0):>13}" for n in causes))
+        return "\n".join(lines)
+
+
+def collect(machine, exit_code: int) -> Result:
+    """Build a Result from a finished Machine."""
+    from . import engine
+    cores = []
+    flags = machine.opflags
+    for c in range(machine.platform.cores):
+        st = machine.stat[c]
+        oc = machine.opcount[c]
+        stalls = {name: int(st[idx]) for idx, name in state.CYCLE_CAUSES.items()}
+        ops = {isa.INSTRUCTIONS[i].name: int(n) for i, n in enumerate(oc[:len(isa.INSTRUCTIONS)]) if n}
+        halted = bool(machine.tim[c, state.T_HALTED])
+        cores.append(CoreStats(
+            core=c, cycles=int(machine.cyc[c]), instructions=int(st[state.S_INSTR]), stalls=stalls,
+            loads=int(oc[(flags & engine.OPF_LOAD) != 0].sum()),
+            stores=int(oc[(flags & engine.OPF_STORE) != 0].sum()),
+            branches=int(oc[(flags & engine.OPF_BRANCH) != 0].sum()),
+            branches_taken=int(st[state.S_BTAKEN]),
+            jumps=int(oc[(flags & engine.OPF_JUMP) != 0].sum()),
+            exit_code=int(machine.tim[c, state.T_EXIT_CODE]) if halted else None,
+            op_counts=ops))
+    active = [c for c in cores if c.instructions]
+    return Result(exit_code=exit_code,
+                  cycles=max((c.cycles for c in active), default=0),
+                  instructions=sum(c.instructions for c in cores),
+                  cores=cores, stdout=machine.stdout, platform=machine.platform.name,
+                  clock_mhz=machine.platform.clock_mhz, wall_seconds=machine.wall_seconds)

@@ -1,0 +1,148 @@
+"""Layout of the engine's state arrays.
+
+The engine works on plain numpy arrays with a leading *core* dimension; the
+constants here name their columns so that the Python side (machine, stats,
+traces) and the Numba engine agree.  Everything is ``int64``.
+"""
+
+from __future__ import annotations
+
+# ---- per-core CSR storage: csr[core, C_*] ------------------------------------
+C_MSTATUS = 0
+C_MTVEC = 1
+C_MEPC = 2
+C_MCAUSE = 3
+C_MTVAL = 4
+C_MSCRATCH = 5
+C_MIE = 6
+C_FFLAGS = 7
+C_FRM = 8
+C_MCOUNTINHIBIT = 9
+C_PCER = 10
+C_PCMR = 11
+C_MHPMEVENT = 16          #: + k for mhpmevent k (3..31)
+NUM_CSR_SLOTS = 48
+
+# ---- per-core timing state: tim[core, T_*] ----------------------------------
+T_LAST_LOAD_DST = 0   #: unified id written by the previous instruction if it was a load (else 0)
+T_LAST_ALU_DST = 1    #: unified int id written by the previous non-load instruction (else 0)
+T_FDIV_READY = 2      #: cycle at which the FP divider result is available
+T_FDIV_DST = 3        #: unified id of the FP divider's destination (0 = none)
+T_HALTED = 4          #: 1 once the core stopped (tohost)
+T_EXIT_CODE = 5       #: the core's exit code (tohost)
+T_TOHOST = 6          #: address of the tohost symbol of the core's program, -1 if none
+NUM_TIM_SLOTS = 8
+
+# ---- per-core statistics: stat[core, S_*] -------------------------------------
+# Extra cycles beyond the 1 cycle every instruction costs, by cause, so that
+#   cycles == instructions + sum(stat[:, S_FIRST_CYCLE_CAUSE:S_END_CYCLE_CAUSE])
+S_INSTR = 0
+S_BTAKEN = 1
+S_LD_EXT = 2          #: loads to memories with latency > 1 (PULP LD_EXT)
+S_ST_EXT = 3
+S_TRAPS = 4
+S_FIRST_CYCLE_CAUSE = 8
+S_LOAD_USE = 8        #: load-use stalls (PULP LD_STALL)
+S_JR_STALL = 9        #: jalr waiting for its rs1 (PULP JR_STALL)
+S_BRANCH = 10         #: taken-branch penalty
+S_JUMP = 11           #: jal / jalr penalty
+S_MULH = 12           #: mulh* multi-cycle
+S_DIV = 13            #: div/rem multi-cycle
+S_CSR = 14            #: CSR accesses that flush the pipeline
+S_FENCE = 15          #: fence / fence.i
+S_MISALIGNED = 16     #: second bus transaction of misaligned accesses
+S_FDIV_WAIT = 17      #: waiting for the FP divider (dependency or FPU busy)
+S_WB_CLASH = 18       #: FP divider write-back clash
+S_TRAP = 19           #: trap entry and mret
+S_LD_EXT_CYC = 20     #: extra cycles of loads to slow memories
+S_ST_EXT_CYC = 21     #: extra cycles of stores to slow memories
+S_END_CYCLE_CAUSE = 22
+NUM_STAT_SLOTS = 24
+
+#: Human names of the cycle causes, for reports.
+CYCLE_CAUSES = {
+    S_LOAD_USE: "load_use",
+    S_JR_STALL: "jalr_dep",
+    S_BRANCH: "branch_taken",
+    S_JUMP: "jump",
+    S_MULH: "mulh",
+    S_DIV: "div",
+    S_CSR: "csr_flush",
+    S_FENCE: "fence",
+    S_MISALIGNED: "misaligned",
+    S_FDIV_WAIT: "fdiv_wait",
+    S_WB_CLASH: "fdiv_wb_clash",
+    S_TRAP: "trap",
+    S_LD_EXT_CYC: "load_latency",
+    S_ST_EXT_CYC: "store_latency",
+}
+
+# ---- guest-visible counters (virtual counters vc_acc / vc_snap[core, k]) -----
+# k = 0 mcycle, 1 (unused), 2 minstret, 3..31 mhpmcounter k, 32 + i PCCR[i]
+VC_MCYCLE = 0
+VC_MINSTRET = 2
+VC_PCCR = 32
+NUM_VC = 64
+
+# ---- engine parameters: params[P_*] -----------------------------------------
+P_CODE_LO = 0
+P_NCODE = 1
+P_STDOUT = 2
+P_STDOUT_SIZE = 3
+P_CORESTATUS = 4
+P_MAX_CYCLES = 6
+P_TRAP_CYCLES = 7
+P_MRET_CYCLES = 8
+P_CLUSTER_ID = 9
+P_TRACING = 10
+NUM_PARAMS = 16
+
+# ---- regions[r, R_*] --------------------------------------------------------
+R_BASE = 0
+R_SIZE = 1
+R_OFFSET = 2   #: offset of the region's first byte in the flat memory array
+R_LATENCY = 3
+NUM_REGION_FIELDS = 4
+
+# ---- engine -> Python: io[IO_*] ---------------------------------------------
+IO_STATUS = 0
+IO_CORE = 1
+IO_PC = 2
+IO_CAUSE = 3
+IO_TVAL = 4
+IO_OUT_LEN = 5
+IO_TRACE_LEN = 6
+IO_EXIT_CODE = 7
+IO_EXECUTED = 8
+IO_CODE_ADDR = 9
+NUM_IO = 16
+
+# Engine return statuses.
+ST_BUDGET = 0        #: executed its instruction budget; call again
+ST_EXIT = 1          #: CORESTATUS exit
+ST_ALL_HALTED = 2    #: every core stopped through tohost
+ST_FAULT = 3         #: an exception with no trap handler (see IO_CAUSE)
+ST_OUTPUT_FULL = 4   #: stdout buffer full; drain and call again
+ST_TRACE_FULL = 5    #: trace buffer full; drain and call again
+ST_CODE_WRITE = 6    #: a store hit predecoded code; redecode and call again
+ST_CYCLE_LIMIT = 7   #: a core passed max_cycles
+
+# Exception causes (mcause values), plus pulpsim's own.
+CAUSE_FETCH_MISALIGNED = 0
+CAUSE_FETCH_FAULT = 1
+CAUSE_ILLEGAL = 2
+CAUSE_BREAKPOINT = 3
+CAUSE_LOAD_MISALIGNED = 4
+CAUSE_LOAD_FAULT = 5
+CAUSE_STORE_MISALIGNED = 6
+CAUSE_STORE_FAULT = 7
+CAUSE_ECALL_M = 11
+
+# Trace record columns: trace[n, TR_*]
+TR_CYCLE = 0
+TR_CORE = 1
+TR_PC = 2
+TR_WORD = 3
+TR_DST = 4     #: unified id written (0 = none)
+TR_VALUE = 5
+NUM_TRACE_FIELDS = 6
