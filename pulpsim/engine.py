@@ -57,7 +57,7 @@ from .state import (  # noqa: E402
     S_LD_EXT, S_LD_EXT_CYC, S_LOAD_USE, S_MISALIGNED, S_MULH, S_ST_EXT, S_ST_EXT_CYC, S_TRAP,
     S_TRAPS, S_WB_CLASH, ST_ALL_HALTED, ST_BUDGET, ST_CODE_WRITE, ST_CYCLE_LIMIT, ST_EXIT,
     ST_FAULT, ST_OUTPUT_FULL, ST_TRACE_FULL, T_EXIT_CODE, T_FDIV_DST, T_FDIV_READY, T_HALTED,
-    T_LAST_ALU_DST, T_LAST_LOAD_DST, T_TOHOST, TR_CORE, TR_CYCLE, TR_DST, TR_PC, TR_VALUE, TR_WORD,
+    T_LAST_ALU_DST, T_LAST_LOAD_DST, T_PREV_PC, T_TOHOST, TR_CORE, TR_CYCLE, TR_DST, TR_PC, TR_VALUE, TR_WORD,
     VC_MCYCLE, VC_MINSTRET, VC_PCCR,
 )
 
@@ -469,6 +469,7 @@ def run(code, opflags, evs, params, regions, mem8, mem16, mem32,
         fdiv_ready = tim[c, T_FDIV_READY]
         fdiv_dst = tim[c, T_FDIV_DST]
         tohost = tim[c, T_TOHOST]
+        prev_p = tim[c, T_PREV_PC]
 
         while t <= limit and executed < budget:
             if t > max_cycles:
@@ -932,6 +933,7 @@ def run(code, opflags, evs, params, regions, mem8, mem16, mem32,
                         status = ST_TRACE_FULL
 
             executed += 1
+            prev_p = p
             p = npc
             t = issue + cost
             if tim[c, T_HALTED] != 0 or status != ST_BUDGET:
@@ -944,6 +946,7 @@ def run(code, opflags, evs, params, regions, mem8, mem16, mem32,
         tim[c, T_LAST_ALU_DST] = last_alu
         tim[c, T_FDIV_READY] = fdiv_ready
         tim[c, T_FDIV_DST] = fdiv_dst
+        tim[c, T_PREV_PC] = prev_p
 
     io[IO_EXECUTED] = executed
     io[IO_STATUS] = status

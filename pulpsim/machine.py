@@ -358,8 +358,11 @@ class Machine:
             return self._guest_error(IllegalInstruction, f"illegal instruction 0x{tval:08x}", core)
         if cause == state.CAUSE_FETCH_FAULT:
             where = self._describe_addr(tval)
+            prev = int(self.tim[core, state.T_PREV_PC])
+            word = self.instruction_at(prev)
+            came = f", reached by '{self.disasm_at(word, prev)}' at 0x{prev:08x}" if word is not None else ""
             return self._guest_error(FetchFault, f"instruction fetch from 0x{tval:08x} outside the program's "
-                                     f"code{where}", core, tval)
+                                     f"code{where}{came}", core, tval)
         if cause == state.CAUSE_FETCH_MISALIGNED:
             return self._guest_error(FetchFault, f"jump to misaligned address 0x{tval:08x}", core, tval)
         if cause == state.CAUSE_LOAD_FAULT:

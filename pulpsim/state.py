@@ -31,6 +31,7 @@ T_FDIV_DST = 3        #: unified id of the FP divider's destination (0 = none)
 T_HALTED = 4          #: 1 once the core stopped (tohost)
 T_EXIT_CODE = 5       #: the core's exit code (tohost)
 T_TOHOST = 6          #: address of the tohost symbol of the core's program, -1 if none
+T_PREV_PC = 7         #: pc of the previous instruction (to say where a bad jump came from)
 NUM_TIM_SLOTS = 8
 
 # ---- per-core statistics: stat[core, S_*] -------------------------------------

@@ -1,0 +1,7 @@
+"""``python -m pulpsim`` is the ``pulpsim`` command."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())
