@@ -339,6 +339,10 @@ def csr_access(csr, stat, opcount, evs, vc_acc, vc_snap, core, hartid, num, writ
         return True, 0
     if (num >> 10) == 3 and write:
         return False, 0  # read-only CSR space
+    if num <= 0x003 and (csr[core, C_MSTATUS] & MSTATUS_FS) == 0:
+        return False, 0  # fflags/frm/fcsr are FP state: illegal while the FPU is off
+    if num <= 0x003 and write:
+        csr[core, C_MSTATUS] |= MSTATUS_FS  # FP state modified: FS = Dirty
     old = 0
     if num == 0x001:
         old = csr[core, C_FFLAGS]
