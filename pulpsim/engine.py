@@ -915,7 +915,7 @@ def run(code, opflags, evs, params, regions, mem8, mem16, mem32,
                 cs[C_MSTATUS] = (ms & ~(MSTATUS_MIE | MSTATUS_MPIE)) | mpie | MSTATUS_MPP
                 npc = cs[C_MTVEC] & 0xFFFFFFFC
                 cost = trap_cycles
-                sv[S_TRAP] += trap_cycles - 1
+                sv[S_TRAP] += trap_cycles  # the trapping instruction does not retire
                 last_load = 0
                 last_alu = 0
             else:

@@ -128,6 +128,7 @@ class Machine:
         self.stdout_text: list[str] = []
         self._line_buf: dict[int, list[str]] = {}
         self._printing_cores: set[int] = set()
+        self.core_output: dict[int, list[str]] = {}  # each core's lines, without prefixes
         self.stdout_stream: IO[str] | None = sys.stdout
         self.trace_stream: IO[str] | None = None
         self._disasm_cache: dict[int, str] = {}
@@ -266,6 +267,7 @@ class Machine:
     # ------------------------------------------------------------------ output
     def _emit(self, core: int, line: str) -> None:
         self._printing_cores.add(core)
+        self.core_output.setdefault(core, []).append(line)
         text = f"[core {core}] {line}" if len(self._printing_cores) > 1 else line
         self.stdout_text.append(text)
         if self.stdout_stream is not None:

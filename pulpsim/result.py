@@ -37,10 +37,11 @@ class Result:
     cycles: int                 #: cycles until the program ended (the latest core clock)
     instructions: int           #: instructions retired by all cores
     cores: list[CoreStats]
-    stdout: str
+    stdout: str                 #: all output; lines carry "[core N] " once several cores have printed
     platform: str
     clock_mhz: float
     wall_seconds: float
+    stdout_by_core: dict[int, str] = field(default_factory=dict)  #: each core's own output
 
     @property
     def cpi(self) -> float:
@@ -114,4 +115,5 @@ def collect(machine, exit_code: int) -> Result:
                   cycles=max((c.cycles for c in active), default=0),
                   instructions=sum(c.instructions for c in cores),
                   cores=cores, stdout=machine.stdout, platform=machine.platform.name,
-                  clock_mhz=machine.platform.clock_mhz, wall_seconds=machine.wall_seconds)
+                  clock_mhz=machine.platform.clock_mhz, wall_seconds=machine.wall_seconds,
+                  stdout_by_core={c: "".join(lines) for c, lines in sorted(machine.core_output.items())})

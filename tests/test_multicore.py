@@ -69,7 +69,7 @@ def build_programs():
                                   data_base=toolchain.L2_BASE + i * SLICE + SLICE // 2, data_size=SLICE // 2,
                                   num_cores=4)
         elves.append(toolchain.build_c(src, name=f"indep{i}", layout=layout,
-                                       defines={"PULPSIM_EXIT_TOHOST": 1}))
+                                       defines={"PULPSIM_EXIT_TOHOST": 1, "PULPSIM_PRIVATE_PROGRAM": 1}))
     return elves
 
 
@@ -86,8 +86,9 @@ def test_four_programs_on_four_cores_match_single_core_runs():
         assert core.cycles == single.cores[0].cycles
         assert core.stalls == single.cores[0].stalls
         assert core.op_counts == single.cores[0].op_counts
-        # the same text, printed by core i (lines carry a core prefix when several cores print)
-        assert f"[core {i}] {single.stdout}" in multi.stdout
+        # the same text, printed by core i
+        assert multi.stdout_by_core[i] == single.stdout
+        assert single.stdout_by_core == {0: single.stdout}
     # the programs really differ: different instruction counts and mixes
     assert len({s.instructions for s in singles}) == 4
 

@@ -1,0 +1,663 @@
+"""Compile C and assembly sources into RV32IMF bare-metal ELFs for pulpsim.
+
+The default compiler is the clang inside the ``ziglang`` PyPI package (``zig
+cc``), so a plain ``pip install`` gives a working cross toolchain.  A
+``riscv64-unknown-elf-gcc`` on PATH can be used instead (``compiler="gcc"``).
+
+Programs are linked with a linker script generated from
+``kernels/runtime/link.ld.in`` for a :class:`Layout` (where code, data and the
+per-core stacks go), and by default with the guest runtime of
+``kernels/runtime`` (``crt0.S``, ``runtime.c``, ``pulpsim.h``).
+
+Builds are cached by content: the key hashes the compiler identity, every
+flag, the layout, the linker script and the contents of every source, runtime
+file and (transitively) included header.  A repeated identical :func:`build`
+returns the cached ELF without starting the compiler.
+
+Public API::
+
+    build(sources, *, output=None, opt="-O2", cflags=(), include_dirs=(),
+          defines=None, compiler="clang", runtime=True, layout=None) -> Path
+    build_c(text, **kw) -> Path          # a C snippet
+    build_asm(text, **kw) -> Path        # an assembly snippet (preprocessed .S)
+    Layout(...)                          # memory placement, see the class
+    linker_script(layout) -> str
+    cache_dir() -> Path
+    runtime_dir() -> Path
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Iterable, Mapping, Sequence, Union
+
+from .errors import ConfigError, ToolchainError
+
+__all__ = [
+    "L2_BASE", "L2_SIZE", "TCDM_BASE", "TCDM_SIZE", "CLANG_TARGET", "CLANG_MCPU", "GCC_MABI",
+    "Layout", "build", "build_c", "build_asm", "linker_script", "cache_dir", "runtime_dir",
+]
+
+# Default memory map of the cluster (shared spec "Memory map"); layouts may
+# use any slice of these.
+L2_BASE = 0x1C00_0000
+L2_SIZE = 0x18_0000          # 1.5 MiB
+TCDM_BASE = 0x1000_0000
+TCDM_SIZE = 0x2_0000         # 128 KiB
+
+# zig's clang: the CPU is generic_rv32 plus the features we implement.  zig
+# spells features as +name; "c" is deliberately absent (the simulator has no
+# compressed instructions), so the ELF gets e_flags = 0x2 (ilp32f, no RVC).
+CLANG_TARGET = "riscv32-freestanding-none"
+CLANG_MCPU = "generic_rv32+m+f+zicsr+zifencei"
+GCC_MABI = "ilp32f"
+
+# Bumped when the way outputs are produced changes, to invalidate old caches.
+_CACHE_FORMAT = 1
+
+PathLike = Union[str, os.PathLike]
+
+_SOURCE_SUFFIXES = {".c", ".S", ".s", ".sx"}
+
+
+# --------------------------------------------------------------------------
+# Layout and linker script
+# --------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class Layout:
+    """Where a program is linked.
+
+    Code (``.text.init``, ``.text``) goes to ``[code_base, code_base +
+    code_size)``.  Data (``.rodata``, ``.data``, ``.sdata``, ``.tohost``,
+    ``.bss``) goes to ``[data_base, data_base + data_size)``; when
+    ``data_base`` is None the data follows the code in one region of
+    ``code_size + data_size`` bytes starting at ``code_base`` (the default:
+    all 1.5 MiB of L2).  The last ``num_cores * stack_size_per_core`` bytes of
+    the data region are the stacks: ``__stack_top`` is the end of the data
+    region and hart h's stack ends at ``__stack_top - h * stack_size_per_core``.
+
+    Examples: ``Layout()`` (all in L2); ``Layout(data_base=TCDM_BASE,
+    data_size=TCDM_SIZE, num_cores=8)`` (code in L2, data and stacks in TCDM);
+    ``Layout(code_base=TCDM_BASE, code_size=0x8000, data_size=0x18000)`` (all
+    in TCDM).
+    """
+
+    code_base: int = L2_BASE
+    code_size: int = 0x10_0000
+    data_base: int | None = None
+    data_size: int = 0x8_0000
+    stack_size_per_core: int = 0x1000
+    num_cores: int = 1
+
+    def __post_init__(self):
+        def bad(msg):
+            raise ConfigError(f"invalid Layout: {msg} ({self})")
+
+        for name in ("code_base", "code_size", "data_size", "stack_size_per_core", "num_cores"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+                bad(f"{name} must be a non-negative integer")
+        if self.data_base is not None and (not isinstance(self.data_base, int) or self.data_base < 0):
+            bad("data_base must be None or a non-negative integer")
+        if self.code_base % 4:
+            bad("code_base must be 4-byte aligned")
+        if self.code_size == 0:
+            bad("code_size must be > 0")
+        if not 1 <= self.num_cores <= 16:
+            bad("num_cores must be 1..16 (core ids are mhartid[3:0])")
+        if self.stack_size_per_core < 16 or self.stack_size_per_core % 16:
+            bad("stack_size_per_core must be a positive multiple of 16 (the ABI's stack alignment)")
+        base, size = self.data_region()
+        if base % 8:
+            bad("data_base must be 8-byte aligned")
+        if (base + size) % 16:
+            bad("the data region must end on a 16-byte boundary (it is the top of the stacks)")
+        if self.num_cores * self.stack_size_per_core > size:
+            bad("the stacks (num_cores * stack_size_per_core) do not fit in the data region")
+        for rbase, rsize in (self.code_region(), (base, size)):
+            if rbase + rsize > 1 << 32:
+                bad("region extends past the 32-bit address space")
+        if self.data_base is not None:
+            cb, cs = self.code_region()
+            if base < cb + cs and cb < base + size:
+                bad("code and data regions overlap")
+
+    def code_region(self) -> tuple[int, int]:
+        """(base, size) of the region holding code; with ``data_base=None``
+        the shared code+data region."""
+        if self.data_base is None:
+            return self.code_base, self.code_size + self.data_size
+        return self.code_base, self.code_size
+
+    def data_region(self) -> tuple[int, int]:
+        """(base, size) of the region holding data and stacks."""
+        if self.data_base is None:
+            return self.code_base, self.code_size + self.data_size
+        return self.data_base, self.data_size
+
+    @property
+    def stack_top(self) -> int:
+        """Value of ``__stack_top`` (initial sp of hart 0)."""
+        base, size = self.data_region()
+        return base + size
+
+
+def runtime_dir() -> Path:
+    """Directory of the guest runtime (crt0.S, runtime.c, pulpsim.h,
+    link.ld.in); ``$PULPSIM_RUNTIME_DIR`` overrides the in-tree copy."""
+    env = os.environ.get("PULPSIM_RUNTIME_DIR")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parent.parent / "kernels" / "runtime"
+
+
+def _runtime_file(name: str) -> Path:
+    p = runtime_dir() / name
+    if not p.is_file():
+        raise ToolchainError(f"pulpsim runtime file {p} is missing (set PULPSIM_RUNTIME_DIR?)")
+    return p
+
+
+# Input sections of the program's own objects that survive --gc-sections.
+_KEEP_SECTIONS = {
+    "KEEP_TEXT": ".text .text.*",
+    "KEEP_RODATA": ".rodata .rodata.*",
+    "KEEP_DATA": ".data .data.*",
+    "KEEP_SDATA": ".srodata .srodata.* .sdata .sdata.*",
+    "KEEP_BSS": ".sbss .sbss.* .bss .bss.* COMMON",
+}
+
+
+def _keep_rules(objects: Sequence[str], sections: str) -> str:
+    # One input-section description per object-file pattern.  (lld in zig
+    # 0.17 ignores EXCLUDE_FILE, so compiler-rt cannot be excluded instead.)
+    return "\n".join(f"    KEEP({pat}({sections}))" for pat in objects)
+
+
+def linker_script(layout: Layout | None = None, *, keep_debug: bool = False,
+                  keep_objects: Sequence[str] = ()) -> str:
+    """The linker script for ``layout``, generated from link.ld.in.
+
+    Debug sections are discarded unless ``keep_debug`` (build() sets it when
+    a -g flag is given).  ``keep_objects`` are linker-script file patterns
+    (e.g. ``*/main.o``) whose sections are kept even when unreferenced."""
+    layout = layout or Layout()
+    template = _runtime_file("link.ld.in").read_text()
+    if layout.data_base is None:
+        b, s = layout.code_region()
+        memory = f"  MEM (rwx) : ORIGIN = 0x{b:08X}, LENGTH = 0x{s:X}"
+        code_region = data_region = "MEM"
+    else:
+        cb, cs = layout.code_region()
+        db, ds = layout.data_region()
+        memory = (f"  CODE (rx) : ORIGIN = 0x{cb:08X}, LENGTH = 0x{cs:X}\n"
+                  f"  DATA (rw) : ORIGIN = 0x{db:08X}, LENGTH = 0x{ds:X}")
+        code_region, data_region = "CODE", "DATA"
+    subst = {
+        "MEMORY": memory,
+        "CODE_REGION": code_region,
+        "DATA_REGION": data_region,
+        "STACK_SIZE": f"0x{layout.stack_size_per_core:X}",
+        "NUM_CORES": str(layout.num_cores),
+        "DEBUG_SECTIONS": "" if keep_debug else "  /DISCARD/ : { *(.debug_*) }",
+    }
+    for name, sections in _KEEP_SECTIONS.items():
+        subst[name] = _keep_rules(keep_objects, sections)
+    out = re.sub(r"@([A-Z_]+)@", lambda m: subst[m.group(1)] if m.group(1) in subst else m.group(0), template)
+    left = re.findall(r"@[A-Z_]+@", out)
+    if left:
+        raise ToolchainError(f"link.ld.in has unknown placeholders {sorted(set(left))}")
+    return out
+
+
+# --------------------------------------------------------------------------
+# Cache
+# --------------------------------------------------------------------------
+
+def cache_dir() -> Path:
+    """Build cache directory: ``$PULPSIM_CACHE`` or ``~/.cache/pulpsim/build``."""
+    env = os.environ.get("PULPSIM_CACHE")
+    d = Path(env) if env else Path.home() / ".cache" / "pulpsim" / "build"
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ToolchainError(f"cannot create the build cache directory {d}: {e}") from None
+    return d
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+_SELF_HASH: str | None = None
+
+
+def _self_hash() -> str:
+    global _SELF_HASH
+    if _SELF_HASH is None:
+        _SELF_HASH = _sha256(Path(__file__).read_bytes())
+    return _SELF_HASH
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    """Write via a temporary file in the same directory and rename, so that a
+    concurrent reader sees either nothing or the whole file."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def _atomic_copy(src: Path, dst: Path) -> None:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        shutil.copyfile(src, tmp)
+        os.chmod(tmp, 0o755)
+        os.replace(tmp, dst)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+# --------------------------------------------------------------------------
+# Header dependency scan (for the cache key)
+# --------------------------------------------------------------------------
+
+# C/preprocessed-asm #include and GNU as .include.  Conditional and macro
+# includes are not evaluated: every resolvable file named is hashed (a few
+# headers too many only cost a cache miss, never a stale hit).
+_INCLUDE_RE = re.compile(rb'^[ \t]*(?:#[ \t]*include(?:_next)?|\.include)[ \t]*([<"])([^">\r\n]+)[">]', re.M)
+
+
+def _scan_headers(files: Iterable[Path], include_dirs: Sequence[Path]) -> dict[str, str]:
+    """Transitively included files found in the source directories and
+    ``include_dirs`` -> content hash.  System headers (not found) are
+    covered by the compiler identity."""
+    seen: dict[str, str] = {}
+    stack = [Path(f) for f in files]
+    scanned: set[Path] = set()
+    while stack:
+        f = stack.pop()
+        if f in scanned:
+            continue
+        scanned.add(f)
+        try:
+            data = f.read_bytes()
+        except OSError:
+            continue
+        for kind, name in _INCLUDE_RE.findall(data):
+            rel = name.decode("utf-8", "replace").strip()
+            dirs = ([f.parent] if kind == b'"' else []) + list(include_dirs)
+            for d in dirs:
+                cand = (d / rel)
+                if cand.is_file():
+                    cand = cand.resolve()
+                    if str(cand) not in seen:
+                        seen[str(cand)] = _sha256(cand.read_bytes())
+                        stack.append(cand)
+                    break
+    return seen
+
+
+def _include_dirs_from_flags(flags: Sequence[str]) -> tuple[list[Path], list[Path]]:
+    """-I/-iquote/-isystem directories and -include files named in cflags."""
+    dirs: list[Path] = []
+    forced: list[Path] = []
+    it = iter(flags)
+    for a in it:
+        for opt in ("-I", "-iquote", "-isystem", "-idirafter"):
+            if a == opt:
+                nxt = next(it, None)
+                if nxt:
+                    dirs.append(Path(nxt))
+                break
+            if a.startswith(opt) and len(a) > len(opt) and opt == "-I":
+                dirs.append(Path(a[2:]))
+                break
+        else:
+            if a == "-include":
+                nxt = next(it, None)
+                if nxt:
+                    forced.append(Path(nxt))
+    return dirs, forced
+
+
+# --------------------------------------------------------------------------
+# Compilers
+# --------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class _Compiler:
+    kind: str            # "clang" | "gcc"
+    argv0: tuple         # command prefix
+    identity: tuple      # for the cache key (no subprocess needed)
+
+
+def _stat_identity(path: str) -> tuple:
+    st = os.stat(path)
+    return (os.path.realpath(path), st.st_size, st.st_mtime_ns)
+
+
+def _zig_compiler() -> _Compiler:
+    import importlib.metadata
+    import importlib.util
+
+    spec = importlib.util.find_spec("ziglang")
+    if spec is None or not spec.submodule_search_locations:
+        raise ToolchainError("the default compiler needs the 'ziglang' Python package: pip install ziglang")
+    pkg_dir = Path(list(spec.submodule_search_locations)[0])
+    zig = pkg_dir / ("zig.exe" if os.name == "nt" else "zig")
+    try:
+        version = importlib.metadata.version("ziglang")
+    except importlib.metadata.PackageNotFoundError:
+        version = "unknown"
+    ident: tuple = ("zig", version)
+    if zig.exists():
+        ident += _stat_identity(str(zig))
+    return _Compiler("clang", (sys.executable, "-m", "ziglang", "cc"), ident)
+
+
+_GCC_NAME = "riscv64-unknown-elf-gcc"
+
+
+def _gcc_compiler() -> _Compiler:
+    gcc = shutil.which(_GCC_NAME)
+    if not gcc:
+        raise ToolchainError(
+            f"compiler='gcc' needs {_GCC_NAME} on PATH, and it was not found "
+            "(Debian/Ubuntu: apt-get install gcc-riscv64-unknown-elf); use compiler='clang' (zig) instead")
+    return _Compiler("gcc", (gcc,), ("gcc",) + _stat_identity(gcc))
+
+
+_gcc_probe_memo: dict[tuple, tuple[str, list[str]]] = {}
+
+
+def _gcc_probe(comp: _Compiler) -> tuple[str, list[str]]:
+    """(-march value, libgcc link arguments) for this gcc; memoised.
+
+    GCC >= 12 (ISA spec 20191213) needs _zicsr_zifencei for csrr/fence.i;
+    older ones reject those names and imply them in rv32imf.  Multilib
+    selection does not understand the z-extensions, so libgcc is looked up
+    with the plain rv32imf/ilp32f pair and passed by path."""
+    if comp.identity in _gcc_probe_memo:
+        return _gcc_probe_memo[comp.identity]
+    gcc = comp.argv0[0]
+    march = None
+    for cand in ("rv32imf_zicsr_zifencei", "rv32imf"):
+        r = subprocess.run([gcc, f"-march={cand}", f"-mabi={GCC_MABI}", "-x", "c", "-c", "-o", os.devnull, "-"],
+                           input=b"int pulpsim_probe;\n", capture_output=True)
+        if r.returncode == 0:
+            march = cand
+            break
+    if march is None:
+        raise ToolchainError(f"{gcc} cannot compile for -march=rv32imf -mabi={GCC_MABI}:\n"
+                             + _trim(r.stderr.decode("utf-8", "replace")))
+    r = subprocess.run([gcc, "-march=rv32imf", f"-mabi={GCC_MABI}", "-print-libgcc-file-name"],
+                       capture_output=True, text=True)
+    lib = r.stdout.strip()
+    libargs = [lib] if r.returncode == 0 and os.path.isabs(lib) and os.path.isfile(lib) else ["-lgcc"]
+    _gcc_probe_memo[comp.identity] = (march, libargs)
+    return march, libargs
+
+
+def _get_compiler(name: str) -> _Compiler:
+    if name in ("clang", "zig"):
+        return _zig_compiler()
+    if name == "gcc":
+        return _gcc_compiler()
+    raise ConfigError(f"unknown compiler {name!r}: use 'clang' (zig, the default) or 'gcc'")
+
+
+def _base_flags(comp: _Compiler) -> list[str]:
+    """Flags every build gets, before opt and the caller's cflags (so that
+    e.g. -ffp-contract=fast in cflags overrides the default)."""
+    common = [
+        "-ffreestanding",
+        "-nostdlib",
+        # Results are bit-compared with host builds: no fused multiply-add
+        # unless the caller asks for it.
+        "-ffp-contract=off",
+        "-fno-stack-protector",
+        # No .eh_frame for user code (C has no use for it here).
+        "-fno-unwind-tables",
+        "-fno-asynchronous-unwind-tables",
+    ]
+    if comp.kind == "clang":
+        return [
+            "-target", CLANG_TARGET,
+            f"-mcpu={CLANG_MCPU}",
+            f"-mabi={GCC_MABI}",
+            *common,
+            # -nostdlib drops compiler-rt too; this brings it back (soft
+            # double, 64-bit division, ...).
+            "--rtlib=compiler-rt",
+            # zig's compiler-rt is one big object: without section GC every
+            # program would carry all of it (~300 KiB of code).  The linker
+            # script KEEPs the program's own sections (_object_patterns).
+            "-Wl,--gc-sections",
+            # zig cc turns on UBSan (with a runtime we do not link) at -O0.
+            "-fno-sanitize=all",
+            # zig strips the symbol table at -Os/-Oz (ReleaseSmall) unless
+            # debug info is requested; -g does not change the code, and the
+            # linker script discards .debug_* unless the caller passed -g.
+            "-g",
+        ]
+    march, _ = _gcc_probe(comp)
+    return [f"-march={march}", f"-mabi={GCC_MABI}", "-static", *common]
+
+
+def _object_patterns(comp: _Compiler, sources: Sequence[Path]) -> list[str]:
+    """File patterns matching the objects compiled from ``sources`` in the
+    final link, for the KEEP rules of the linker script.
+
+    Only needed with zig: its compiler-rt is a single huge object, so the
+    link uses --gc-sections, and zig names the object of ``dir/foo.c``
+    ``<zig cache>/o/<hash>/foo.o`` (compiler-rt is
+    ``libcompiler_rt.a:compiler_rt_zcu.o``, which these do not match).  gcc
+    links libgcc per function and needs no section GC."""
+    if comp.kind != "clang":
+        return []
+    pats = []
+    for s in sources:
+        # Glob metacharacters and anything the script lexer could trip on
+        # become '?' (matches any one character).
+        stem = re.sub(r"[^A-Za-z0-9_.+-]", "?", s.stem)
+        pat = f"*/{stem}.o"
+        if pat not in pats:
+            pats.append(pat)
+    return pats
+
+
+def _define_flags(defines) -> list[str]:
+    if not defines:
+        return []
+    out = []
+    if isinstance(defines, Mapping):
+        for k, v in defines.items():
+            if v is None or v is True:
+                out.append(f"-D{k}")
+            elif v is False:
+                continue
+            else:
+                out.append(f"-D{k}={v}")
+    elif isinstance(defines, str):
+        out.append(f"-D{defines}")
+    else:
+        out.extend(f"-D{d}" for d in defines)
+    return out
+
+
+def _trim(text: str, max_lines: int = 60, max_chars: int = 6000) -> str:
+    text = text.strip()
+    lines = text.splitlines()
+    cut = len(lines) > max_lines
+    lines = lines[:max_lines]
+    out = "\n".join(lines)
+    if len(out) > max_chars:
+        out, cut = out[:max_chars], True
+    if cut:
+        out += "\n[... compiler output truncated ...]"
+    return out
+
+
+# --------------------------------------------------------------------------
+# build
+# --------------------------------------------------------------------------
+
+def build(sources, *, output: PathLike | None = None, opt: str | None = "-O2",
+          cflags: Sequence[str] | str = (), include_dirs: Sequence[PathLike] = (),
+          defines: Mapping[str, object] | Sequence[str] | None = None,
+          compiler: str = "clang", runtime: bool = True, layout: Layout | None = None) -> Path:
+    """Compile and link ``sources`` (.c, .S, .s paths) into an RV32IMF ELF.
+
+    ``opt`` is the optimisation flag (``None`` or "" for none); ``cflags``
+    are extra compiler/linker-driver flags appended after the defaults;
+    ``defines`` maps macro names to values (None: plain ``-DNAME``).  With
+    ``runtime=True`` crt0.S and runtime.c are linked in (define ``main``);
+    with ``runtime=False`` only the linker script is used and the sources
+    must define ``_start``.  The runtime directory is always on the include
+    path, so ``#include "pulpsim.h"`` works.
+
+    Returns the path of the ELF: ``output`` if given (copied there
+    atomically), else the file in the build cache.  Raises ToolchainError
+    when compiling or linking fails.
+    """
+    if isinstance(sources, (str, os.PathLike)):
+        sources = [sources]
+    srcs = [Path(s) for s in sources]
+    if not srcs:
+        raise ConfigError("build() needs at least one source file")
+    for s in srcs:
+        if not s.is_file():
+            raise ToolchainError(f"source file {s} not found")
+        if s.suffix not in _SOURCE_SUFFIXES:
+            raise ToolchainError(f"{s}: unsupported source type {s.suffix!r} (expected .c, .S or .s)")
+    if isinstance(cflags, str):
+        cflags = shlex.split(cflags)
+    cflags = [str(c) for c in cflags]
+    layout = layout or Layout()
+    if not isinstance(layout, Layout):
+        raise ConfigError(f"layout must be a pulpsim.toolchain.Layout, not {type(layout).__name__}")
+
+    comp = _get_compiler(compiler)
+    rt = runtime_dir()
+    inc_dirs = [Path(d) for d in include_dirs]
+    # Everything the output depends on, without running the compiler.
+    user_flags = ([opt] if opt else []) + [f"-I{d}" for d in inc_dirs] + _define_flags(defines) + cflags
+    keep_debug = any(f.startswith("-g") and f != "-g0" for f in user_flags)
+    runtime_files = [_runtime_file("crt0.S"), _runtime_file("runtime.c")] if runtime else []
+    script = linker_script(layout, keep_debug=keep_debug,
+                           keep_objects=_object_patterns(comp, runtime_files + srcs))
+    flag_dirs, forced = _include_dirs_from_flags(user_flags)
+    search_dirs = inc_dirs + flag_dirs + [rt]
+    all_srcs = runtime_files + srcs
+    forced = [f for f in forced if f.is_file()]
+    key_doc = {
+        "format": _CACHE_FORMAT,
+        # The fixed flags and the build recipe live in this file: any change
+        # to it invalidates earlier builds.
+        "toolchain": _self_hash(),
+        "compiler": list(comp.identity),
+        "flags": user_flags,
+        "runtime": runtime,
+        "layout": dataclasses.asdict(layout),
+        "script": _sha256(script.encode()),
+        "sources": [(str(s.resolve()), _sha256(s.read_bytes())) for s in all_srcs + forced],
+        "runtime_header": _sha256(_runtime_file("pulpsim.h").read_bytes()),
+        "headers": sorted(_scan_headers(all_srcs + forced, search_dirs).items()),
+    }
+    key = _sha256(json.dumps(key_doc, sort_keys=True, default=str).encode())
+    cdir = cache_dir()
+    stem = re.sub(r"[^A-Za-z0-9_.-]", "_", srcs[0].stem)[:40] or "prog"
+    cached = cdir / f"{stem}-{key[:24]}.elf"
+
+    if not cached.is_file():
+        _compile(comp, all_srcs, script, user_flags, rt, cached)
+
+    if output is None:
+        return cached
+    out = Path(output)
+    _atomic_copy(cached, out)
+    return out
+
+
+def _compile(comp: _Compiler, sources: list[Path], script: str, user_flags: list[str], rt: Path,
+             target: Path) -> None:
+    tmpdir = Path(tempfile.mkdtemp(dir=target.parent, prefix=".build-"))
+    try:
+        ld = tmpdir / "link.ld"
+        ld.write_text(script)
+        elf = tmpdir / "out.elf"
+        cmd = [*comp.argv0, *_base_flags(comp), *user_flags, f"-I{rt}", "-T", str(ld),
+               *[str(s) for s in sources]]
+        if comp.kind == "gcc":
+            cmd += _gcc_probe(comp)[1]
+        cmd += ["-o", str(elf)]
+        what = ", ".join(s.name for s in sources[-3:])
+        try:
+            r = subprocess.run(cmd, capture_output=True, text=True, errors="replace", timeout=900,
+                               stdin=subprocess.DEVNULL)
+        except FileNotFoundError as e:
+            raise ToolchainError(f"cannot run the compiler: {e}\ncommand: {shlex.join(cmd)}") from None
+        except subprocess.TimeoutExpired:
+            raise ToolchainError(f"compiling {what} timed out\ncommand: {shlex.join(cmd)}") from None
+        if r.returncode != 0 or not elf.is_file():
+            msg = _trim(r.stderr or r.stdout or "(no output)")
+            raise ToolchainError(f"compiling {what} failed ({comp.kind}, exit status {r.returncode}):\n"
+                                 f"{msg}\ncommand: {shlex.join(cmd)}")
+        # Rename into place: parallel builders of the same key each produce a
+        # complete file; the last rename wins and readers never see a partial one.
+        os.chmod(elf, 0o755)
+        os.replace(elf, target)
+    finally:
+        shutil.rmtree(tmpdir, ignore_errors=True)
+
+
+def _snippet(text: str, suffix: str, name: str) -> Path:
+    data = text.encode()
+    if not data.endswith(b"\n"):
+        data += b"\n"  # assemblers warn about a missing final newline
+    d = cache_dir() / "src"
+    d.mkdir(parents=True, exist_ok=True)
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", name)[:40] or "snippet"
+    p = d / f"{safe}-{_sha256(data)[:16]}{suffix}"
+    if not (p.is_file() and p.read_bytes() == data):
+        _atomic_write(p, data)
+    return p
+
+
+def build_c(text: str, *, name: str = "c", **kw) -> Path:
+    """Build a C snippet (written to the cache as ``<name>-<hash>.c``);
+    keyword arguments as for :func:`build` (``runtime=True`` by default, so
+    the snippet defines ``main``)."""
+    return build([_snippet(text, ".c", name)], **kw)
+
+
+def build_asm(text: str, *, name: str = "asm", **kw) -> Path:
+    """Build an assembly snippet (preprocessed, so ``#include "pulpsim.h"``
+    and ``#define`` work); keyword arguments as for :func:`build`.  Pass
+    ``runtime=False`` when the snippet defines ``_start`` itself."""
+    return build([_snippet(text, ".S", name)], **kw)
