@@ -337,8 +337,8 @@ def csr_access(csr, stat, opcount, evs, vc_acc, vc_snap, core, hartid, num, writ
                 vc_acc[core, VC_PCCR + i] = wval & MASK32
                 vc_snap[core, VC_PCCR + i] = tot
         return True, 0
-    if (num >> 10) == 3 and write:
-        return False, 0  # read-only CSR space
+    if (num >> 10) == 3 and write and num != 0xCC0 and num != 0xCC1:
+        return False, 0  # read-only CSR space (PULP's PCER/PCMR live there but are writable)
     if num <= 0x003 and (csr[core, C_MSTATUS] & MSTATUS_FS) == 0:
         return False, 0  # fflags/frm/fcsr are FP state: illegal while the FPU is off
     if num <= 0x003 and write:
