@@ -474,6 +474,7 @@ def run(code, opflags, evs, params, regions, mem8, mem16, mem32,
         fdiv_dst = tim[c, T_FDIV_DST]
         tohost = tim[c, T_TOHOST]
         prev_p = tim[c, T_PREV_PC]
+        halted = False
 
         while t <= limit and executed < budget:
             if t > max_cycles:
@@ -484,30 +485,29 @@ def run(code, opflags, evs, params, regions, mem8, mem16, mem32,
             idx = (p - code_lo) >> 2
             if p < code_lo or idx >= ncode:
                 op = OP_NOCODE
-                row = code[0]
+                idx = 0
             else:
-                row = code[idx]
-                op = row[_OP]
+                op = code[idx, _OP]
             flags = opflags[op]
 
             # ---- stalls charged before issue
             issue = t
             if last_load != 0:
-                if row[_SA] == last_load or row[_SB] == last_load or row[_SC] == last_load or (
-                        row[_DST] == last_load and (flags & OPF_LOAD) == 0):
+                if code[idx, _SA] == last_load or code[idx, _SB] == last_load or code[idx, _SC] == last_load or (
+                        code[idx, _DST] == last_load and (flags & OPF_LOAD) == 0):
                     issue += 1
                     sv[S_LOAD_USE] += 1
                     if op == OP_JALR:   # lw + dependent jalr: one more (jr_stall)
                         issue += 1
                         sv[S_JR_STALL] += 1
-            elif op == OP_JALR and last_alu != 0 and row[_SA] == last_alu:
+            elif op == OP_JALR and last_alu != 0 and code[idx, _SA] == last_alu:
                 issue += 1
                 sv[S_JR_STALL] += 1
             if fdiv_dst != 0:
                 # an FP divide is in flight (or writes back this cycle)
                 wait_until = issue
-                if (flags & OPF_FPU) != 0 or row[_SA] == fdiv_dst or row[_SB] == fdiv_dst \
-                        or row[_SC] == fdiv_dst or row[_DST] == fdiv_dst:
+                if (flags & OPF_FPU) != 0 or code[idx, _SA] == fdiv_dst or code[idx, _SB] == fdiv_dst \
+                        or code[idx, _SC] == fdiv_dst or code[idx, _DST] == fdiv_dst:
                     wait_until = fdiv_ready
                 if wait_until > issue:
                     sv[S_FDIV_WAIT] += wait_until - issue
@@ -524,10 +524,10 @@ def run(code, opflags, evs, params, regions, mem8, mem16, mem32,
             new_load = 0
             trap_cause = -1
             trap_val = 0
-            rd = row[_RD]
-            rs1 = row[_RS1]
-            rs2 = row[_RS2]
-            imm = np.int64(row[_IMM])
+            rd = code[idx, _RD]
+            rs1 = code[idx, _RS1]
+            rs2 = code[idx, _RS2]
+            imm = np.int64(code[idx, _IMM])
 
             # ---- execute
             if op == OP_ADDI:
@@ -546,11 +546,11 @@ def run(code, opflags, evs, params, regions, mem8, mem16, mem32,
                         ms = cs[C_MSTATUS]
                         if (ms & MSTATUS_FS) == 0:
                             trap_cause = CAUSE_ILLEGAL
-                            trap_val = row[_WORD] & MASK32
+                            trap_val = code[idx, _WORD] & MASK32
                         else:
                             cs[C_MSTATUS] = ms | MSTATUS_FS
                             fr[rd] = v
-                            new_load = row[_DST]
+                            new_load = code[idx, _DST]
                     else:
                         if op == OP_LW:
                             v = s32(v)
@@ -560,7 +560,7 @@ def run(code, opflags, evs, params, regions, mem8, mem16, mem32,
                             v = ((v + 0x8000) & 0xFFFF) - 0x8000
                         if rd != 0:
                             xr[rd] = v
-                        new_load = row[_DST]
+                        new_load = code[idx, _DST]
                     if trap_cause < 0:
                         extra = misaligned_extra(addr, nb)
                         if extra:
@@ -577,7 +577,7 @@ def run(code, opflags, evs, params, regions, mem8, mem16, mem32,
                 if op == OP_FSW:
                     if (cs[C_MSTATUS] & MSTATUS_FS) == 0:
                         trap_cause = CAUSE_ILLEGAL
-                        trap_val = row[_WORD] & MASK32
+                        trap_val = code[idx, _WORD] & MASK32
                     v = fr[rs2]
                 else:
                     v = xr[rs2]
@@ -596,6 +596,7 @@ def run(code, opflags, evs, params, regions, mem8, mem16, mem32,
                     if addr == tohost and nb == 4 and (v & 1) == 1:
                         tim[c, T_HALTED] = 1
                         tim[c, T_EXIT_CODE] = (v & MASK32) >> 1
+                        halted = True
                     cidx = (addr - code_lo) >> 2
                     if addr >= code_lo and cidx < ncode and code[cidx, _OP] != OP_NOCODE:
                         status = ST_CODE_WRITE
@@ -772,12 +773,12 @@ def run(code, opflags, evs, params, regions, mem8, mem16, mem32,
             elif (flags & OPF_FP) != 0:
                 # ---- F extension (flw/fsw are handled with the loads/stores)
                 ms = cs[C_MSTATUS]
-                rmode = row[_RM]
+                rmode = code[idx, _RM]
                 if rmode == 7:
                     rmode = cs[C_FRM]
                 if (ms & MSTATUS_FS) == 0 or rmode > 4:
                     trap_cause = CAUSE_ILLEGAL
-                    trap_val = row[_WORD] & MASK32
+                    trap_val = code[idx, _WORD] & MASK32
                 else:
                     cs[C_MSTATUS] = ms | MSTATUS_FS
                     fa = fr[rs1]
@@ -786,7 +787,7 @@ def run(code, opflags, evs, params, regions, mem8, mem16, mem32,
                     res = 0
                     if op == OP_FMADD_S or op == OP_FMSUB_S or op == OP_FNMSUB_S or op == OP_FNMADD_S:
                         fma_op = 0 if op == OP_FMADD_S else (1 if op == OP_FMSUB_S else (2 if op == OP_FNMSUB_S else 3))
-                        res, fl = fpu.f_fma(fa, fb, fr[row[_RS3]], rmode, fma_op)
+                        res, fl = fpu.f_fma(fa, fb, fr[code[idx, _RS3]], rmode, fma_op)
                         fr[rd] = res
                     elif op == OP_FADD_S:
                         res, fl = fpu.f_add(fa, fb, rmode)
@@ -804,7 +805,7 @@ def run(code, opflags, evs, params, regions, mem8, mem16, mem32,
                             res, fl = fpu.f_sqrt(fa, rmode)
                         fr[rd] = res
                         fdiv_ready = issue + fdiv_cycles(op == OP_FSQRT_S, fa, fb, res, fl)
-                        fdiv_dst = row[_DST]
+                        fdiv_dst = code[idx, _DST]
                     elif op == OP_FSGNJ_S:
                         fr[rd] = (fa & 0x7FFFFFFF) | (fb & 0x80000000)
                     elif op == OP_FSGNJN_S:
@@ -865,7 +866,7 @@ def run(code, opflags, evs, params, regions, mem8, mem16, mem32,
                     ok, dummy = csr_access(csr, stat, opcount, evs, vc_acc, vc_snap, c, hartid, num, True, wv, issue)
                 if not ok:
                     trap_cause = CAUSE_ILLEGAL
-                    trap_val = row[_WORD] & MASK32
+                    trap_val = code[idx, _WORD] & MASK32
                 else:
                     if rd != 0:
                         xr[rd] = old
@@ -894,7 +895,7 @@ def run(code, opflags, evs, params, regions, mem8, mem16, mem32,
                 trap_val = p
             else:  # OP_ILLEGAL
                 trap_cause = CAUSE_ILLEGAL
-                trap_val = row[_WORD] & MASK32
+                trap_val = code[idx, _WORD] & MASK32
 
             # ---- exceptions
             if trap_cause >= 0:
@@ -922,14 +923,14 @@ def run(code, opflags, evs, params, regions, mem8, mem16, mem32,
                 oc[op] += 1
                 sv[S_INSTR] += 1
                 last_load = new_load
-                last_alu = row[_DST] if (new_load == 0 and row[_DST] < 32) else 0
+                last_alu = code[idx, _DST] if (new_load == 0 and code[idx, _DST] < 32) else 0
                 if tracing:
                     n = io[IO_TRACE_LEN]
                     trace[n, TR_CYCLE] = issue
                     trace[n, TR_CORE] = c
                     trace[n, TR_PC] = p
-                    trace[n, TR_WORD] = row[_WORD] & MASK32
-                    d = row[_DST]
+                    trace[n, TR_WORD] = code[idx, _WORD] & MASK32
+                    d = code[idx, _DST]
                     trace[n, TR_DST] = d
                     trace[n, TR_VALUE] = (fr[d - 32] if d >= 32 else xr[d]) & MASK32
                     io[IO_TRACE_LEN] = n + 1
@@ -940,7 +941,7 @@ def run(code, opflags, evs, params, regions, mem8, mem16, mem32,
             prev_p = p
             p = npc
             t = issue + cost
-            if tim[c, T_HALTED] != 0 or status != ST_BUDGET:
+            if halted or status != ST_BUDGET:
                 break
 
         pc[c] = p
