@@ -34,7 +34,7 @@ static unsigned crc32(const unsigned char *p, int n) {
 int main(void) {
     for (unsigned i = 0; i < 256; i++) { unsigned r = i; for (int k = 0; k < 8; k++) r = (r >> 1) ^ (0xEDB88320u & -(r & 1)); crc_table[i] = r; }
     unsigned s = 1, check = 0;
-    for (int rep = 0; rep < 12; rep++) {
+    for (int rep = 0; rep < 40; rep++) {
         for (int i = 0; i < 512; i++) { s = s * 1664525u + 1013904223u; v[i] = (int)(s >> 12); }
         for (int i = 1; i < 512; i++) { int x = v[i], j = i - 1; while (j >= 0 && v[j] > x) { v[j + 1] = v[j]; j--; } v[j + 1] = x; }
         check += crc32((const unsigned char *)v, sizeof v);
@@ -53,7 +53,7 @@ FP_PROGRAM = r"""
 static float a[N][N], b[N][N], c[N][N];
 int main(void) {
     for (int i = 0; i < N; i++) for (int j = 0; j < N; j++) { a[i][j] = (float)(i + j) * 0.25f; b[i][j] = (float)(i - j) * 0.5f; }
-    for (int rep = 0; rep < 6; rep++)
+    for (int rep = 0; rep < 20; rep++)
         for (int i = 0; i < N; i++)
             for (int j = 0; j < N; j++) {
                 float acc = 0.0f;
