@@ -46,23 +46,18 @@ from .isa import (  # noqa: E402
     OP_OR, OP_ORI, OP_REM, OP_REMU, OP_SB, OP_SH, OP_SLL, OP_SLLI, OP_SLT, OP_SLTI, OP_SLTIU,
     OP_SLTU, OP_SRA, OP_SRAI, OP_SRL, OP_SRLI, OP_SUB, OP_SW, OP_WFI, OP_XOR, OP_XORI,
 )
-from .state import (  # noqa: E402
-    C_FFLAGS, C_FRM, C_MCAUSE, C_MCOUNTINHIBIT, C_MEPC, C_MHPMEVENT, C_MIE, C_MSCRATCH, C_MSTATUS,
-    C_MTVAL, C_MTVEC, C_PCER, C_PCMR, CAUSE_BREAKPOINT, CAUSE_ECALL_M, CAUSE_FETCH_FAULT,
-    CAUSE_FETCH_MISALIGNED, CAUSE_ILLEGAL, CAUSE_LOAD_FAULT, CAUSE_STORE_FAULT, IO_CAUSE,
-    IO_CODE_ADDR, IO_CORE, IO_EXECUTED, IO_EXIT_CODE, IO_OUT_LEN, IO_PC, IO_STATUS, IO_TRACE_LEN,
-    IO_TVAL, NUM_VC, P_CLUSTER_ID, P_CODE_LO, P_CORESTATUS, P_MAX_CYCLES, P_MRET_CYCLES, P_NCODE,
-    P_STDOUT, P_STDOUT_SIZE, P_TRACING, P_TRAP_CYCLES, R_BASE, R_LATENCY, R_OFFSET,
-    R_SIZE, S_BRANCH, S_BTAKEN, S_CSR, S_DIV, S_FDIV_WAIT, S_FENCE, S_INSTR, S_JR_STALL, S_JUMP,
-    S_LD_EXT, S_LD_EXT_CYC, S_LOAD_USE, S_MISALIGNED, S_MULH, S_ST_EXT, S_ST_EXT_CYC, S_TRAP,
-    S_TRAPS, S_WB_CLASH, ST_ALL_HALTED, ST_BUDGET, ST_CODE_WRITE, ST_CYCLE_LIMIT, ST_EXIT,
-    ST_FAULT, ST_OUTPUT_FULL, ST_TRACE_FULL, T_EXIT_CODE, T_FDIV_DST, T_FDIV_READY, T_HALTED,
-    T_LAST_ALU_DST, T_LAST_LOAD_DST, T_PREV_PC, T_TOHOST, TR_CORE, TR_CYCLE, TR_DST, TR_PC, TR_VALUE, TR_WORD,
-    VC_MCYCLE, VC_MINSTRET, VC_PCCR,
-)
+from .state import *  # noqa: E402,F401,F403  (array layouts and constants, see pulpsim.state)
 
 MASK32 = 0xFFFFFFFF
 NO_LIMIT = 1 << 62
+
+# How the scheduler runs a core (see run()).
+MODE_BURST = 0    #: alone and earliest: run until another core is due
+MODE_RESOLVE = 1  #: only compute the next instruction's hazard stalls
+MODE_SINGLE = 2   #: run exactly one instruction (an arbitration winner)
+PH_SCHEDULE = 0
+PH_RESOLVE = 1
+PH_EXECUTE = 2
 
 # Columns of the predecoded table (pulpsim.decode).
 _OP, _RD, _RS1, _RS2, _RS3, _IMM, _RM, _SA, _SB, _SC, _DST, _WORD = range(12)
@@ -74,6 +69,7 @@ OPF_LOAD = 4
 OPF_STORE = 8
 OPF_BRANCH = 16
 OPF_JUMP = 32
+OPF_SHARED_FPU = 64  #: executes on an FPU (shared ones are arbitrated); not fmv, flw, fsw, fdiv, fsqrt
 
 MSTATUS_MIE = 1 << 3
 MSTATUS_MPIE = 1 << 7
@@ -419,6 +415,144 @@ def csr_access(csr, stat, opcount, evs, vc_acc, vc_snap, core, hartid, num, writ
     return True, s32(old)
 
 
+
+# ----------------------------------------------------------------------------
+# Shared-resource arbitration (cluster.md "Timing rules")
+# ----------------------------------------------------------------------------
+
+@njit(cache=True)
+def tree_winner(mask, counter, nmasters):
+    """Winner among the masters in `mask` of the counter-steered binary tree.
+
+    Masters 0..nmasters-1 are padded to a power of two; the root uses the
+    counter's MSB, the leaves its LSB; when both subtrees request, the
+    higher-index one wins iff that counter bit is 1.
+    """
+    levels = 0
+    while (1 << levels) < nmasters:
+        levels += 1
+    lo = 0
+    size = 1 << levels
+    for j in range(levels):
+        half = size >> 1
+        sub = (1 << half) - 1
+        left = ((mask >> lo) & sub) != 0
+        right = ((mask >> (lo + half)) & sub) != 0
+        if right and (not left or ((counter >> (levels - 1 - j)) & 1) == 1):
+            lo += half
+        size = half
+    return lo
+
+
+@njit(cache=True)
+def pick_winner(mask, counter, nmasters, policy):
+    if policy == ARB_FIXED:
+        k = 0
+        while (mask >> k) & 1 == 0:
+            k += 1
+        return k
+    return tree_winner(mask, counter, nmasters)
+
+
+@njit(cache=True)
+def tcdm_bank(regions, r, addr, nbanks):
+    """Bank of a TCDM access (word-interleaved), or -1 for other memories."""
+    if regions[r, R_KIND] == RK_PLAIN:
+        return -1
+    return ((addr - regions[r, R_BASE]) >> 2) & (nbanks - 1)
+
+
+@njit(cache=True)
+def arbitrate(code, opflags, params, regions, xreg, pc, cyc, tim, stat, banks, shared, sched, t0):
+    """Arbitrate TCDM banks and shared FPUs among the cores issuing in cycle t0.
+
+    Every core due at t0 has its hazard stalls resolved. Losers are delayed
+    by one cycle (they retry next cycle); winners are written to sched[0..n)
+    in ascending core id and their count is returned. sched[ncores..3*ncores)
+    is scratch space.
+    """
+    ncores = pc.shape[0]
+    code_lo = params[P_CODE_LO]
+    ncode = params[P_NCODE]
+    nbanks = params[P_NBANKS]
+    policy = params[P_ARBITRATION]
+    nfpu = params[P_NFPU]
+    n = 0
+    for k in range(ncores):
+        if tim[k, T_HALTED] != 0 or cyc[k] != t0:
+            continue
+        sched[n] = k
+        bank = -1
+        fpu = 0
+        idx = (pc[k] - code_lo) >> 2
+        if pc[k] >= code_lo and idx < ncode:
+            op = code[idx, _OP]
+            f = opflags[op]
+            if (f & (OPF_LOAD | OPF_STORE)) != 0:
+                nb = 4 if (op == OP_LW or op == OP_SW or op == OP_FLW or op == OP_FSW) else (
+                    2 if (op == OP_LH or op == OP_LHU or op == OP_SH) else 1)
+                addr = (xreg[k, code[idx, _RS1]] + code[idx, _IMM]) & MASK32
+                r = find_region(regions, addr, nb)
+                if r >= 0:
+                    bank = tcdm_bank(regions, r, addr, nbanks)
+            elif (f & OPF_SHARED_FPU) != 0:
+                fpu = 1
+        sched[ncores + n] = bank
+        sched[2 * ncores + n] = fpu
+        n += 1
+
+    if policy != ARB_NONE:
+        for i in range(n):
+            b = sched[ncores + i]
+            if b < 0:
+                continue
+            mask = 0
+            count = 0
+            for j in range(i, n):
+                if sched[ncores + j] == b:
+                    mask |= 1 << sched[j]
+                    count += 1
+                    if j > i:
+                        sched[ncores + j] = -1  # handled with i
+            if count > 1:
+                win = pick_winner(mask, banks[b, B_COUNTER], ncores, policy)
+                for k in range(ncores):
+                    if (mask >> k) & 1 and k != win:
+                        cyc[k] += 1
+                        stat[k, S_TCDM_CONT] += 1
+                        banks[b, B_CONFLICTS] += 1
+
+    if nfpu > 0:
+        # the k-th requesting core (ascending id) is routed to FPU k mod nfpu
+        kth = 0
+        for i in range(n):
+            if sched[2 * ncores + i] != 0:
+                tim[sched[i], T_FPU] = kth % nfpu
+                kth += 1
+        for f in range(min(kth, nfpu)):
+            mask = 0
+            count = 0
+            for i in range(n):
+                k = sched[i]
+                if sched[2 * ncores + i] != 0 and tim[k, T_FPU] == f:
+                    mask |= 1 << k
+                    count += 1
+            if count > 1:
+                win = pick_winner(mask, shared[U_FPU_COUNTER + f], ncores, policy if policy != ARB_NONE else ARB_TREE)
+                for k in range(ncores):
+                    if (mask >> k) & 1 and k != win:
+                        cyc[k] += 1
+                        stat[k, S_FPU_CONT] += 1
+                        shared[U_FPU_CONFLICTS + f] += 1
+
+    m = 0
+    for i in range(n):
+        k = sched[i]
+        if cyc[k] == t0:
+            sched[m] = k
+            m += 1
+    return m
+
 # ----------------------------------------------------------------------------
 # The run loop
 # ----------------------------------------------------------------------------
@@ -426,7 +560,7 @@ def csr_access(csr, stat, opcount, evs, vc_acc, vc_snap, core, hartid, num, writ
 @njit(cache=True)
 def run(code, opflags, evs, params, regions, mem8, mem16, mem32,
         pc, xreg, freg, csr, cyc, tim, stat, opcount, vc_acc, vc_snap,
-        outbuf, trace, io, budget):
+        banks, shared, sched, outbuf, trace, io, budget):
     """Execute up to `budget` instructions (all cores together); return a status ST_*."""
     ncores = pc.shape[0]
     code_lo = params[P_CODE_LO]
@@ -439,26 +573,72 @@ def run(code, opflags, evs, params, regions, mem8, mem16, mem32,
     mret_cycles = params[P_MRET_CYCLES]
     cluster_id = params[P_CLUSTER_ID]
     tracing = params[P_TRACING] != 0
+    nbanks = params[P_NBANKS]
+    nfpu = params[P_NFPU]
+    shared_div = params[P_SHARED_DIV] != 0
+    div_latency = params[P_DIV_LATENCY]
+    c = 0
+    mode = MODE_BURST
+    limit = NO_LIMIT
     out_cap = outbuf.shape[0]
     trace_cap = trace.shape[0]
     executed = 0
     status = ST_BUDGET
 
+    # sched[0 .. ncores): work list of the cycle being arbitrated; see below.
+    phase = PH_SCHEDULE
+    nwork = 0
+    wi = 0
     while executed < budget and status == ST_BUDGET:
-        # --- pick the earliest core (lowest id on a tie) and how long it may run alone
-        c = -1
-        for k in range(ncores):
-            if tim[k, T_HALTED] == 0 and (c < 0 or cyc[k] < cyc[c]):
-                c = k
-        if c < 0:
-            status = ST_ALL_HALTED
-            break
-        limit = NO_LIMIT
-        for k in range(ncores):
-            if k != c and tim[k, T_HALTED] == 0:
-                lk = cyc[k] if k > c else cyc[k] - 1
-                if lk < limit:
-                    limit = lk
+        # --- decide which core runs next, in which mode, and until when
+        if phase == PH_SCHEDULE:
+            t0 = NO_LIMIT
+            nat = 0
+            for k in range(ncores):
+                if tim[k, T_HALTED] == 0:
+                    if cyc[k] < t0:
+                        t0 = cyc[k]
+                        nat = 1
+                        c = k
+                    elif cyc[k] == t0:
+                        nat += 1
+            if t0 == NO_LIMIT:
+                status = ST_ALL_HALTED
+                break
+            if nat == 1:
+                # alone and earliest: run without arbitration until another core is due
+                mode = MODE_BURST
+                limit = NO_LIMIT
+                for k in range(ncores):
+                    if k != c and tim[k, T_HALTED] == 0 and cyc[k] - 1 < limit:
+                        limit = cyc[k] - 1
+            else:
+                # several cores issue in cycle t0: first resolve their hazard stalls ...
+                nwork = 0
+                for k in range(ncores):
+                    if tim[k, T_HALTED] == 0 and cyc[k] == t0 and tim[k, T_RESOLVED] == 0:
+                        sched[nwork] = k
+                        nwork += 1
+                if nwork > 0:
+                    phase = PH_RESOLVE
+                else:
+                    # ... then arbitrate their shared resources and run the winners
+                    nwork = arbitrate(code, opflags, params, regions, xreg, pc, cyc, tim, stat, banks, shared,
+                                      sched, t0)
+                    phase = PH_EXECUTE if nwork > 0 else PH_SCHEDULE
+                wi = 0
+                continue
+        else:
+            c = sched[wi]
+            wi += 1
+            if phase == PH_RESOLVE:
+                mode = MODE_RESOLVE
+                limit = cyc[c] - 1
+            else:
+                mode = MODE_SINGLE
+                limit = cyc[c]
+            if wi >= nwork:
+                phase = PH_SCHEDULE
 
         hartid = c | (cluster_id << 5)
         xr = xreg[c]
@@ -476,7 +656,10 @@ def run(code, opflags, evs, params, regions, mem8, mem16, mem32,
         prev_p = tim[c, T_PREV_PC]
         halted = False
 
-        while t <= limit and executed < budget:
+        resolved = tim[c, T_RESOLVED] != 0
+        first = True
+        while first or (t <= limit and executed < budget):
+            first = False
             if t > max_cycles:
                 status = ST_CYCLE_LIMIT
                 io[IO_CORE] = c
@@ -490,9 +673,11 @@ def run(code, opflags, evs, params, regions, mem8, mem16, mem32,
                 op = code[idx, _OP]
             flags = opflags[op]
 
-            # ---- stalls charged before issue
+            # ---- stalls charged before issue (already included in t if resolved)
             issue = t
-            if last_load != 0:
+            if resolved:
+                resolved = False
+            elif last_load != 0:
                 if code[idx, _SA] == last_load or code[idx, _SB] == last_load or code[idx, _SC] == last_load or (
                         code[idx, _DST] == last_load and (flags & OPF_LOAD) == 0):
                     issue += 1
@@ -518,6 +703,11 @@ def run(code, opflags, evs, params, regions, mem8, mem16, mem32,
                     sv[S_WB_CLASH] += 1
                 if issue >= fdiv_ready:
                     fdiv_dst = 0
+            if mode == MODE_RESOLVE or issue > limit:
+                # another core may be due before or with this instruction: let the scheduler decide
+                t = issue
+                resolved = True
+                break
 
             cost = 1
             npc = p + 4
@@ -541,7 +731,16 @@ def run(code, opflags, evs, params, regions, mem8, mem16, mem32,
                     trap_cause = CAUSE_LOAD_FAULT
                     trap_val = addr
                 else:
-                    v = mem_read(mem8, mem16, mem32, addr - regions[r, R_BASE] + regions[r, R_OFFSET], nb)
+                    off = addr - regions[r, R_BASE] + regions[r, R_OFFSET]
+                    v = mem_read(mem8, mem16, mem32, off, nb)
+                    kind = regions[r, R_KIND]
+                    if kind != RK_PLAIN:
+                        b = ((addr - regions[r, R_BASE]) >> 2) & (nbanks - 1)
+                        banks[b, B_ACCESSES] += 1
+                        banks[b, B_COUNTER] = (banks[b, B_COUNTER] + 1) % ncores
+                        sv[S_TCDM_ACCESSES] += 1
+                        if kind == RK_TAS:  # test-and-set: the word becomes all ones
+                            mem_write(mem8, mem16, mem32, off, nb, -1)
                     if op == OP_FLW:
                         ms = cs[C_MSTATUS]
                         if (ms & MSTATUS_FS) == 0:
@@ -584,6 +783,11 @@ def run(code, opflags, evs, params, regions, mem8, mem16, mem32,
                 r = find_region(regions, addr, nb) if trap_cause < 0 else -2
                 if r >= 0:
                     mem_write(mem8, mem16, mem32, addr - regions[r, R_BASE] + regions[r, R_OFFSET], nb, v)
+                    if regions[r, R_KIND] != RK_PLAIN:
+                        b = ((addr - regions[r, R_BASE]) >> 2) & (nbanks - 1)
+                        banks[b, B_ACCESSES] += 1
+                        banks[b, B_COUNTER] = (banks[b, B_COUNTER] + 1) % ncores
+                        sv[S_TCDM_ACCESSES] += 1
                     extra = misaligned_extra(addr, nb)
                     if extra:
                         cost += extra
@@ -781,6 +985,12 @@ def run(code, opflags, evs, params, regions, mem8, mem16, mem32,
                     trap_val = code[idx, _WORD] & MASK32
                 else:
                     cs[C_MSTATUS] = ms | MSTATUS_FS
+                    if nfpu > 0 and (flags & OPF_SHARED_FPU) != 0:
+                        f_unit = tim[c, T_FPU]
+                        tim[c, T_FPU] = 0
+                        shared[U_FPU_COUNTER + f_unit] = (shared[U_FPU_COUNTER + f_unit] + 1) % ncores
+                        shared[U_FPU_OPS + f_unit] += 1
+                        sv[S_FPU_OPS] += 1
                     fa = fr[rs1]
                     fb = fr[rs2]
                     fl = 0
@@ -804,7 +1014,16 @@ def run(code, opflags, evs, params, regions, mem8, mem16, mem32,
                         else:
                             res, fl = fpu.f_sqrt(fa, rmode)
                         fr[rd] = res
-                        fdiv_ready = issue + fdiv_cycles(op == OP_FSQRT_S, fa, fb, res, fl)
+                        if shared_div:
+                            # one non-pipelined divider for the cluster: wait until it is free
+                            free_at = shared[U_DIV_FREE]
+                            if free_at > issue:
+                                sv[S_FDIV_WAIT] += free_at - issue
+                                issue = free_at
+                            fdiv_ready = issue + div_latency
+                            shared[U_DIV_FREE] = fdiv_ready
+                        else:
+                            fdiv_ready = issue + fdiv_cycles(op == OP_FSQRT_S, fa, fb, res, fl)
                         fdiv_dst = code[idx, _DST]
                     elif op == OP_FSGNJ_S:
                         fr[rd] = (fa & 0x7FFFFFFF) | (fb & 0x80000000)
@@ -941,12 +1160,13 @@ def run(code, opflags, evs, params, regions, mem8, mem16, mem32,
             prev_p = p
             p = npc
             t = issue + cost
-            if halted or status != ST_BUDGET:
+            if halted or status != ST_BUDGET or mode == MODE_SINGLE:
                 break
 
         pc[c] = p
         if status != ST_FAULT:
             cyc[c] = t
+        tim[c, T_RESOLVED] = 1 if resolved else 0
         tim[c, T_LAST_LOAD_DST] = last_load
         tim[c, T_LAST_ALU_DST] = last_alu
         tim[c, T_FDIV_READY] = fdiv_ready

@@ -49,6 +49,8 @@ def _op_flags() -> np.ndarray:
             f |= engine.OPF_BRANCH
         if insn.name in ("jal", "jalr"):
             f |= engine.OPF_JUMP
+        if insn.uses_fpu and insn.name not in ("fdiv.s", "fsqrt.s"):
+            f |= engine.OPF_SHARED_FPU
         flags[op] = f
     return flags
 
@@ -86,8 +88,10 @@ class Machine:
         rows = []
         self.region_names = []
         for name, base, size, latency in platform.memory_regions():
-            offset = storage["tcdm" if name.startswith("tcdm") else "l2"][0]
-            rows.append((base, size, offset, latency))
+            is_tcdm = name.startswith("tcdm")
+            offset = storage["tcdm" if is_tcdm else "l2"][0]
+            kind = (state.RK_TAS if name == "tcdm-tas" else state.RK_TCDM) if is_tcdm else state.RK_PLAIN
+            rows.append((base, size, offset, latency, kind))
             self.region_names.append(name)
         self.regions = np.array(rows, np.int64).reshape(-1, state.NUM_REGION_FIELDS)
 
@@ -105,6 +109,9 @@ class Machine:
         self.opcount = np.zeros((n, isa.NUM_OPS), np.int64)
         self.vc_acc = np.zeros((n, state.NUM_VC), np.int64)
         self.vc_snap = np.zeros((n, state.NUM_VC), np.int64)
+        self.banks = np.zeros((platform.tcdm.banks, state.NUM_BANK_FIELDS), np.int64)
+        self.shared = np.zeros(state.NUM_SHARED, np.int64)
+        self.sched = np.zeros(3 * n, np.int64)
         self.outbuf = np.zeros((OUTPUT_CAPACITY, 2), np.int64)
         self.trace_buf = np.zeros((1, state.NUM_TRACE_FIELDS), np.int64)
         self.io = np.zeros(state.NUM_IO, np.int64)
@@ -119,6 +126,12 @@ class Machine:
         self.params[state.P_TRAP_CYCLES] = platform.core.trap_cycles
         self.params[state.P_MRET_CYCLES] = platform.core.mret_cycles
         self.params[state.P_CLUSTER_ID] = platform.cluster_id
+        self.params[state.P_NBANKS] = platform.tcdm.banks
+        self.params[state.P_ARBITRATION] = {"none": state.ARB_NONE, "tree": state.ARB_TREE,
+                                            "fixed": state.ARB_FIXED}[platform.tcdm.arbitration]
+        self.params[state.P_NFPU] = platform.fpu.shared if platform.fpu.shared < n else 0
+        self.params[state.P_SHARED_DIV] = 1 if platform.fpu.divider == "shared" else 0
+        self.params[state.P_DIV_LATENCY] = platform.fpu.div_latency
 
         self.programs: list[Program] = []
         self.images: list[ElfImage] = []
@@ -137,7 +150,7 @@ class Machine:
 
     # ------------------------------------------------------------------ loading
     def _region_of(self, addr: int, size: int) -> int:
-        for r, (base, rsize, _off, _lat) in enumerate(self.regions):
+        for r, (base, rsize, _off, _lat, _kind) in enumerate(self.regions):
             if base <= addr and addr + size <= base + rsize:
                 return r
         return -1
@@ -163,8 +176,8 @@ class Machine:
     def load_elf(self, elf: "str | Path | ElfImage", cores: "list[int] | None" = None) -> ElfImage:
         """Load an ELF's segments; the given cores (default all) start at its entry."""
         image = elf if isinstance(elf, ElfImage) else load_elf(elf)
-        image.check_fits([(name, int(b), int(s)) for name, (b, s, _o, _l) in zip(self.region_names, self.regions)
-                          if name != "tcdm-alias"])
+        image.check_fits([(name, int(row[state.R_BASE]), int(row[state.R_SIZE]))
+                          for name, row in zip(self.region_names, self.regions) if name in ("tcdm", "l2")])
         for seg in image.segments:
             data = seg.data + bytes(seg.memsz - len(seg.data))
             self.write_bytes(seg.vaddr, data)
@@ -237,7 +250,8 @@ class Machine:
                 status = engine.run(self.code, self.opflags, self.events, self.params, self.regions,
                                     self.mem8, self.mem16, self.mem32, self.pc, self.xreg, self.freg,
                                     self.csr, self.cyc, self.tim, self.stat, self.opcount,
-                                    self.vc_acc, self.vc_snap, self.outbuf, self.trace_buf, self.io, SLICE)
+                                    self.vc_acc, self.vc_snap, self.banks, self.shared, self.sched,
+                                    self.outbuf, self.trace_buf, self.io, SLICE)
                 self._drain_output()
                 self._drain_trace()
                 if status in (state.ST_BUDGET, state.ST_OUTPUT_FULL, state.ST_TRACE_FULL):

@@ -56,19 +56,58 @@ class SocConfig:
 
 
 @dataclass(frozen=True)
+class TcdmConfig(MemoryConfig):
+    """The cluster's banked L1 scratchpad (TCDM)."""
+
+    #: Number of word-interleaved banks: bank = (addr >> 2) % banks.
+    banks: int = 16
+    #: Per-bank arbitration among cores that access the same bank in the same
+    #: cycle: "tree" (the RTL's counter-steered binary tree, cluster.md),
+    #: "fixed" (lowest core id wins) or "none" (no conflicts: ideal memory).
+    arbitration: str = "tree"
+    #: Offset of the test-and-set alias (a load returns the word and sets it to -1); 0 = none.
+    tas_offset: int = 0x10_0000
+
+    def validate(self, name: str) -> None:
+        super().validate(name)
+        _check(isinstance(self.banks, int) and 1 <= self.banks <= 1024 and self.banks & (self.banks - 1) == 0,
+               f"{name}.banks", self.banks, "a power of two between 1 and 1024")
+        _check(self.arbitration in ("tree", "fixed", "none"), f"{name}.arbitration", self.arbitration,
+               "'tree', 'fixed' or 'none'")
+        _check(self.tas_offset >= 0 and self.tas_offset % 4 == 0, f"{name}.tas_offset", self.tas_offset,
+               "a non-negative multiple of 4")
+
+
+@dataclass(frozen=True)
+class FpuConfig:
+    """Floating-point units of the cluster."""
+
+    #: Number of FPUs shared by all cores (add/mul/fma/cmp/cvt/sgnj/minmax/class);
+    #: 0 = a private FPU per core (no contention).
+    shared: int = 0
+    #: fdiv/fsqrt: "iterative" = each core's own divider with the data-dependent
+    #: latency of core-timing.md; "shared" = one non-pipelined unit for the
+    #: whole cluster with a fixed latency (div_latency).
+    divider: str = "iterative"
+    div_latency: int = 14
+
+    def validate(self, name: str) -> None:
+        _check(isinstance(self.shared, int) and 0 <= self.shared <= 16, f"{name}.shared", self.shared,
+               "between 0 (private FPUs) and 16")
+        _check(self.divider in ("iterative", "shared"), f"{name}.divider", self.divider, "'iterative' or 'shared'")
+        _check(1 <= self.div_latency <= 200, f"{name}.div_latency", self.div_latency, "between 1 and 200")
+
+
+@dataclass(frozen=True)
 class CoreConfig:
     """Core micro-architecture choices."""
 
-    #: "iterative": the core's own radix-4 divider with data-dependent latency
-    #: (core-timing.md); the only model of this version.
-    fdiv: str = "iterative"
     #: Cycles taken to enter a trap handler and to execute mret (not pinned by
     #: the reference measurements; a pipeline flush like fence).
     trap_cycles: int = 4
     mret_cycles: int = 4
 
     def validate(self, name: str) -> None:
-        _check(self.fdiv in ("iterative",), f"{name}.fdiv", self.fdiv, "'iterative'")
         _check(1 <= self.trap_cycles <= 100, f"{name}.trap_cycles", self.trap_cycles, "between 1 and 100")
         _check(1 <= self.mret_cycles <= 100, f"{name}.mret_cycles", self.mret_cycles, "between 1 and 100")
 
@@ -81,12 +120,13 @@ class Platform:
     cores: int = 1
     cluster_id: int = 0
     clock_mhz: float = 450.0
-    tcdm: MemoryConfig = field(default_factory=lambda: MemoryConfig(0x1000_0000, 128 * 1024))
+    tcdm: TcdmConfig = field(default_factory=lambda: TcdmConfig(0x1000_0000, 128 * 1024))
     l2: MemoryConfig = field(default_factory=lambda: MemoryConfig(0x1C00_0000, 1536 * 1024))
     #: Map the cluster alias (0x0000_0000..) onto the TCDM, as PULP does.
     tcdm_alias: bool = True
     soc: SocConfig = field(default_factory=SocConfig)
     core: CoreConfig = field(default_factory=CoreConfig)
+    fpu: FpuConfig = field(default_factory=FpuConfig)
 
     def __post_init__(self) -> None:
         self.validate()
@@ -101,15 +141,22 @@ class Platform:
         self.l2.validate("l2")
         self.soc.validate("soc")
         self.core.validate("core")
+        self.fpu.validate("fpu")
         regions = sorted(self.memory_regions(), key=lambda r: r[1])
         for (n1, b1, s1, _), (n2, b2, _, _) in zip(regions, regions[1:]):
             if b1 + s1 > b2:
                 raise ConfigError(f"memory regions {n1} and {n2} overlap")
 
     def memory_regions(self) -> list[tuple[str, int, int, int]]:
-        """(name, base, size, latency) of every RAM region, in lookup order."""
+        """(name, base, size, latency) of every RAM region, in lookup order.
+
+        Names starting with "tcdm" map the TCDM storage: "tcdm" itself, its
+        test-and-set alias "tcdm-tas" and the cluster alias "tcdm-alias".
+        """
         regions = [("tcdm", self.tcdm.base, self.tcdm.size, self.tcdm.latency),
                    ("l2", self.l2.base, self.l2.size, self.l2.latency)]
+        if self.tcdm.tas_offset:
+            regions.append(("tcdm-tas", self.tcdm.base + self.tcdm.tas_offset, self.tcdm.size, self.tcdm.latency))
         if self.tcdm_alias:
             regions.append(("tcdm-alias", 0, self.tcdm.size, self.tcdm.latency))
         return regions
@@ -184,13 +231,26 @@ def _set_path(obj: Any, path: list[str], value: Any, key: str) -> Any:
         raise ConfigError(f"invalid platform parameter {key}: {e}") from None
 
 
-#: Named platforms. "single": one core with 1-cycle memories (for comparing
-#: with a core's RTL); "ideal": up to 16 cores (default 8) with ideal
-#: memories and no shared resources (an upper bound for exploration and the
-#: check that cores are independent).
+#: Named platforms.
+#:  * "single": one core with 1-cycle memories (for comparing with a core's RTL).
+#:  * "ideal": 8 cores (up to 16) with ideal memories and no shared-resource
+#:    contention: an upper bound for exploration, and independent programs per core.
+#:  * "vega": the VEGA-class cluster of cluster.md: 8 cores, 128 KiB TCDM in 16
+#:    banks with tree arbitration, L2 at 15 cycles, 4 shared FPUs and one shared
+#:    14-cycle divider.
+#:  * "pulp-open": 8 cores with a private FPU each (and the core's own divider),
+#:    64 KiB TCDM in 16 banks, L2 at 15 cycles.
 PRESETS: dict[str, Platform] = {
     "single": Platform(name="single", cores=1),
-    "ideal": Platform(name="ideal", cores=8),
+    "ideal": Platform(name="ideal", cores=8,
+                      tcdm=TcdmConfig(0x1000_0000, 128 * 1024, arbitration="none")),
+    "vega": Platform(name="vega", cores=8,
+                     tcdm=TcdmConfig(0x1000_0000, 128 * 1024, banks=16),
+                     l2=MemoryConfig(0x1C00_0000, 1536 * 1024, latency=15),
+                     fpu=FpuConfig(shared=4, divider="shared", div_latency=14)),
+    "pulp-open": Platform(name="pulp-open", cores=8,
+                          tcdm=TcdmConfig(0x1000_0000, 64 * 1024, banks=16),
+                          l2=MemoryConfig(0x1C00_0000, 1536 * 1024, latency=15)),
 }
 
 

@@ -42,6 +42,8 @@ class Result:
     clock_mhz: float
     wall_seconds: float
     stdout_by_core: dict[int, str] = field(default_factory=dict)  #: each core's own output
+    banks: list[dict] = field(default_factory=list)  #: per TCDM bank: accesses, conflicts
+    fpus: list[dict] = field(default_factory=list)   #: per shared FPU: ops, conflicts
 
     @property
     def cpi(self) -> float:
@@ -116,4 +118,9 @@ def collect(machine, exit_code: int) -> Result:
                   instructions=sum(c.instructions for c in cores),
                   cores=cores, stdout=machine.stdout, platform=machine.platform.name,
                   clock_mhz=machine.platform.clock_mhz, wall_seconds=machine.wall_seconds,
-                  stdout_by_core={c: "".join(lines) for c, lines in sorted(machine.core_output.items())})
+                  stdout_by_core={c: "".join(lines) for c, lines in sorted(machine.core_output.items())},
+                  banks=[{"bank": b, "accesses": int(row[state.B_ACCESSES]), "conflicts": int(row[state.B_CONFLICTS])}
+                         for b, row in enumerate(machine.banks)],
+                  fpus=[{"fpu": f, "ops": int(machine.shared[state.U_FPU_OPS + f]),
+                         "conflicts": int(machine.shared[state.U_FPU_CONFLICTS + f])}
+                        for f in range(int(machine.params[state.P_NFPU]))])

@@ -32,7 +32,9 @@ T_HALTED = 4          #: 1 once the core stopped (tohost)
 T_EXIT_CODE = 5       #: the core's exit code (tohost)
 T_TOHOST = 6          #: address of the tohost symbol of the core's program, -1 if none
 T_PREV_PC = 7         #: pc of the previous instruction (to say where a bad jump came from)
-NUM_TIM_SLOTS = 8
+T_RESOLVED = 8        #: 1 when cyc[core] already includes the next instruction's hazard stalls
+T_FPU = 9             #: shared FPU granted to the core's next FP instruction
+NUM_TIM_SLOTS = 12
 
 # ---- per-core statistics: stat[core, S_*] -------------------------------------
 # Extra cycles beyond the 1 cycle every instruction costs, by cause, so that
@@ -57,8 +59,12 @@ S_WB_CLASH = 18       #: FP divider write-back clash
 S_TRAP = 19           #: trap entry and mret
 S_LD_EXT_CYC = 20     #: extra cycles of loads to slow memories
 S_ST_EXT_CYC = 21     #: extra cycles of stores to slow memories
-S_END_CYCLE_CAUSE = 22
-NUM_STAT_SLOTS = 24
+S_TCDM_CONT = 22      #: cycles lost to TCDM bank conflicts (PULP TCDM_CONT)
+S_FPU_CONT = 23       #: cycles lost waiting for a shared FPU (PULP APU_CONT)
+S_END_CYCLE_CAUSE = 24
+S_TCDM_ACCESSES = 24  #: granted TCDM accesses
+S_FPU_OPS = 25        #: operations on a shared FPU
+NUM_STAT_SLOTS = 32
 
 #: Human names of the cycle causes, for reports.
 CYCLE_CAUSES = {
@@ -76,6 +82,8 @@ CYCLE_CAUSES = {
     S_TRAP: "trap",
     S_LD_EXT_CYC: "load_latency",
     S_ST_EXT_CYC: "store_latency",
+    S_TCDM_CONT: "tcdm_contention",
+    S_FPU_CONT: "fpu_contention",
 }
 
 # ---- guest-visible counters (virtual counters vc_acc / vc_snap[core, k]) -----
@@ -96,14 +104,42 @@ P_TRAP_CYCLES = 7
 P_MRET_CYCLES = 8
 P_CLUSTER_ID = 9
 P_TRACING = 10
-NUM_PARAMS = 16
+P_NBANKS = 11      #: TCDM banks (power of two)
+P_ARBITRATION = 12 #: ARB_* below
+P_NFPU = 13        #: shared FPUs; 0 = private FPU per core
+P_SHARED_DIV = 14  #: 1 = one shared FP divider with fixed latency P_DIV_LATENCY
+P_DIV_LATENCY = 15
+NUM_PARAMS = 24
+
+ARB_NONE = 0   #: no bank conflicts
+ARB_TREE = 1   #: counter-steered binary tree (RTL)
+ARB_FIXED = 2  #: lowest core id wins
 
 # ---- regions[r, R_*] --------------------------------------------------------
 R_BASE = 0
 R_SIZE = 1
 R_OFFSET = 2   #: offset of the region's first byte in the flat memory array
 R_LATENCY = 3
-NUM_REGION_FIELDS = 4
+R_KIND = 4     #: RK_* below
+NUM_REGION_FIELDS = 5
+
+RK_PLAIN = 0   #: ordinary memory (L2)
+RK_TCDM = 1    #: the banked TCDM (or its cluster alias)
+RK_TAS = 2     #: TCDM test-and-set alias: a load returns the word and writes -1
+
+# ---- TCDM banks: banks[b, B_*] --------------------------------------------------
+B_COUNTER = 0    #: arbitration tree counter c
+B_FLAG = 1       #: cores-vs-DMA toggle
+B_ACCESSES = 2   #: granted accesses
+B_CONFLICTS = 3  #: cycles in which a request to this bank lost arbitration
+NUM_BANK_FIELDS = 4
+
+# ---- cluster-shared units: shared[U_*] -------------------------------------------
+U_DIV_FREE = 0       #: cycle at which the shared FP divider is free
+U_FPU_COUNTER = 16   #: + f: arbitration counter of shared FPU f
+U_FPU_OPS = 32       #: + f: operations executed by shared FPU f
+U_FPU_CONFLICTS = 48 #: + f: lost arbitrations on shared FPU f
+NUM_SHARED = 64
 
 # ---- engine -> Python: io[IO_*] ---------------------------------------------
 IO_STATUS = 0
