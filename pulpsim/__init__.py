@@ -8,7 +8,7 @@ Quick start::
 """
 
 from .api import run
-from .errors import (ConfigError, CycleLimitExceeded, ElfError, FetchFault, GuestError, IllegalInstruction,
+from .errors import (ConfigError, CycleLimitExceeded, Deadlock, ElfError, FetchFault, GuestError, IllegalInstruction,
                      MemoryFault, PulpsimError, ToolchainError, UnhandledTrap)
 from .platform import PRESETS, Platform, get_platform
 from .result import CoreStats, Result
@@ -18,5 +18,5 @@ __version__ = "0.1.0"
 __all__ = [
     "run", "Result", "CoreStats", "Platform", "PRESETS", "get_platform",
     "PulpsimError", "ConfigError", "ElfError", "ToolchainError", "GuestError", "IllegalInstruction",
-    "MemoryFault", "FetchFault", "UnhandledTrap", "CycleLimitExceeded",
+    "MemoryFault", "FetchFault", "UnhandledTrap", "CycleLimitExceeded", "Deadlock",
 ]

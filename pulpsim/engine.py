@@ -35,6 +35,7 @@ from . import jitcache
 jitcache.ensure_fresh()
 
 from . import fpu  # noqa: E402  (after the cache check, see pulpsim.jitcache)
+from . import cluster as cl  # noqa: E402
 from .isa import (  # noqa: E402
     OP_ADD, OP_ADDI, OP_AND, OP_ANDI, OP_AUIPC, OP_BEQ, OP_BGE, OP_BGEU, OP_BLT, OP_BLTU, OP_BNE,
     OP_CSRRC, OP_CSRRCI, OP_CSRRS, OP_CSRRSI, OP_CSRRW, OP_CSRRWI, OP_DIV, OP_DIVU, OP_EBREAK,
@@ -463,7 +464,8 @@ def tcdm_bank(regions, r, addr, nbanks):
 
 
 @njit(cache=True)
-def arbitrate(code, opflags, params, regions, xreg, pc, cyc, tim, stat, banks, shared, sched, t0):
+def arbitrate(code, opflags, params, regions, xreg, pc, cyc, tim, stat, banks, shared, sched, t0,
+              dma_chunk, nchunk):
     """Arbitrate TCDM banks and shared FPUs among the cores issuing in cycle t0.
 
     Every core due at t0 has its hazard stalls resolved. Losers are delayed
@@ -501,6 +503,8 @@ def arbitrate(code, opflags, params, regions, xreg, pc, cyc, tim, stat, banks, s
         sched[2 * ncores + n] = fpu
         n += 1
 
+    for d in range(nchunk):
+        dma_chunk[d, 4] = 0
     if policy != ARB_NONE:
         for i in range(n):
             b = sched[ncores + i]
@@ -514,13 +518,21 @@ def arbitrate(code, opflags, params, regions, xreg, pc, cyc, tim, stat, banks, s
                     count += 1
                     if j > i:
                         sched[ncores + j] = -1  # handled with i
+            win = sched[i]
             if count > 1:
                 win = pick_winner(mask, banks[b, B_COUNTER], ncores, policy)
-                for k in range(ncores):
-                    if (mask >> k) & 1 and k != win:
-                        cyc[k] += 1
-                        stat[k, S_TCDM_CONT] += 1
-                        banks[b, B_CONFLICTS] += 1
+            # the cores' winner against the DMA (second channel): the DMA wins iff the bank's flag is 1
+            for d in range(nchunk):
+                if dma_chunk[d, 3] == b:
+                    if banks[b, B_FLAG] == 1:
+                        win = -1
+                    else:
+                        dma_chunk[d, 4] = -1  # lost
+            for k in range(ncores):
+                if (mask >> k) & 1 and k != win:
+                    cyc[k] += 1
+                    stat[k, S_TCDM_CONT] += 1
+                    banks[b, B_CONFLICTS] += 1
 
     if nfpu > 0:
         # the k-th requesting core (ascending id) is routed to FPU k mod nfpu
@@ -545,6 +557,8 @@ def arbitrate(code, opflags, params, regions, xreg, pc, cyc, tim, stat, banks, s
                         stat[k, S_FPU_CONT] += 1
                         shared[U_FPU_CONFLICTS + f] += 1
 
+    for d in range(nchunk):
+        dma_chunk[d, 4] = 0 if dma_chunk[d, 4] < 0 else 1
     m = 0
     for i in range(n):
         k = sched[i]
@@ -560,7 +574,8 @@ def arbitrate(code, opflags, params, regions, xreg, pc, cyc, tim, stat, banks, s
 @njit(cache=True)
 def run(code, opflags, evs, params, regions, mem8, mem16, mem32,
         pc, xreg, freg, csr, cyc, tim, stat, opcount, vc_acc, vc_snap,
-        banks, shared, sched, outbuf, trace, io, budget):
+        banks, shared, sched, eu_core, eu_glob, dma_tr, dma_port, dma_glob, dma_chunk,
+        outbuf, trace, io, budget):
     """Execute up to `budget` instructions (all cores together); return a status ST_*."""
     ncores = pc.shape[0]
     code_lo = params[P_CODE_LO]
@@ -577,6 +592,8 @@ def run(code, opflags, evs, params, regions, mem8, mem16, mem32,
     nfpu = params[P_NFPU]
     shared_div = params[P_SHARED_DIV] != 0
     div_latency = params[P_DIV_LATENCY]
+    periph_base = params[P_PERIPH_BASE]
+    periph_latency = params[P_PERIPH_LATENCY]
     c = 0
     mode = MODE_BURST
     limit = NO_LIMIT
@@ -602,13 +619,30 @@ def run(code, opflags, evs, params, regions, mem8, mem16, mem32,
                         c = k
                     elif cyc[k] == t0:
                         nat += 1
+            dma_t = dma_glob[cl.DG_TIME]
+            if dma_t < t0:
+                # the DMA moves data alone in cycle dma_t (no core issues then)
+                nchunk = cl.dma_chunks(dma_tr, dma_glob, regions, nbanks, dma_chunk)
+                for i in range(nchunk):
+                    b = dma_chunk[i, 3]
+                    if b >= 0:
+                        banks[b, B_ACCESSES] += 1
+                        banks[b, B_FLAG] ^= 1
+                    cl.dma_move(dma_chunk[i], dma_tr, dma_glob, regions, mem8)
+                dma_glob[cl.DG_BUSY] += 1
+                dma_glob[cl.DG_TIME] = dma_t + 1
+                cl.dma_finish_if_done(dma_t, dma_tr, dma_glob, eu_core, cyc, tim, xreg, freg, stat, params)
+                continue
             if t0 == NO_LIMIT:
                 status = ST_ALL_HALTED
+                for k in range(ncores):
+                    if tim[k, T_HALTED] == 0:
+                        status = ST_DEADLOCK  # someone sleeps and nothing can wake it
                 break
-            if nat == 1:
+            if nat == 1 and dma_t > t0:
                 # alone and earliest: run without arbitration until another core is due
                 mode = MODE_BURST
-                limit = NO_LIMIT
+                limit = dma_t - 1
                 for k in range(ncores):
                     if k != c and tim[k, T_HALTED] == 0 and cyc[k] - 1 < limit:
                         limit = cyc[k] - 1
@@ -622,9 +656,29 @@ def run(code, opflags, evs, params, regions, mem8, mem16, mem32,
                 if nwork > 0:
                     phase = PH_RESOLVE
                 else:
-                    # ... then arbitrate their shared resources and run the winners
+                    # ... then arbitrate their shared resources (and the DMA's) and run the winners
+                    nchunk = 0
+                    if dma_t == t0:
+                        nchunk = cl.dma_chunks(dma_tr, dma_glob, regions, nbanks, dma_chunk)
                     nwork = arbitrate(code, opflags, params, regions, xreg, pc, cyc, tim, stat, banks, shared,
-                                      sched, t0)
+                                      sched, t0, dma_chunk, nchunk)
+                    if dma_t == t0:
+                        moved = False
+                        for i in range(nchunk):
+                            if dma_chunk[i, 4] != 0:
+                                b = dma_chunk[i, 3]
+                                if b >= 0:
+                                    banks[b, B_ACCESSES] += 1
+                                    banks[b, B_FLAG] ^= 1
+                                cl.dma_move(dma_chunk[i], dma_tr, dma_glob, regions, mem8)
+                                moved = True
+                            else:
+                                dma_glob[cl.DG_CONFLICTS] += 1
+                                break  # chunks move in order
+                        if moved:
+                            dma_glob[cl.DG_BUSY] += 1
+                        dma_glob[cl.DG_TIME] = t0 + 1
+                        cl.dma_finish_if_done(t0, dma_tr, dma_glob, eu_core, cyc, tim, xreg, freg, stat, params)
                     phase = PH_EXECUTE if nwork > 0 else PH_SCHEDULE
                 wi = 0
                 continue
@@ -655,6 +709,7 @@ def run(code, opflags, evs, params, regions, mem8, mem16, mem32,
         tohost = tim[c, T_TOHOST]
         prev_p = tim[c, T_PREV_PC]
         halted = False
+        sleeping = False
 
         resolved = tim[c, T_RESOLVED] != 0
         first = True
@@ -728,8 +783,25 @@ def run(code, opflags, evs, params, regions, mem8, mem16, mem32,
                 nb = 4 if (op == OP_LW or op == OP_FLW) else (2 if (op == OP_LH or op == OP_LHU) else 1)
                 r = find_region(regions, addr, nb)
                 if r < 0:
-                    trap_cause = CAUSE_LOAD_FAULT
-                    trap_val = addr
+                    poff = cl.periph_offset(addr, params)
+                    pst = cl.PS_UNMAPPED
+                    if poff >= 0 and nb == 4 and (addr & 3) == 0 and op != OP_FLW:
+                        pst, v, pcost, pwake = cl.periph_load(poff, c, issue, code[idx, _DST], p, eu_core, eu_glob,
+                                                              dma_tr, dma_port, dma_glob, cyc, tim, xreg, freg,
+                                                              stat, params)
+                        if pst == cl.PS_DONE:
+                            if rd != 0:
+                                xr[rd] = s32(v)
+                            cost = pcost
+                            sv[S_PERIPH] += pcost - 1
+                            new_load = code[idx, _DST]
+                            if pwake - 1 < limit:
+                                limit = pwake - 1
+                        elif pst == cl.PS_SLEEP:
+                            sleeping = True
+                    if pst == cl.PS_UNMAPPED:
+                        trap_cause = CAUSE_LOAD_FAULT
+                        trap_val = addr
                 else:
                     off = addr - regions[r, R_BASE] + regions[r, R_OFFSET]
                     v = mem_read(mem8, mem16, mem32, off, nb)
@@ -738,6 +810,7 @@ def run(code, opflags, evs, params, regions, mem8, mem16, mem32,
                         b = ((addr - regions[r, R_BASE]) >> 2) & (nbanks - 1)
                         banks[b, B_ACCESSES] += 1
                         banks[b, B_COUNTER] = (banks[b, B_COUNTER] + 1) % ncores
+                        banks[b, B_FLAG] ^= 1
                         sv[S_TCDM_ACCESSES] += 1
                         if kind == RK_TAS:  # test-and-set: the word becomes all ones
                             mem_write(mem8, mem16, mem32, off, nb, -1)
@@ -787,6 +860,7 @@ def run(code, opflags, evs, params, regions, mem8, mem16, mem32,
                         b = ((addr - regions[r, R_BASE]) >> 2) & (nbanks - 1)
                         banks[b, B_ACCESSES] += 1
                         banks[b, B_COUNTER] = (banks[b, B_COUNTER] + 1) % ncores
+                        banks[b, B_FLAG] ^= 1
                         sv[S_TCDM_ACCESSES] += 1
                     extra = misaligned_extra(addr, nb)
                     if extra:
@@ -819,8 +893,24 @@ def run(code, opflags, evs, params, regions, mem8, mem16, mem32,
                             io[IO_EXIT_CODE] = v & 0x7FFFFFFF
                             io[IO_CORE] = c
                     else:
-                        trap_cause = CAUSE_STORE_FAULT
-                        trap_val = addr
+                        poff = cl.periph_offset(addr, params)
+                        pst = cl.PS_UNMAPPED
+                        if poff >= 0 and nb == 4 and (addr & 3) == 0 and op != OP_FSW:
+                            pst, pcost, pwake, paux = cl.periph_store(poff, c, issue, v, regions, eu_core, eu_glob,
+                                                                      dma_tr, dma_port, dma_glob, cyc, tim, xreg,
+                                                                      freg, stat, params)
+                            cost = pcost
+                            sv[S_PERIPH] += pcost - 1
+                            if pwake - 1 < limit:
+                                limit = pwake - 1
+                            if pst == cl.PS_DMA_FAULT:
+                                status = ST_DMA_FAULT
+                                io[IO_CORE] = c
+                                io[IO_PC] = p
+                                io[IO_TVAL] = paux
+                        if pst == cl.PS_UNMAPPED:
+                            trap_cause = CAUSE_STORE_FAULT
+                            trap_val = addr
             elif op == OP_ADD:
                 if rd != 0:
                     xr[rd] = s32(xr[rs1] + xr[rs2])
@@ -1160,11 +1250,13 @@ def run(code, opflags, evs, params, regions, mem8, mem16, mem32,
             prev_p = p
             p = npc
             t = issue + cost
-            if halted or status != ST_BUDGET or mode == MODE_SINGLE:
+            if halted or sleeping or status != ST_BUDGET or mode == MODE_SINGLE:
                 break
 
         pc[c] = p
-        if status != ST_FAULT:
+        if sleeping:
+            cyc[c] = NO_LIMIT  # parked: an event will set its clock again
+        elif status != ST_FAULT:
             cyc[c] = t
         tim[c, T_RESOLVED] = 1 if resolved else 0
         tim[c, T_LAST_LOAD_DST] = last_load

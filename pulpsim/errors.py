@@ -90,5 +90,9 @@ class UnhandledTrap(GuestError):
     installed (mtvec = 0)."""
 
 
+class Deadlock(GuestError):
+    """Every core is asleep (or stopped) and no event can wake any of them."""
+
+
 class CycleLimitExceeded(GuestError):
     """The program ran past ``max_cycles`` (a runaway program)."""

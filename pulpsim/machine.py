@@ -17,10 +17,10 @@ from typing import IO, Callable
 
 import numpy as np
 
-from . import decode, isa, state
+from . import cluster, decode, isa, state
 from .disasm import disassemble, reg_name, XREG_NAMES, FREG_NAMES
 from .elf import ElfImage, load_elf
-from .errors import (ConfigError, CycleLimitExceeded, FetchFault, GuestError, IllegalInstruction,
+from .errors import (ConfigError, CycleLimitExceeded, Deadlock, FetchFault, GuestError, IllegalInstruction,
                      MemoryFault, UnhandledTrap)
 from .platform import Platform
 
@@ -112,6 +112,16 @@ class Machine:
         self.banks = np.zeros((platform.tcdm.banks, state.NUM_BANK_FIELDS), np.int64)
         self.shared = np.zeros(state.NUM_SHARED, np.int64)
         self.sched = np.zeros(3 * n, np.int64)
+        self.eu_core = np.zeros((n, cluster.NUM_EU_CORE), np.int64)
+        self.eu_glob = np.zeros(cluster.NUM_EU_GLOB, np.int64)
+        self.eu_glob[cluster.G_MUTEX:cluster.G_MUTEX + cluster.NUM_MUTEX] = -1
+        self.dma_tr = np.zeros((cluster.NUM_TIDS, cluster.NUM_D), np.int64)
+        self.dma_port = np.zeros((n + 1, cluster.NUM_DP), np.int64)
+        self.dma_port[:, cluster.DP_TID] = -1
+        self.dma_glob = np.zeros(cluster.NUM_DG, np.int64)
+        self.dma_glob[cluster.DG_ACTIVE] = -1
+        self.dma_glob[cluster.DG_TIME] = cluster.NEVER
+        self.dma_chunk = np.zeros((2, 5), np.int64)
         self.outbuf = np.zeros((OUTPUT_CAPACITY, 2), np.int64)
         self.trace_buf = np.zeros((1, state.NUM_TRACE_FIELDS), np.int64)
         self.io = np.zeros(state.NUM_IO, np.int64)
@@ -132,6 +142,11 @@ class Machine:
         self.params[state.P_NFPU] = platform.fpu.shared if platform.fpu.shared < n else 0
         self.params[state.P_SHARED_DIV] = 1 if platform.fpu.divider == "shared" else 0
         self.params[state.P_DIV_LATENCY] = platform.fpu.div_latency
+        self.params[state.P_PERIPH_BASE] = platform.cluster.periph_base
+        self.params[state.P_PERIPH_LATENCY] = platform.cluster.periph_latency
+        self.params[state.P_BARRIER_LATENCY] = platform.cluster.barrier_latency
+        self.params[state.P_WAKE_LATENCY] = platform.cluster.wake_latency
+        self.params[state.P_DMA_LATENCY] = platform.dma.latency
 
         self.programs: list[Program] = []
         self.images: list[ElfImage] = []
@@ -251,7 +266,8 @@ class Machine:
                                     self.mem8, self.mem16, self.mem32, self.pc, self.xreg, self.freg,
                                     self.csr, self.cyc, self.tim, self.stat, self.opcount,
                                     self.vc_acc, self.vc_snap, self.banks, self.shared, self.sched,
-                                    self.outbuf, self.trace_buf, self.io, SLICE)
+                                    self.eu_core, self.eu_glob, self.dma_tr, self.dma_port, self.dma_glob,
+                                    self.dma_chunk, self.outbuf, self.trace_buf, self.io, SLICE)
                 self._drain_output()
                 self._drain_trace()
                 if status in (state.ST_BUDGET, state.ST_OUTPUT_FULL, state.ST_TRACE_FULL):
@@ -261,11 +277,18 @@ class Machine:
                     continue
                 if status == state.ST_EXIT:
                     self.exit_code = int(self.io[state.IO_EXIT_CODE])
+                    self._finish_sleepers(int(self.cyc[int(self.io[state.IO_CORE])]))
                     break
                 if status == state.ST_ALL_HALTED:
                     codes = [int(c) for c in self.tim[:, state.T_EXIT_CODE]]
                     self.exit_code = next((c for c in codes if c != 0), 0)
                     break
+                if status == state.ST_DEADLOCK:
+                    raise self._deadlock_error()
+                if status == state.ST_DMA_FAULT:
+                    addr = int(self.io[state.IO_TVAL]) & 0xFFFFFFFF
+                    raise self._guest_error(MemoryFault, f"DMA transfer touches unmapped address 0x{addr:08x}",
+                                            int(self.io[state.IO_CORE]), addr)
                 if status == state.ST_FAULT:
                     raise self._fault_error()
                 if status == state.ST_CYCLE_LIMIT:
@@ -277,6 +300,41 @@ class Machine:
             self.wall_seconds += time.perf_counter() - start
             self._flush_lines()
         return self.exit_code
+
+    def core_state(self, core: int) -> str:
+        """Human description of what a core is doing (for deadlock reports)."""
+        if self.tim[core, state.T_HALTED]:
+            return "stopped"
+        wait = int(self.eu_core[core, cluster.E_WAIT])
+        if wait == cluster.W_NONE:
+            return f"running at pc 0x{int(self.pc[core]):08x}"
+        what = cluster.WAIT_NAMES[wait]
+        if wait in (cluster.W_BARRIER, cluster.W_BARRIER_CLEAR):
+            what = f"barrier {int(self.eu_core[core, cluster.E_WAIT_ARG])} wait"
+        elif wait == cluster.W_MUTEX:
+            what = f"mutex {int(self.eu_core[core, cluster.E_WAIT_ARG])} wait"
+        elif wait in (cluster.W_EVENT, cluster.W_EVENT_CLEAR):
+            what = f"event wait (mask 0x{int(self.eu_core[core, cluster.E_MASK]):x})"
+        wpc = int(self.eu_core[core, cluster.E_WAIT_PC])
+        sym = self.symbolize(wpc)
+        return f"asleep in {what} at pc 0x{wpc:08x}" + (f" ({sym})" if sym else "")
+
+    def _deadlock_error(self) -> GuestError:
+        states = "; ".join(f"core {c} {self.core_state(c)}" for c in range(self.platform.cores))
+        asleep = [c for c in range(self.platform.cores) if self.eu_core[c, cluster.E_WAIT]]
+        core = asleep[0] if asleep else 0
+        err = Deadlock(f"deadlock: every core is asleep or stopped and no event is pending: {states}",
+                       core=core, pc=int(self.eu_core[core, cluster.E_WAIT_PC]), cycle=0,
+                       regs=self.register_dump(core))
+        return err
+
+    def _finish_sleepers(self, end: int) -> None:
+        """Cores still asleep when the program ends: their clock stops at the end, asleep until then."""
+        for c in range(self.platform.cores):
+            if self.eu_core[c, cluster.E_WAIT] and self.cyc[c] >= cluster.NEVER:
+                start = int(self.eu_core[c, cluster.E_SLEEP_START])
+                self.stat[c, state.S_SLEEP] += max(0, end - start)
+                self.cyc[c] = max(end, start)
 
     # ------------------------------------------------------------------ output
     def _emit(self, core: int, line: str) -> None:

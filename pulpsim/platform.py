@@ -113,6 +113,40 @@ class CoreConfig:
 
 
 @dataclass(frozen=True)
+class ClusterConfig:
+    """Cluster peripherals: event unit, peripheral interconnect."""
+
+    periph_base: int = 0x1020_0000
+    #: Cycles of a core access through the peripheral interconnect (cluster
+    #: control unit, timer, shared DMA port); demux peripherals take 1.
+    periph_latency: int = 3
+    #: Cycles from the last core's arrival at a hardware barrier until every
+    #: waiting core's next instruction issues.
+    barrier_latency: int = 4
+    #: Cycles from an event (SW event, DMA completion, dispatch, mutex
+    #: release) to the woken core's next instruction.
+    wake_latency: int = 2
+
+    def validate(self, name: str) -> None:
+        _check(self.periph_base % 0x10000 == 0, f"{name}.periph_base", self.periph_base, "64 KiB aligned")
+        for f in ("periph_latency", "barrier_latency", "wake_latency"):
+            v = getattr(self, f)
+            _check(isinstance(v, int) and 1 <= v <= 1000, f"{name}.{f}", v, "between 1 and 1000 cycles")
+
+
+@dataclass(frozen=True)
+class DmaConfig:
+    """Cluster DMA (MCHAN v7): one transfer at a time, 2 words per cycle on the TCDM side."""
+
+    #: Cycles from the last command word to the first data beat.
+    latency: int = 15
+
+    def validate(self, name: str) -> None:
+        _check(isinstance(self.latency, int) and 0 <= self.latency <= 10000, f"{name}.latency", self.latency,
+               "between 0 and 10000 cycles")
+
+
+@dataclass(frozen=True)
 class Platform:
     """A complete, validated platform description."""
 
@@ -127,6 +161,8 @@ class Platform:
     soc: SocConfig = field(default_factory=SocConfig)
     core: CoreConfig = field(default_factory=CoreConfig)
     fpu: FpuConfig = field(default_factory=FpuConfig)
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)
+    dma: DmaConfig = field(default_factory=DmaConfig)
 
     def __post_init__(self) -> None:
         self.validate()
@@ -142,6 +178,8 @@ class Platform:
         self.soc.validate("soc")
         self.core.validate("core")
         self.fpu.validate("fpu")
+        self.cluster.validate("cluster")
+        self.dma.validate("dma")
         regions = sorted(self.memory_regions(), key=lambda r: r[1])
         for (n1, b1, s1, _), (n2, b2, _, _) in zip(regions, regions[1:]):
             if b1 + s1 > b2:

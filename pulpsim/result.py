@@ -15,13 +15,17 @@ class CoreStats:
     core: int
     cycles: int                 #: the core's clock at the end (its last instruction's completion)
     instructions: int
-    stalls: dict[str, int]      #: extra cycles by cause (state.CYCLE_CAUSES); cycles = instructions + sum
+    stalls: dict[str, int]      #: extra cycles by cause (state.CYCLE_CAUSES)
+    # cycles = instructions + sum(stalls) + asleep
     loads: int = 0
     stores: int = 0
     branches: int = 0
     branches_taken: int = 0
     jumps: int = 0
     exit_code: int | None = None  #: set when the core stopped through tohost
+    asleep: int = 0             #: cycles with the clock gated by the event unit (not stalls)
+    tcdm_accesses: int = 0
+    fpu_ops: int = 0            #: operations on shared FPUs
     op_counts: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -111,6 +115,8 @@ def collect(machine, exit_code: int) -> Result:
             branches_taken=int(st[state.S_BTAKEN]),
             jumps=int(oc[(flags & engine.OPF_JUMP) != 0].sum()),
             exit_code=int(machine.tim[c, state.T_EXIT_CODE]) if halted else None,
+            asleep=int(st[state.S_SLEEP]), tcdm_accesses=int(st[state.S_TCDM_ACCESSES]),
+            fpu_ops=int(st[state.S_FPU_OPS]),
             op_counts=ops))
     active = [c for c in cores if c.instructions]
     return Result(exit_code=exit_code,

@@ -61,9 +61,11 @@ S_LD_EXT_CYC = 20     #: extra cycles of loads to slow memories
 S_ST_EXT_CYC = 21     #: extra cycles of stores to slow memories
 S_TCDM_CONT = 22      #: cycles lost to TCDM bank conflicts (PULP TCDM_CONT)
 S_FPU_CONT = 23       #: cycles lost waiting for a shared FPU (PULP APU_CONT)
-S_END_CYCLE_CAUSE = 24
+S_PERIPH = 27         #: extra cycles of accesses through the peripheral interconnect
+S_END_CYCLE_CAUSE = 28
 S_TCDM_ACCESSES = 24  #: granted TCDM accesses
 S_FPU_OPS = 25        #: operations on a shared FPU
+S_SLEEP = 26          #: cycles asleep (clock gated by the event unit), not stalls
 NUM_STAT_SLOTS = 32
 
 #: Human names of the cycle causes, for reports.
@@ -84,6 +86,7 @@ CYCLE_CAUSES = {
     S_ST_EXT_CYC: "store_latency",
     S_TCDM_CONT: "tcdm_contention",
     S_FPU_CONT: "fpu_contention",
+    S_PERIPH: "periph_latency",
 }
 
 # ---- guest-visible counters (virtual counters vc_acc / vc_snap[core, k]) -----
@@ -109,6 +112,11 @@ P_ARBITRATION = 12 #: ARB_* below
 P_NFPU = 13        #: shared FPUs; 0 = private FPU per core
 P_SHARED_DIV = 14  #: 1 = one shared FP divider with fixed latency P_DIV_LATENCY
 P_DIV_LATENCY = 15
+P_PERIPH_BASE = 16     #: cluster peripheral window (event unit, DMA, control unit, timer)
+P_PERIPH_LATENCY = 17  #: cycles of an access through the peripheral interconnect
+P_BARRIER_LATENCY = 18 #: cycles from the last barrier arrival to the release of every waiting core
+P_WAKE_LATENCY = 19    #: cycles from an event to the woken core's next instruction
+P_DMA_LATENCY = 20     #: DMA start latency, cycles
 NUM_PARAMS = 24
 
 ARB_NONE = 0   #: no bank conflicts
@@ -163,6 +171,8 @@ ST_OUTPUT_FULL = 4   #: stdout buffer full; drain and call again
 ST_TRACE_FULL = 5    #: trace buffer full; drain and call again
 ST_CODE_WRITE = 6    #: a store hit predecoded code; redecode and call again
 ST_CYCLE_LIMIT = 7   #: a core passed max_cycles
+ST_DEADLOCK = 8      #: every core is asleep or stopped and no event can come
+ST_DMA_FAULT = 9     #: a DMA command names memory outside every region (IO_TVAL)
 
 # Exception causes (mcause values), plus pulpsim's own.
 CAUSE_FETCH_MISALIGNED = 0

@@ -1,0 +1,199 @@
+"""Event unit and DMA: hand-derived timing, data movement, sleep accounting, deadlock detection."""
+
+from __future__ import annotations
+
+import pytest
+
+import pulpsim
+from pulpsim import toolchain
+from pulpsim.errors import Deadlock, MemoryFault
+from pulpsim.machine import Machine
+from pulpsim.platform import get_platform
+
+EU = 0x10204000
+DMA = 0x10204400
+BARRIER0_WAIT_CLEAR = 0x200 + 0x1C
+
+SPMD = """
+    .section .text.init
+    .globl _start
+_start:
+    csrr  s2, mhartid
+    andi  s2, s2, 0xF
+    li    t0, {eu:#x}
+{setup}
+    csrr  s0, mcycle
+{body}
+    csrr  s1, mcycle
+    sub   a0, s1, s0
+    slli  a0, a0, 1
+    ori   a0, a0, 1
+    la    t4, tohost
+    sw    a0, 0(t4)
+1:  j     1b
+    .data
+{data}
+    .section .tohost, "aw"
+    .globl tohost
+    .align 3
+tohost: .word 0
+"""
+
+
+def build(setup="", body="", data="", name="eu"):
+    return toolchain.build_asm(SPMD.format(eu=EU, setup=setup, body=body, data=data), runtime=False, name=name)
+
+
+def check_accounting(res):
+    for core in res.cores:
+        assert core.cycles == core.instructions + sum(core.stalls.values()) + core.asleep
+
+
+def test_barrier_releases_all_cores_four_cycles_after_the_last_arrival():
+    # trigger/target mask = all 8 cores (every core writes the same value). Core i spins 4i + 2 cycles
+    # after 1 + 4 (csrr) cycles, so it reaches the barrier at T0 + 7 + 4i; core 7 arrives last at T0 + 35
+    # and every core's next instruction issues 4 cycles later, at T0 + 39.
+    setup = f"""
+    li    t1, 0xFF
+    sw    t1, {0x200:#x}(t0)
+    sw    t1, {0x20C:#x}(t0)
+"""
+    body = f"""
+    addi  t2, s2, 1
+2:  addi  t2, t2, -1
+    bnez  t2, 2b
+    lw    a1, {BARRIER0_WAIT_CLEAR:#x}(t0)
+"""
+    res = pulpsim.run(build(setup, body, name="barrier"), platform="vega")
+    for i, core in enumerate(res.cores):
+        assert core.exit_code == 39
+        # asleep from the cycle after its wait issued (T0 + 8 + 4i) to the release (T0 + 39);
+        # the last arrival's 4-cycle wait counts 3 cycles asleep
+        assert core.asleep == (31 - 4 * i if i < 7 else 3)
+    check_accounting(res)
+
+
+def test_barrier_latency_is_a_parameter():
+    setup = f"""
+    li    t1, 0xFF
+    sw    t1, {0x200:#x}(t0)
+    sw    t1, {0x20C:#x}(t0)
+"""
+    body = f"""
+    addi  t2, s2, 1
+2:  addi  t2, t2, -1
+    bnez  t2, 2b
+    lw    a1, {BARRIER0_WAIT_CLEAR:#x}(t0)
+"""
+    res = pulpsim.run(build(setup, body, name="barrier"), platform="vega", overrides={"cluster.barrier_latency": 9})
+    assert all(core.exit_code == 35 + 9 for core in res.cores)
+
+
+DMA_PROGRAM = dict(
+    setup=f"""
+    li    t1, 0x100
+    sw    t1, 0x8(t0)          # MASK_OR: DMA event line 8
+    li    t3, {DMA:#x}
+    lw    a2, 0(t3)            # transfer id
+    li    a3, {64 | (1 << 17) | (1 << 18) | (1 << 20):#x}   # 64 bytes, L2 -> TCDM, INC, ELE
+    li    a4, 0x10000100       # destination in TCDM
+    la    a5, src
+    sw    a3, 0(t3)
+    sw    a4, 0(t3)
+""",
+    body="""
+    sw    a5, 0(t3)            # last command word: the transfer starts
+    lw    a1, 0x3C(t0)         # EVENT_WAIT_CLEAR: sleep until the DMA is done
+""",
+    data="""
+    .align 4
+src: .word """ + ", ".join(hex(0x1000 * i + 7 * i + 1) for i in range(16)) + """
+""")
+
+
+def dma_elf(name="dma"):
+    return build(DMA_PROGRAM["setup"], DMA_PROGRAM["body"], DMA_PROGRAM["data"], name=name)
+
+
+def test_dma_copies_l2_to_tcdm_in_the_modelled_time():
+    # last command word at ts (= T0 + 4); data may move from ts + 1 + 15 (start latency); 64 bytes at
+    # 2 words per cycle take 8 cycles, the last at ts + 23; the event wakes the core 2 cycles later:
+    # its next instruction issues at ts + 25 -> delta = 4 + 25.
+    m = Machine(get_platform("vega", cores=1))
+    image = m.load_elf(dma_elf())
+    assert m.run(stdout=False) == 29  # the core's exit code (tohost) is its mcycle delta
+    src = image.symbols["src"]
+    assert m.read_bytes(0x10000100, 64) == m.read_bytes(src, 64)
+    assert m.read_bytes(0x10000100, 8) != bytes(8)
+    assert m.dma_glob[3] == 64      # bytes moved
+    assert m.dma_glob[4] == 8       # busy cycles
+
+
+def test_dma_contends_with_a_core_hammering_the_same_banks():
+    # core 0 runs a 1 KiB transfer into banks 0..15 (from L2 at the code); core 1 loads from bank 0 back to back
+    # meanwhile. Core and DMA alternate on a conflicting bank (the per-bank flag
+    # toggles after every grant), so the transfer takes longer and both sides see conflicts.
+    setup = DMA_PROGRAM["setup"].replace(hex(64 | (1 << 17) | (1 << 18) | (1 << 20)),
+                                         hex(1024 | (1 << 17) | (1 << 18) | (1 << 20)))
+    hammer = """
+    bnez  s2, 3f
+""" + setup + DMA_PROGRAM["body"] + """
+    j     4f
+3:  li    t5, 0x10000100
+    li    t6, 40
+5:  lw    a6, 0(t5)
+    lw    a7, 0(t5)
+    lw    a6, 0(t5)
+    lw    a7, 0(t5)
+    lw    a6, 0(t5)
+    lw    a7, 0(t5)
+    lw    a6, 0(t5)
+    lw    a7, 0(t5)
+    addi  t6, t6, -1
+    bnez  t6, 5b
+4:
+"""
+    elf = build("", hammer, DMA_PROGRAM["data"], name="dma_hammer")
+    m = Machine(get_platform("vega", cores=2))
+    m.load_elf(elf)
+    m.run(stdout=False)
+    assert m.dma_glob[5] > 0                        # DMA chunks delayed by bank conflicts
+    assert m.stat[1, 22] > 0                        # core 1 lost cycles to the DMA (TCDM contention)
+    alone = Machine(get_platform("vega", cores=1))
+    alone.load_elf(elf)
+    alone.run(stdout=False)
+    # alone: csrr mcycle (4) + 14 one-cycle instructions up to the last command word (ts); data moves from
+    # ts + 16 for 1024 / 8 = 128 cycles; the event wakes core 0 2 cycles after the last beat; then j (2).
+    assert alone.tim[0, 5] == 4 + 14 + (16 + 128 - 1 + 2) + 2
+    assert m.tim[0, 5] > alone.tim[0, 5]            # with the hammering core the transfer takes longer
+    assert m.dma_glob[3] == alone.dma_glob[3] == 1024
+
+
+def test_deadlock_is_detected_and_names_the_cores():
+    # core 0 waits on a barrier that expects all 8 cores; the others stop right away
+    setup = f"""
+    li    t1, 0xFF
+    sw    t1, {0x200:#x}(t0)
+    sw    t1, {0x20C:#x}(t0)
+    bnez  s2, 6f
+    lw    a1, {BARRIER0_WAIT_CLEAR:#x}(t0)
+6:
+"""
+    with pytest.raises(Deadlock) as info:
+        pulpsim.run(build(setup, "", name="deadlock"), platform="vega")
+    text = str(info.value)
+    assert "core 0 asleep in barrier 0 wait" in text and "core 1 stopped" in text
+
+
+def test_dma_to_unmapped_memory_is_an_error():
+    setup = f"""
+    li    t3, {DMA:#x}
+    li    a3, {64 | (1 << 17) | (1 << 18):#x}
+    li    a4, 0x10000000
+    li    a5, 0x30000000
+    sw    a3, 0(t3)
+    sw    a4, 0(t3)
+    sw    a5, 0(t3)
+"""
+    with pytest.raises(MemoryFault, match="DMA transfer touches unmapped address 0x30000000"):
+        pulpsim.run(build(setup, "", name="dma_bad"), platform="vega", cores=1)
