@@ -9,12 +9,13 @@ from .errors import ConfigError
 from .machine import Machine
 from .platform import Platform, get_platform
 from .result import Result, collect
+from .timeline import Timeline
 
 
 def run(elf: "str | Path | Sequence[str | Path]", platform: "str | Path | Platform" = "single", *,
         max_cycles: int | None = None, trace: "str | Path | IO[str] | None" = None,
         stdout: "IO[str] | bool | None" = False, overrides: Mapping[str, Any] | None = None,
-        **kw: Any) -> Result:
+        timeline: "str | Path | None" = None, **kw: Any) -> Result:
     """Simulate a program and return its :class:`Result`.
 
     ``elf`` is one ELF file (every core starts at its entry, as on PULP) or a
@@ -44,9 +45,13 @@ def run(elf: "str | Path | Sequence[str | Path]", platform: "str | Path | Platfo
     close = None
     if isinstance(trace, (str, Path)):
         close = trace = open(trace, "w")
+    tl = Timeline(plat.cores) if timeline is not None else None
     try:
-        code = machine.run(trace=trace, stdout=stdout)
+        code = machine.run(trace=trace, stdout=stdout, timeline=tl)
     finally:
         if close is not None:
             close.close()
+        if tl is not None:
+            with open(timeline, "w") as f:
+                tl.write(f, plat.name)
     return collect(machine, code)

@@ -42,12 +42,28 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.cores is not None:
         overrides["cores"] = args.cores
     result = run(args.elf if len(args.elf) > 1 else args.elf[0], platform=args.platform,
-                 max_cycles=args.max_cycles, trace=args.trace, stdout=sys.stdout, overrides=overrides)
+                 max_cycles=args.max_cycles, trace=args.trace, stdout=sys.stdout, overrides=overrides,
+                 timeline=args.timeline)
     if args.stats == "json":
         print(result.to_json())
     elif args.stats == "table":
         print(result.table())
     return result.exit_code & 0xFF
+
+
+def _cmd_plot_banks(args: argparse.Namespace) -> int:
+    from .api import run
+    from .plots import plot_banks
+    overrides = _parse_sets(args.set)
+    if args.cores is not None:
+        overrides["cores"] = args.cores
+    result = run(args.elf if len(args.elf) > 1 else args.elf[0], platform=args.platform,
+                 max_cycles=args.max_cycles, overrides=overrides)
+    plot_banks(result, args.output)
+    total = sum(b["conflicts"] for b in result.banks)
+    print(f"{args.output}: {len(result.banks)} banks, {sum(b['accesses'] for b in result.banks)} accesses, "
+          f"{total} conflicts")
+    return 0
 
 
 def _cmd_disasm(args: argparse.Namespace) -> int:
@@ -104,6 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cores", type=int, help="number of cores (same as --set cores=N)")
     p.add_argument("--max-cycles", type=int, default=None, help="stop a runaway program after N cycles")
     p.add_argument("--trace", metavar="FILE", help="write one line per executed instruction")
+    p.add_argument("--timeline", metavar="FILE",
+                   help="write per-core states and DMA transfers as Chrome trace JSON (Perfetto)")
     p.add_argument("--stats", choices=("table", "json", "none"), default="table",
                    help="statistics after the run (default: table)")
     p.set_defaults(func=_cmd_run)
@@ -120,6 +138,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--compiler", choices=("clang", "gcc"), default="clang")
     p.add_argument("--no-runtime", action="store_true", help="do not link crt0 and the runtime")
     p.set_defaults(func=_cmd_build)
+
+    p = sub.add_parser("plot-banks", help="run a program and draw its per-bank TCDM accesses and conflicts")
+    p.add_argument("elf", nargs="+")
+    p.add_argument("--platform", default="vega")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE")
+    p.add_argument("--cores", type=int)
+    p.add_argument("--max-cycles", type=int, default=None)
+    p.add_argument("-o", "--output", default="banks.png", help="image file (default banks.png)")
+    p.set_defaults(func=_cmd_plot_banks)
 
     p = sub.add_parser("platforms", help="list the platform presets")
     p.add_argument("--json", action="store_true")

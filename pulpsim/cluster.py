@@ -89,6 +89,7 @@ D_DONE = 6          #: bytes moved
 D_CORE = 7          #: issuing core
 D_SEQ = 8           #: submission order
 D_START = 9         #: first cycle at which data may move
+D_FIRST = 10        #: cycle of the first data beat (-1 before)
 NUM_D = 12
 NUM_TIDS = 16
 
@@ -105,7 +106,17 @@ DG_BYTES = 3         #: statistics: bytes moved
 DG_BUSY = 4          #: statistics: cycles with data moved
 DG_CONFLICTS = 5     #: statistics: chunks delayed by bank conflicts
 DG_TRANSFERS = 6
+DG_LOG_N = 7         #: completed transfers recorded in dma_log
 NUM_DG = 8
+
+# dma_log[i, *]: one row per completed transfer (for timelines)
+DL_TID = 0
+DL_CORE = 1
+DL_FIRST = 2
+DL_END = 3
+DL_BYTES = 4
+DL_TO_TCDM = 5
+NUM_DL = 6
 
 CMD_LEN_MASK = (1 << 17) - 1
 CMD_TYPE_EXT2LOC = 1 << 17
@@ -443,6 +454,7 @@ def dma_store(off, port, c, now, value, regions, dma_tr, dma_port, dma_glob, par
     dma_tr[tid, D_SEQ] = dma_glob[DG_NEXT_SEQ]
     dma_glob[DG_NEXT_SEQ] += 1
     dma_tr[tid, D_START] = now + 1 + params[P_DMA_LATENCY]
+    dma_tr[tid, D_FIRST] = -1
     dma_glob[DG_TRANSFERS] += 1
     if dma_glob[DG_ACTIVE] < 0:
         _dma_pick_next(dma_tr, dma_glob)
@@ -501,9 +513,11 @@ def dma_chunks(dma_tr, dma_glob, regions, nbanks, out):
 
 
 @njit(cache=True)
-def dma_move(chunk, dma_tr, dma_glob, regions, mem8):
+def dma_move(chunk, now, dma_tr, dma_glob, regions, mem8):
     """Copy one granted chunk between L2 and TCDM (direction from the active command)."""
     tid = dma_glob[DG_ACTIVE]
+    if dma_tr[tid, D_FIRST] < 0:
+        dma_tr[tid, D_FIRST] = now
     tcdm = chunk[0]
     ext = chunk[1]
     nb = chunk[2]
@@ -522,7 +536,7 @@ def dma_move(chunk, dma_tr, dma_glob, regions, mem8):
 
 
 @njit(cache=True)
-def dma_finish_if_done(now, dma_tr, dma_glob, eu_core, cyc, tim, xreg, freg, stat, params):
+def dma_finish_if_done(now, dma_tr, dma_glob, dma_log, eu_core, cyc, tim, xreg, freg, stat, params):
     """Complete the active transfer if all its bytes moved; raise its event. Returns the earliest wake."""
     tid = dma_glob[DG_ACTIVE]
     if tid < 0:
@@ -531,6 +545,15 @@ def dma_finish_if_done(now, dma_tr, dma_glob, eu_core, cyc, tim, xreg, freg, sta
     if dma_tr[tid, D_DONE] < (cmd & CMD_LEN_MASK):
         return NEVER
     dma_tr[tid, D_STATE] = 1  # done: the id stays allocated until the program frees it
+    n = dma_glob[DG_LOG_N]
+    if n < dma_log.shape[0]:
+        dma_log[n, DL_TID] = tid
+        dma_log[n, DL_CORE] = dma_tr[tid, D_CORE]
+        dma_log[n, DL_FIRST] = dma_tr[tid, D_FIRST] if dma_tr[tid, D_FIRST] >= 0 else now
+        dma_log[n, DL_END] = now + 1
+        dma_log[n, DL_BYTES] = cmd & CMD_LEN_MASK
+        dma_log[n, DL_TO_TCDM] = 1 if (cmd & CMD_TYPE_EXT2LOC) else 0
+        dma_glob[DG_LOG_N] = n + 1
     earliest = NEVER
     if cmd & CMD_ELE:
         targets = ((1 << eu_core.shape[0]) - 1) if (cmd & CMD_BLE) else (1 << dma_tr[tid, D_CORE])

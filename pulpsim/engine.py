@@ -532,6 +532,7 @@ def arbitrate(code, opflags, params, regions, xreg, pc, cyc, tim, stat, banks, s
                 if (mask >> k) & 1 and k != win:
                     cyc[k] += 1
                     stat[k, S_TCDM_CONT] += 1
+                    tim[k, T_LAST_STALL] = S_TCDM_CONT
                     banks[b, B_CONFLICTS] += 1
 
     if nfpu > 0:
@@ -555,6 +556,7 @@ def arbitrate(code, opflags, params, regions, xreg, pc, cyc, tim, stat, banks, s
                     if (mask >> k) & 1 and k != win:
                         cyc[k] += 1
                         stat[k, S_FPU_CONT] += 1
+                        tim[k, T_LAST_STALL] = S_FPU_CONT
                         shared[U_FPU_CONFLICTS + f] += 1
 
     for d in range(nchunk):
@@ -574,7 +576,7 @@ def arbitrate(code, opflags, params, regions, xreg, pc, cyc, tim, stat, banks, s
 @njit(cache=True)
 def run(code, opflags, evs, params, regions, mem8, mem16, mem32,
         pc, xreg, freg, csr, cyc, tim, stat, opcount, vc_acc, vc_snap,
-        banks, shared, sched, eu_core, eu_glob, dma_tr, dma_port, dma_glob, dma_chunk,
+        banks, shared, sched, eu_core, eu_glob, dma_tr, dma_port, dma_glob, dma_chunk, dma_log,
         outbuf, trace, io, budget):
     """Execute up to `budget` instructions (all cores together); return a status ST_*."""
     ncores = pc.shape[0]
@@ -628,10 +630,10 @@ def run(code, opflags, evs, params, regions, mem8, mem16, mem32,
                     if b >= 0:
                         banks[b, B_ACCESSES] += 1
                         banks[b, B_FLAG] ^= 1
-                    cl.dma_move(dma_chunk[i], dma_tr, dma_glob, regions, mem8)
+                    cl.dma_move(dma_chunk[i], dma_t, dma_tr, dma_glob, regions, mem8)
                 dma_glob[cl.DG_BUSY] += 1
                 dma_glob[cl.DG_TIME] = dma_t + 1
-                cl.dma_finish_if_done(dma_t, dma_tr, dma_glob, eu_core, cyc, tim, xreg, freg, stat, params)
+                cl.dma_finish_if_done(dma_t, dma_tr, dma_glob, dma_log, eu_core, cyc, tim, xreg, freg, stat, params)
                 continue
             if t0 == NO_LIMIT:
                 status = ST_ALL_HALTED
@@ -670,7 +672,7 @@ def run(code, opflags, evs, params, regions, mem8, mem16, mem32,
                                 if b >= 0:
                                     banks[b, B_ACCESSES] += 1
                                     banks[b, B_FLAG] ^= 1
-                                cl.dma_move(dma_chunk[i], dma_tr, dma_glob, regions, mem8)
+                                cl.dma_move(dma_chunk[i], t0, dma_tr, dma_glob, regions, mem8)
                                 moved = True
                             else:
                                 dma_glob[cl.DG_CONFLICTS] += 1
@@ -678,7 +680,7 @@ def run(code, opflags, evs, params, regions, mem8, mem16, mem32,
                         if moved:
                             dma_glob[cl.DG_BUSY] += 1
                         dma_glob[cl.DG_TIME] = t0 + 1
-                        cl.dma_finish_if_done(t0, dma_tr, dma_glob, eu_core, cyc, tim, xreg, freg, stat, params)
+                        cl.dma_finish_if_done(t0, dma_tr, dma_glob, dma_log, eu_core, cyc, tim, xreg, freg, stat, params)
                     phase = PH_EXECUTE if nwork > 0 else PH_SCHEDULE
                 wi = 0
                 continue
@@ -737,12 +739,15 @@ def run(code, opflags, evs, params, regions, mem8, mem16, mem32,
                         code[idx, _DST] == last_load and (flags & OPF_LOAD) == 0):
                     issue += 1
                     sv[S_LOAD_USE] += 1
+                    tim[c, T_LAST_STALL] = S_LOAD_USE
                     if op == OP_JALR:   # lw + dependent jalr: one more (jr_stall)
                         issue += 1
                         sv[S_JR_STALL] += 1
+                        tim[c, T_LAST_STALL] = S_JR_STALL
             elif op == OP_JALR and last_alu != 0 and code[idx, _SA] == last_alu:
                 issue += 1
                 sv[S_JR_STALL] += 1
+                tim[c, T_LAST_STALL] = S_JR_STALL
             if fdiv_dst != 0:
                 # an FP divide is in flight (or writes back this cycle)
                 wait_until = issue
@@ -751,11 +756,13 @@ def run(code, opflags, evs, params, regions, mem8, mem16, mem32,
                     wait_until = fdiv_ready
                 if wait_until > issue:
                     sv[S_FDIV_WAIT] += wait_until - issue
+                    tim[c, T_LAST_STALL] = S_FDIV_WAIT
                     issue = wait_until
                 elif issue == fdiv_ready and (flags & OPF_FPU) == 0:
                     # the divider writes back while this integer instruction is in EX
                     issue += 1
                     sv[S_WB_CLASH] += 1
+                    tim[c, T_LAST_STALL] = S_WB_CLASH
                 if issue >= fdiv_ready:
                     fdiv_dst = 0
             if mode == MODE_RESOLVE or issue > limit:
@@ -1109,6 +1116,7 @@ def run(code, opflags, evs, params, regions, mem8, mem16, mem32,
                             free_at = shared[U_DIV_FREE]
                             if free_at > issue:
                                 sv[S_FDIV_WAIT] += free_at - issue
+                                tim[c, T_LAST_STALL] = S_FDIV_WAIT
                                 issue = free_at
                             fdiv_ready = issue + div_latency
                             shared[U_DIV_FREE] = fdiv_ready
@@ -1242,6 +1250,8 @@ def run(code, opflags, evs, params, regions, mem8, mem16, mem32,
                     d = code[idx, _DST]
                     trace[n, TR_DST] = d
                     trace[n, TR_VALUE] = (fr[d - 32] if d >= 32 else xr[d]) & MASK32
+                    trace[n, TR_COST] = cost
+                    trace[n, TR_STALL] = tim[c, T_LAST_STALL] | (TR_PARKED if sleeping else 0)
                     io[IO_TRACE_LEN] = n + 1
                     if n + 1 >= trace_cap:
                         status = ST_TRACE_FULL

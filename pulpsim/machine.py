@@ -23,11 +23,13 @@ from .elf import ElfImage, load_elf
 from .errors import (ConfigError, CycleLimitExceeded, Deadlock, FetchFault, GuestError, IllegalInstruction,
                      MemoryFault, UnhandledTrap)
 from .platform import Platform
+from .timeline import Timeline
 
 #: Instructions per engine call: bounds the latency of output and Ctrl-C.
 SLICE = 20_000_000
 OUTPUT_CAPACITY = 4096
 TRACE_CAPACITY = 65536
+DMA_LOG_CAPACITY = 65536
 DEFAULT_MAX_CYCLES = 10**12
 
 
@@ -122,6 +124,7 @@ class Machine:
         self.dma_glob[cluster.DG_ACTIVE] = -1
         self.dma_glob[cluster.DG_TIME] = cluster.NEVER
         self.dma_chunk = np.zeros((2, 5), np.int64)
+        self.dma_log = np.zeros((DMA_LOG_CAPACITY, cluster.NUM_DL), np.int64)
         self.outbuf = np.zeros((OUTPUT_CAPACITY, 2), np.int64)
         self.trace_buf = np.zeros((1, state.NUM_TRACE_FIELDS), np.int64)
         self.io = np.zeros(state.NUM_IO, np.int64)
@@ -159,6 +162,7 @@ class Machine:
         self.core_output: dict[int, list[str]] = {}  # each core's lines, without prefixes
         self.stdout_stream: IO[str] | None = sys.stdout
         self.trace_stream: IO[str] | None = None
+        self.timeline: Timeline | None = None
         self._disasm_cache: dict[int, str] = {}
         self.exit_code: int | None = None
         self.wall_seconds = 0.0
@@ -248,16 +252,19 @@ class Machine:
         self.code[idx] = decode.predecode(np.array([self.read_word(word_addr)], np.uint32))[0]
 
     # ------------------------------------------------------------------ running
-    def run(self, *, trace: "IO[str] | None" = None, stdout: "IO[str] | None | bool" = True) -> int:
+    def run(self, *, trace: "IO[str] | None" = None, stdout: "IO[str] | None | bool" = True,
+            timeline: "Timeline | None" = None) -> int:
         """Run until the program ends; return the exit code. Raises GuestError on faults."""
         from . import engine
         if not self._decoded:
             self.predecode()
         self.stdout_stream = sys.stdout if stdout is True else (stdout or None)
         self.trace_stream = trace
+        self.timeline = timeline
+        tracing = trace is not None or timeline is not None
         self.params[state.P_MAX_CYCLES] = self.max_cycles
-        self.params[state.P_TRACING] = 1 if trace is not None else 0
-        if trace is not None and len(self.trace_buf) != TRACE_CAPACITY:
+        self.params[state.P_TRACING] = 1 if tracing else 0
+        if tracing and len(self.trace_buf) != TRACE_CAPACITY:
             self.trace_buf = np.zeros((TRACE_CAPACITY, state.NUM_TRACE_FIELDS), np.int64)
         start = time.perf_counter()
         try:
@@ -267,7 +274,7 @@ class Machine:
                                     self.csr, self.cyc, self.tim, self.stat, self.opcount,
                                     self.vc_acc, self.vc_snap, self.banks, self.shared, self.sched,
                                     self.eu_core, self.eu_glob, self.dma_tr, self.dma_port, self.dma_glob,
-                                    self.dma_chunk, self.outbuf, self.trace_buf, self.io, SLICE)
+                                    self.dma_chunk, self.dma_log, self.outbuf, self.trace_buf, self.io, SLICE)
                 self._drain_output()
                 self._drain_trace()
                 if status in (state.ST_BUDGET, state.ST_OUTPUT_FULL, state.ST_TRACE_FULL):
@@ -299,6 +306,8 @@ class Machine:
         finally:
             self.wall_seconds += time.perf_counter() - start
             self._flush_lines()
+            if self.timeline is not None:
+                self.timeline.add_dma(self.dma_log[:int(self.dma_glob[cluster.DG_LOG_N])].tolist())
         return self.exit_code
 
     def core_state(self, core: int) -> str:
@@ -381,14 +390,18 @@ class Machine:
 
     def _drain_trace(self) -> None:
         n = int(self.io[state.IO_TRACE_LEN])
-        if n == 0 or self.trace_stream is None:
+        if n == 0:
             return
         lines = []
-        for cyc, core, pc, word, dst, value in self.trace_buf[:n].tolist():
+        for cyc, core, pc, word, dst, value, cost, stall in self.trace_buf[:n].tolist():
             text = self.disasm_at(word, pc)
-            wr = f"{reg_name(dst)}=0x{value & 0xFFFFFFFF:08x}" if dst else ""
-            lines.append(f"{cyc:>10} {core:>2} {pc:08x}  {text:<36} {wr}\n")
-        self.trace_stream.write("".join(lines))
+            if self.trace_stream is not None:
+                wr = f"{reg_name(dst)}=0x{value & 0xFFFFFFFF:08x}" if dst else ""
+                lines.append(f"{cyc:>10} {core:>2} {pc:08x}  {text:<36} {wr}\n")
+            if self.timeline is not None:
+                self.timeline.add_instruction(core, cyc, cost, stall, text)
+        if self.trace_stream is not None:
+            self.trace_stream.write("".join(lines))
         self.io[state.IO_TRACE_LEN] = 0
 
     # ------------------------------------------------------------------ errors

@@ -34,6 +34,7 @@ T_TOHOST = 6          #: address of the tohost symbol of the core's program, -1 
 T_PREV_PC = 7         #: pc of the previous instruction (to say where a bad jump came from)
 T_RESOLVED = 8        #: 1 when cyc[core] already includes the next instruction's hazard stalls
 T_FPU = 9             #: shared FPU granted to the core's next FP instruction
+T_LAST_STALL = 10     #: S_* index of the last stall cause (for timelines)
 NUM_TIM_SLOTS = 12
 
 # ---- per-core statistics: stat[core, S_*] -------------------------------------
@@ -192,4 +193,7 @@ TR_PC = 2
 TR_WORD = 3
 TR_DST = 4     #: unified id written (0 = none)
 TR_VALUE = 5
-NUM_TRACE_FIELDS = 6
+TR_COST = 6    #: cycles the instruction took from its issue
+TR_STALL = 7   #: S_* cause of the last stall before this instruction issued, | TR_PARKED
+NUM_TRACE_FIELDS = 8
+TR_PARKED = 1 << 8  #: flag in TR_STALL: the instruction parked the core on the event unit

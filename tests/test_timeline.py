@@ -1,0 +1,60 @@
+"""--timeline (Chrome trace-event JSON) and plot-banks."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pulpsim
+from test_event_unit import BARRIER0_WAIT_CLEAR, build, dma_elf
+
+
+def load_events(path):
+    data = json.loads(path.read_text())
+    return [e for e in data["traceEvents"] if e["ph"] == "X"]
+
+
+def test_timeline_shows_sleep_and_dma(tmp_path):
+    out = tmp_path / "dma.json"
+    res = pulpsim.run(dma_elf(), platform="vega", cores=1, timeline=out)
+    events = load_events(out)
+    dma = [e for e in events if e["cat"] == "dma"]
+    assert len(dma) == 1 and dma[0]["dur"] == 64 // 8 and dma[0]["args"]["bytes"] == 64
+    core0 = [e for e in events if e["pid"] == 0 and e["tid"] == 0]
+    asleep = [e for e in core0 if e["name"] == "asleep"]
+    assert sum(e["dur"] for e in asleep) == res.cores[0].asleep > 0
+    # the core's intervals tile its time without gaps or overlaps
+    core0.sort(key=lambda e: e["ts"])
+    for a, b in zip(core0, core0[1:]):
+        assert a["ts"] + a["dur"] == b["ts"]
+    assert core0[-1]["ts"] + core0[-1]["dur"] == res.cores[0].cycles
+
+
+def test_timeline_barrier_sleep_per_core(tmp_path):
+    setup = f"""
+    li    t1, 0xFF
+    sw    t1, {0x200:#x}(t0)
+    sw    t1, {0x20C:#x}(t0)
+"""
+    body = f"""
+    addi  t2, s2, 1
+2:  addi  t2, t2, -1
+    bnez  t2, 2b
+    lw    a1, {BARRIER0_WAIT_CLEAR:#x}(t0)
+"""
+    out = tmp_path / "barrier.json"
+    res = pulpsim.run(build(setup, body, name="barrier"), platform="vega", timeline=out)
+    events = load_events(out)
+    for i in range(7):  # cores that waited at the barrier (core 7 arrived last)
+        asleep = sum(e["dur"] for e in events if e["tid"] == i and e["pid"] == 0 and e["name"] == "asleep")
+        assert asleep == 31 - 4 * i == res.cores[i].asleep
+
+
+def test_plot_banks_cli(tmp_path):
+    png = tmp_path / "banks.png"
+    proc = subprocess.run([sys.executable, "-m", "pulpsim", "plot-banks", str(dma_elf()), "--cores", "1",
+                           "-o", str(png)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "16 banks" in proc.stdout
