@@ -577,7 +577,7 @@ def arbitrate(code, opflags, params, regions, xreg, pc, cyc, tim, stat, banks, s
 def run(code, opflags, evs, params, regions, mem8, mem16, mem32,
         pc, xreg, freg, csr, cyc, tim, stat, opcount, vc_acc, vc_snap,
         banks, shared, sched, eu_core, eu_glob, dma_tr, dma_port, dma_glob, dma_chunk, dma_log,
-        outbuf, trace, io, budget):
+        region_log, outbuf, trace, io, budget):
     """Execute up to `budget` instructions (all cores together); return a status ST_*."""
     ncores = pc.shape[0]
     code_lo = params[P_CODE_LO]
@@ -1181,6 +1181,16 @@ def run(code, opflags, evs, params, regions, mem8, mem16, mem32,
                     else:
                         wv = old & ~src
                     ok, dummy = csr_access(csr, stat, opcount, evs, vc_acc, vc_snap, c, hartid, num, True, wv, issue)
+                    if ok and num == 0xCC1:
+                        # pi_perf_start/stop: log a snapshot so that the region can be reported
+                        n = io[IO_REGION_N]
+                        if n < region_log.shape[0]:
+                            region_log[n, 0] = c
+                            region_log[n, 1] = issue
+                            region_log[n, 2] = cs[C_PCMR] & 1
+                            for q in range(NUM_STAT_SLOTS):
+                                region_log[n, 3 + q] = sv[q]
+                            io[IO_REGION_N] = n + 1
                 if not ok:
                     trap_cause = CAUSE_ILLEGAL
                     trap_val = code[idx, _WORD] & MASK32

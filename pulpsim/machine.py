@@ -30,6 +30,7 @@ SLICE = 20_000_000
 OUTPUT_CAPACITY = 4096
 TRACE_CAPACITY = 65536
 DMA_LOG_CAPACITY = 65536
+REGION_LOG_CAPACITY = 4096
 DEFAULT_MAX_CYCLES = 10**12
 
 
@@ -125,6 +126,7 @@ class Machine:
         self.dma_glob[cluster.DG_TIME] = cluster.NEVER
         self.dma_chunk = np.zeros((2, 5), np.int64)
         self.dma_log = np.zeros((DMA_LOG_CAPACITY, cluster.NUM_DL), np.int64)
+        self.region_log = np.zeros((REGION_LOG_CAPACITY, 3 + state.NUM_STAT_SLOTS), np.int64)
         self.outbuf = np.zeros((OUTPUT_CAPACITY, 2), np.int64)
         self.trace_buf = np.zeros((1, state.NUM_TRACE_FIELDS), np.int64)
         self.io = np.zeros(state.NUM_IO, np.int64)
@@ -274,7 +276,8 @@ class Machine:
                                     self.csr, self.cyc, self.tim, self.stat, self.opcount,
                                     self.vc_acc, self.vc_snap, self.banks, self.shared, self.sched,
                                     self.eu_core, self.eu_glob, self.dma_tr, self.dma_port, self.dma_glob,
-                                    self.dma_chunk, self.dma_log, self.outbuf, self.trace_buf, self.io, SLICE)
+                                    self.dma_chunk, self.dma_log, self.region_log, self.outbuf, self.trace_buf,
+                                    self.io, SLICE)
                 self._drain_output()
                 self._drain_trace()
                 if status in (state.ST_BUDGET, state.ST_OUTPUT_FULL, state.ST_TRACE_FULL):

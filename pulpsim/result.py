@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 
-from . import isa, state
+from . import cluster, isa, state
 
 
 @dataclass
@@ -34,6 +34,45 @@ class CoreStats:
 
 
 @dataclass
+class RegionStats:
+    """A program region bracketed by pi_perf_start() / pi_perf_stop() (PCMR writes) on one core."""
+
+    core: int
+    index: int          #: n-th region of this core
+    start: int          #: cycle of the starting PCMR write
+    end: int            #: cycle of the stopping PCMR write
+    instructions: int
+    stalls: dict[str, int]
+    asleep: int
+
+    @property
+    def cycles(self) -> int:
+        return self.end - self.start
+
+
+def regions_from_log(log) -> list[RegionStats]:
+    """Pair start/stop snapshots of each core into regions."""
+    regions: list[RegionStats] = []
+    open_: dict[int, list] = {}
+    count: dict[int, int] = {}
+    for row in log:
+        core, cycle, active = int(row[0]), int(row[1]), int(row[2])
+        snap = row[3:]
+        if active and core not in open_:
+            open_[core] = [cycle, snap]
+        elif not active and core in open_:
+            start, s0 = open_.pop(core)
+            d = snap - s0
+            regions.append(RegionStats(
+                core=core, index=count.get(core, 0), start=start, end=cycle,
+                instructions=int(d[state.S_INSTR]),
+                stalls={name: int(d[idx]) for idx, name in state.CYCLE_CAUSES.items()},
+                asleep=int(d[state.S_SLEEP])))
+            count[core] = count.get(core, 0) + 1
+    return regions
+
+
+@dataclass
 class Result:
     """Outcome of :func:`pulpsim.run`."""
 
@@ -48,6 +87,8 @@ class Result:
     stdout_by_core: dict[int, str] = field(default_factory=dict)  #: each core's own output
     banks: list[dict] = field(default_factory=list)  #: per TCDM bank: accesses, conflicts
     fpus: list[dict] = field(default_factory=list)   #: per shared FPU: ops, conflicts
+    dma: dict = field(default_factory=dict)          #: bytes, busy cycles, transfers, delayed beats
+    regions: list[RegionStats] = field(default_factory=list)  #: pi_perf_start/stop regions
 
     @property
     def cpi(self) -> float:
@@ -88,11 +129,25 @@ class Result:
                  f"CPI           {self.cpi:.3f}"]
         causes = [name for name in state.CYCLE_CAUSES.values()
                   if any(c.stalls.get(name, 0) for c in self.cores)]
-        header = f"{'core':>4} {'cycles':>12} {'instr':>12} {'CPI':>6}" + "".join(f" {n:>13}" for n in causes)
+        header = (f"{'core':>4} {'cycles':>12} {'instr':>12} {'CPI':>6} {'asleep':>10}"
+                  + "".join(f" {n:>15}" for n in causes))
         lines += ["", "stall cycles by cause:", header]
         for c in self.cores:
-            lines.append(f"{c.core:>4} {c.cycles:>12} {c.instructions:>12} {c.cpi:>6.3f}"
-                         + "".join(f" {c.stalls.get(n, 0):>13}" for n in causes))
+            lines.append(f"{c.core:>4} {c.cycles:>12} {c.instructions:>12} {c.cpi:>6.3f} {c.asleep:>10}"
+                         + "".join(f" {c.stalls.get(n, 0):>15}" for n in causes))
+        if any(b["conflicts"] for b in self.banks):
+            lines += ["", "TCDM banks (accesses/conflicts): " + "  ".join(
+                f"{b['bank']}:{b['accesses']}/{b['conflicts']}" for b in self.banks)]
+        if self.dma.get("transfers"):
+            d = self.dma
+            lines += ["", f"DMA: {d['transfers']} transfers, {d['bytes']} bytes, {d['busy_cycles']} busy cycles, "
+                          f"{d['delayed_beats']} beats delayed by bank conflicts"]
+        if self.regions:
+            lines += ["", "regions (pi_perf_start .. pi_perf_stop):"]
+            for r in self.regions:
+                stalls = ", ".join(f"{k} {v}" for k, v in r.stalls.items() if v)
+                lines.append(f"  core {r.core} #{r.index}: {r.cycles} cycles, {r.instructions} instructions, "
+                             f"asleep {r.asleep}" + (f", {stalls}" if stalls else ""))
         return "\n".join(lines)
 
 
@@ -129,4 +184,8 @@ def collect(machine, exit_code: int) -> Result:
                          for b, row in enumerate(machine.banks)],
                   fpus=[{"fpu": f, "ops": int(machine.shared[state.U_FPU_OPS + f]),
                          "conflicts": int(machine.shared[state.U_FPU_CONFLICTS + f])}
-                        for f in range(int(machine.params[state.P_NFPU]))])
+                        for f in range(int(machine.params[state.P_NFPU]))],
+                  dma={"bytes": int(machine.dma_glob[cluster.DG_BYTES]), "busy_cycles": int(machine.dma_glob[cluster.DG_BUSY]),
+                       "transfers": int(machine.dma_glob[cluster.DG_TRANSFERS]),
+                       "delayed_beats": int(machine.dma_glob[cluster.DG_CONFLICTS])},
+                  regions=regions_from_log(machine.region_log[:int(machine.io[state.IO_REGION_N])]))

@@ -161,6 +161,7 @@ IO_TRACE_LEN = 6
 IO_EXIT_CODE = 7
 IO_EXECUTED = 8
 IO_CODE_ADDR = 9
+IO_REGION_N = 10   #: entries in region_log (PCMR writes: pi_perf_start / pi_perf_stop)
 NUM_IO = 16
 
 # Engine return statuses.

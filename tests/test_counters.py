@@ -136,3 +136,17 @@ def test_counters_agree_with_simulator_statistics():
     assert core.cycles == core.instructions + sum(core.stalls.values())
     assert core.loads == core.op_counts.get("lw", 0) + core.op_counts.get("lbu", 0) + sum(
         core.op_counts.get(k, 0) for k in ("lb", "lh", "lhu", "flw"))
+
+
+def test_perf_region_statistics_match_the_counters():
+    # the enable/disable PCMR writes bracket a region: the simulator reports it with the same cycle and
+    # instruction counts as the guest's own counters
+    res = pulpsim.run(toolchain.build_c(PROGRAM, name="pccr"), platform="single")
+    assert len(res.regions) == 1
+    region = res.regions[0]
+    assert region.core == 0
+    assert region.cycles == 1 + (8 * N - 2)
+    assert region.instructions == 1 + 5 * N
+    assert region.stalls["load_use"] == N
+    assert region.stalls["branch_taken"] == 2 * (N - 1)
+    assert "regions (pi_perf_start .. pi_perf_stop)" in res.table()
