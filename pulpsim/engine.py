@@ -697,11 +697,6 @@ def run(code, opflags, evs, params, regions, mem8, mem16, mem32,
                 phase = PH_SCHEDULE
 
         hartid = c | (cluster_id << 5)
-        xr = xreg[c]
-        fr = freg[c]
-        cs = csr[c]
-        sv = stat[c]
-        oc = opcount[c]
         p = pc[c]
         t = cyc[c]
         last_load = tim[c, T_LAST_LOAD_DST]
@@ -738,15 +733,15 @@ def run(code, opflags, evs, params, regions, mem8, mem16, mem32,
                 if code[idx, _SA] == last_load or code[idx, _SB] == last_load or code[idx, _SC] == last_load or (
                         code[idx, _DST] == last_load and (flags & OPF_LOAD) == 0):
                     issue += 1
-                    sv[S_LOAD_USE] += 1
+                    stat[c, S_LOAD_USE] += 1
                     tim[c, T_LAST_STALL] = S_LOAD_USE
                     if op == OP_JALR:   # lw + dependent jalr: one more (jr_stall)
                         issue += 1
-                        sv[S_JR_STALL] += 1
+                        stat[c, S_JR_STALL] += 1
                         tim[c, T_LAST_STALL] = S_JR_STALL
             elif op == OP_JALR and last_alu != 0 and code[idx, _SA] == last_alu:
                 issue += 1
-                sv[S_JR_STALL] += 1
+                stat[c, S_JR_STALL] += 1
                 tim[c, T_LAST_STALL] = S_JR_STALL
             if fdiv_dst != 0:
                 # an FP divide is in flight (or writes back this cycle)
@@ -755,13 +750,13 @@ def run(code, opflags, evs, params, regions, mem8, mem16, mem32,
                         or code[idx, _SC] == fdiv_dst or code[idx, _DST] == fdiv_dst:
                     wait_until = fdiv_ready
                 if wait_until > issue:
-                    sv[S_FDIV_WAIT] += wait_until - issue
+                    stat[c, S_FDIV_WAIT] += wait_until - issue
                     tim[c, T_LAST_STALL] = S_FDIV_WAIT
                     issue = wait_until
                 elif issue == fdiv_ready and (flags & OPF_FPU) == 0:
                     # the divider writes back while this integer instruction is in EX
                     issue += 1
-                    sv[S_WB_CLASH] += 1
+                    stat[c, S_WB_CLASH] += 1
                     tim[c, T_LAST_STALL] = S_WB_CLASH
                 if issue >= fdiv_ready:
                     fdiv_dst = 0
@@ -784,9 +779,9 @@ def run(code, opflags, evs, params, regions, mem8, mem16, mem32,
             # ---- execute
             if op == OP_ADDI:
                 if rd != 0:
-                    xr[rd] = s32(xr[rs1] + imm)
+                    xreg[c, rd] = s32(xreg[c, rs1] + imm)
             elif op == OP_LW or op == OP_LB or op == OP_LBU or op == OP_LH or op == OP_LHU or op == OP_FLW:
-                addr = (xr[rs1] + imm) & MASK32
+                addr = (xreg[c, rs1] + imm) & MASK32
                 nb = 4 if (op == OP_LW or op == OP_FLW) else (2 if (op == OP_LH or op == OP_LHU) else 1)
                 r = find_region(regions, addr, nb)
                 if r < 0:
@@ -798,9 +793,9 @@ def run(code, opflags, evs, params, regions, mem8, mem16, mem32,
                                                               stat, params)
                         if pst == cl.PS_DONE:
                             if rd != 0:
-                                xr[rd] = s32(v)
+                                xreg[c, rd] = s32(v)
                             cost = pcost
-                            sv[S_PERIPH] += pcost - 1
+                            stat[c, S_PERIPH] += pcost - 1
                             new_load = code[idx, _DST]
                             if pwake - 1 < limit:
                                 limit = pwake - 1
@@ -818,17 +813,17 @@ def run(code, opflags, evs, params, regions, mem8, mem16, mem32,
                         banks[b, B_ACCESSES] += 1
                         banks[b, B_COUNTER] = (banks[b, B_COUNTER] + 1) % ncores
                         banks[b, B_FLAG] ^= 1
-                        sv[S_TCDM_ACCESSES] += 1
+                        stat[c, S_TCDM_ACCESSES] += 1
                         if kind == RK_TAS:  # test-and-set: the word becomes all ones
                             mem_write(mem8, mem16, mem32, off, nb, -1)
                     if op == OP_FLW:
-                        ms = cs[C_MSTATUS]
+                        ms = csr[c, C_MSTATUS]
                         if (ms & MSTATUS_FS) == 0:
                             trap_cause = CAUSE_ILLEGAL
                             trap_val = code[idx, _WORD] & MASK32
                         else:
-                            cs[C_MSTATUS] = ms | MSTATUS_FS
-                            fr[rd] = v
+                            csr[c, C_MSTATUS] = ms | MSTATUS_FS
+                            freg[c, rd] = v
                             new_load = code[idx, _DST]
                     else:
                         if op == OP_LW:
@@ -838,28 +833,28 @@ def run(code, opflags, evs, params, regions, mem8, mem16, mem32,
                         elif op == OP_LH:
                             v = ((v + 0x8000) & 0xFFFF) - 0x8000
                         if rd != 0:
-                            xr[rd] = v
+                            xreg[c, rd] = v
                         new_load = code[idx, _DST]
                     if trap_cause < 0:
                         extra = misaligned_extra(addr, nb)
                         if extra:
                             cost += extra
-                            sv[S_MISALIGNED] += extra
+                            stat[c, S_MISALIGNED] += extra
                         lat = regions[r, R_LATENCY] - 1
                         if lat > 0:
                             cost += lat
-                            sv[S_LD_EXT] += 1
-                            sv[S_LD_EXT_CYC] += lat
+                            stat[c, S_LD_EXT] += 1
+                            stat[c, S_LD_EXT_CYC] += lat
             elif op == OP_SW or op == OP_SB or op == OP_SH or op == OP_FSW:
-                addr = (xr[rs1] + imm) & MASK32
+                addr = (xreg[c, rs1] + imm) & MASK32
                 nb = 4 if (op == OP_SW or op == OP_FSW) else (2 if op == OP_SH else 1)
                 if op == OP_FSW:
-                    if (cs[C_MSTATUS] & MSTATUS_FS) == 0:
+                    if (csr[c, C_MSTATUS] & MSTATUS_FS) == 0:
                         trap_cause = CAUSE_ILLEGAL
                         trap_val = code[idx, _WORD] & MASK32
-                    v = fr[rs2]
+                    v = freg[c, rs2]
                 else:
-                    v = xr[rs2]
+                    v = xreg[c, rs2]
                 r = find_region(regions, addr, nb) if trap_cause < 0 else -2
                 if r >= 0:
                     mem_write(mem8, mem16, mem32, addr - regions[r, R_BASE] + regions[r, R_OFFSET], nb, v)
@@ -868,16 +863,16 @@ def run(code, opflags, evs, params, regions, mem8, mem16, mem32,
                         banks[b, B_ACCESSES] += 1
                         banks[b, B_COUNTER] = (banks[b, B_COUNTER] + 1) % ncores
                         banks[b, B_FLAG] ^= 1
-                        sv[S_TCDM_ACCESSES] += 1
+                        stat[c, S_TCDM_ACCESSES] += 1
                     extra = misaligned_extra(addr, nb)
                     if extra:
                         cost += extra
-                        sv[S_MISALIGNED] += extra
+                        stat[c, S_MISALIGNED] += extra
                     lat = regions[r, R_LATENCY] - 1
                     if lat > 0:
                         cost += lat
-                        sv[S_ST_EXT] += 1
-                        sv[S_ST_EXT_CYC] += lat
+                        stat[c, S_ST_EXT] += 1
+                        stat[c, S_ST_EXT_CYC] += lat
                     if addr == tohost and nb == 4 and (v & 1) == 1:
                         tim[c, T_HALTED] = 1
                         tim[c, T_EXIT_CODE] = (v & MASK32) >> 1
@@ -907,7 +902,7 @@ def run(code, opflags, evs, params, regions, mem8, mem16, mem32,
                                                                       dma_tr, dma_port, dma_glob, cyc, tim, xreg,
                                                                       freg, stat, params)
                             cost = pcost
-                            sv[S_PERIPH] += pcost - 1
+                            stat[c, S_PERIPH] += pcost - 1
                             if pwake - 1 < limit:
                                 limit = pwake - 1
                             if pst == cl.PS_DMA_FAULT:
@@ -920,10 +915,10 @@ def run(code, opflags, evs, params, regions, mem8, mem16, mem32,
                             trap_val = addr
             elif op == OP_ADD:
                 if rd != 0:
-                    xr[rd] = s32(xr[rs1] + xr[rs2])
+                    xreg[c, rd] = s32(xreg[c, rs1] + xreg[c, rs2])
             elif op == OP_BNE or op == OP_BEQ or op == OP_BLT or op == OP_BGE or op == OP_BLTU or op == OP_BGEU:
-                a = xr[rs1]
-                b = xr[rs2]
+                a = xreg[c, rs1]
+                b = xreg[c, rs2]
                 if op == OP_BEQ:
                     taken = a == b
                 elif op == OP_BNE:
@@ -944,23 +939,23 @@ def run(code, opflags, evs, params, regions, mem8, mem16, mem32,
                     else:
                         npc = target
                         cost = 3
-                        sv[S_BRANCH] += 2
-                        sv[S_BTAKEN] += 1
+                        stat[c, S_BRANCH] += 2
+                        stat[c, S_BTAKEN] += 1
             elif op == OP_SLLI:
                 if rd != 0:
-                    xr[rd] = s32(xr[rs1] << imm)
+                    xreg[c, rd] = s32(xreg[c, rs1] << imm)
             elif op == OP_SRLI:
                 if rd != 0:
-                    xr[rd] = s32((xr[rs1] & MASK32) >> imm)
+                    xreg[c, rd] = s32((xreg[c, rs1] & MASK32) >> imm)
             elif op == OP_SRAI:
                 if rd != 0:
-                    xr[rd] = xr[rs1] >> imm
+                    xreg[c, rd] = xreg[c, rs1] >> imm
             elif op == OP_LUI:
                 if rd != 0:
-                    xr[rd] = imm
+                    xreg[c, rd] = imm
             elif op == OP_AUIPC:
                 if rd != 0:
-                    xr[rd] = s32(p + imm)
+                    xreg[c, rd] = s32(p + imm)
             elif op == OP_JAL:
                 target = (p + imm) & MASK32
                 if target & 3:
@@ -968,69 +963,69 @@ def run(code, opflags, evs, params, regions, mem8, mem16, mem32,
                     trap_val = target
                 else:
                     if rd != 0:
-                        xr[rd] = s32(p + 4)
+                        xreg[c, rd] = s32(p + 4)
                     npc = target
                     cost = 2
-                    sv[S_JUMP] += 1
+                    stat[c, S_JUMP] += 1
             elif op == OP_JALR:
-                target = (xr[rs1] + imm) & 0xFFFFFFFE
+                target = (xreg[c, rs1] + imm) & 0xFFFFFFFE
                 if target & 3:
                     trap_cause = CAUSE_FETCH_MISALIGNED
                     trap_val = target
                 else:
                     if rd != 0:
-                        xr[rd] = s32(p + 4)
+                        xreg[c, rd] = s32(p + 4)
                     npc = target
                     cost = 2
-                    sv[S_JUMP] += 1
+                    stat[c, S_JUMP] += 1
             elif op == OP_SUB:
                 if rd != 0:
-                    xr[rd] = s32(xr[rs1] - xr[rs2])
+                    xreg[c, rd] = s32(xreg[c, rs1] - xreg[c, rs2])
             elif op == OP_ANDI:
                 if rd != 0:
-                    xr[rd] = xr[rs1] & imm
+                    xreg[c, rd] = xreg[c, rs1] & imm
             elif op == OP_ORI:
                 if rd != 0:
-                    xr[rd] = xr[rs1] | imm
+                    xreg[c, rd] = xreg[c, rs1] | imm
             elif op == OP_XORI:
                 if rd != 0:
-                    xr[rd] = xr[rs1] ^ imm
+                    xreg[c, rd] = xreg[c, rs1] ^ imm
             elif op == OP_SLTI:
                 if rd != 0:
-                    xr[rd] = 1 if xr[rs1] < imm else 0
+                    xreg[c, rd] = 1 if xreg[c, rs1] < imm else 0
             elif op == OP_SLTIU:
                 if rd != 0:
-                    xr[rd] = 1 if (xr[rs1] & MASK32) < (imm & MASK32) else 0
+                    xreg[c, rd] = 1 if (xreg[c, rs1] & MASK32) < (imm & MASK32) else 0
             elif op == OP_SLL:
                 if rd != 0:
-                    xr[rd] = s32(xr[rs1] << (xr[rs2] & 31))
+                    xreg[c, rd] = s32(xreg[c, rs1] << (xreg[c, rs2] & 31))
             elif op == OP_SRL:
                 if rd != 0:
-                    xr[rd] = s32((xr[rs1] & MASK32) >> (xr[rs2] & 31))
+                    xreg[c, rd] = s32((xreg[c, rs1] & MASK32) >> (xreg[c, rs2] & 31))
             elif op == OP_SRA:
                 if rd != 0:
-                    xr[rd] = xr[rs1] >> (xr[rs2] & 31)
+                    xreg[c, rd] = xreg[c, rs1] >> (xreg[c, rs2] & 31)
             elif op == OP_SLT:
                 if rd != 0:
-                    xr[rd] = 1 if xr[rs1] < xr[rs2] else 0
+                    xreg[c, rd] = 1 if xreg[c, rs1] < xreg[c, rs2] else 0
             elif op == OP_SLTU:
                 if rd != 0:
-                    xr[rd] = 1 if (xr[rs1] & MASK32) < (xr[rs2] & MASK32) else 0
+                    xreg[c, rd] = 1 if (xreg[c, rs1] & MASK32) < (xreg[c, rs2] & MASK32) else 0
             elif op == OP_XOR:
                 if rd != 0:
-                    xr[rd] = xr[rs1] ^ xr[rs2]
+                    xreg[c, rd] = xreg[c, rs1] ^ xreg[c, rs2]
             elif op == OP_OR:
                 if rd != 0:
-                    xr[rd] = xr[rs1] | xr[rs2]
+                    xreg[c, rd] = xreg[c, rs1] | xreg[c, rs2]
             elif op == OP_AND:
                 if rd != 0:
-                    xr[rd] = xr[rs1] & xr[rs2]
+                    xreg[c, rd] = xreg[c, rs1] & xreg[c, rs2]
             elif op == OP_MUL:
                 if rd != 0:
-                    xr[rd] = s32(xr[rs1] * xr[rs2])
+                    xreg[c, rd] = s32(xreg[c, rs1] * xreg[c, rs2])
             elif op == OP_MULH or op == OP_MULHSU or op == OP_MULHU:
-                a = xr[rs1]
-                b = xr[rs2]
+                a = xreg[c, rs1]
+                b = xreg[c, rs2]
                 ua = np.uint64(a & MASK32)
                 ub = np.uint64(b & MASK32)
                 hi = np.int64((ua * ub) >> np.uint64(32))  # unsigned high word
@@ -1039,12 +1034,12 @@ def run(code, opflags, evs, params, regions, mem8, mem16, mem32,
                 elif op == OP_MULHSU:
                     hi = hi - ((b & MASK32) if a < 0 else 0)
                 if rd != 0:
-                    xr[rd] = s32(hi)
+                    xreg[c, rd] = s32(hi)
                 cost = 5
-                sv[S_MULH] += 4
+                stat[c, S_MULH] += 4
             elif op == OP_DIV or op == OP_DIVU or op == OP_REM or op == OP_REMU:
-                a = xr[rs1]
-                b = xr[rs2]
+                a = xreg[c, rs1]
+                b = xreg[c, rs2]
                 signed = op == OP_DIV or op == OP_REM
                 if signed:
                     if b == 0:
@@ -1068,54 +1063,54 @@ def run(code, opflags, evs, params, regions, mem8, mem16, mem32,
                         q = ua // ub
                         rm_ = ua - q * ub
                 if rd != 0:
-                    xr[rd] = s32(q if (op == OP_DIV or op == OP_DIVU) else rm_)
+                    xreg[c, rd] = s32(q if (op == OP_DIV or op == OP_DIVU) else rm_)
                 cost = div_cycles(signed, b)
-                sv[S_DIV] += cost - 1
+                stat[c, S_DIV] += cost - 1
             elif (flags & OPF_FP) != 0:
                 # ---- F extension (flw/fsw are handled with the loads/stores)
-                ms = cs[C_MSTATUS]
+                ms = csr[c, C_MSTATUS]
                 rmode = code[idx, _RM]
                 if rmode == 7:
-                    rmode = cs[C_FRM]
+                    rmode = csr[c, C_FRM]
                 if (ms & MSTATUS_FS) == 0 or rmode > 4:
                     trap_cause = CAUSE_ILLEGAL
                     trap_val = code[idx, _WORD] & MASK32
                 else:
-                    cs[C_MSTATUS] = ms | MSTATUS_FS
+                    csr[c, C_MSTATUS] = ms | MSTATUS_FS
                     if nfpu > 0 and (flags & OPF_SHARED_FPU) != 0:
                         f_unit = tim[c, T_FPU]
                         tim[c, T_FPU] = 0
                         shared[U_FPU_COUNTER + f_unit] = (shared[U_FPU_COUNTER + f_unit] + 1) % ncores
                         shared[U_FPU_OPS + f_unit] += 1
-                        sv[S_FPU_OPS] += 1
-                    fa = fr[rs1]
-                    fb = fr[rs2]
+                        stat[c, S_FPU_OPS] += 1
+                    fa = freg[c, rs1]
+                    fb = freg[c, rs2]
                     fl = 0
                     res = 0
                     if op == OP_FMADD_S or op == OP_FMSUB_S or op == OP_FNMSUB_S or op == OP_FNMADD_S:
                         fma_op = 0 if op == OP_FMADD_S else (1 if op == OP_FMSUB_S else (2 if op == OP_FNMSUB_S else 3))
-                        res, fl = fpu.f_fma(fa, fb, fr[code[idx, _RS3]], rmode, fma_op)
-                        fr[rd] = res
+                        res, fl = fpu.f_fma(fa, fb, freg[c, code[idx, _RS3]], rmode, fma_op)
+                        freg[c, rd] = res
                     elif op == OP_FADD_S:
                         res, fl = fpu.f_add(fa, fb, rmode)
-                        fr[rd] = res
+                        freg[c, rd] = res
                     elif op == OP_FMUL_S:
                         res, fl = fpu.f_mul(fa, fb, rmode)
-                        fr[rd] = res
+                        freg[c, rd] = res
                     elif op == OP_FSUB_S:
                         res, fl = fpu.f_sub(fa, fb, rmode)
-                        fr[rd] = res
+                        freg[c, rd] = res
                     elif op == OP_FDIV_S or op == OP_FSQRT_S:
                         if op == OP_FDIV_S:
                             res, fl = fpu.f_div(fa, fb, rmode)
                         else:
                             res, fl = fpu.f_sqrt(fa, rmode)
-                        fr[rd] = res
+                        freg[c, rd] = res
                         if shared_div:
                             # one non-pipelined divider for the cluster: wait until it is free
                             free_at = shared[U_DIV_FREE]
                             if free_at > issue:
-                                sv[S_FDIV_WAIT] += free_at - issue
+                                stat[c, S_FDIV_WAIT] += free_at - issue
                                 tim[c, T_LAST_STALL] = S_FDIV_WAIT
                                 issue = free_at
                             fdiv_ready = issue + div_latency
@@ -1124,35 +1119,35 @@ def run(code, opflags, evs, params, regions, mem8, mem16, mem32,
                             fdiv_ready = issue + fdiv_cycles(op == OP_FSQRT_S, fa, fb, res, fl)
                         fdiv_dst = code[idx, _DST]
                     elif op == OP_FSGNJ_S:
-                        fr[rd] = (fa & 0x7FFFFFFF) | (fb & 0x80000000)
+                        freg[c, rd] = (fa & 0x7FFFFFFF) | (fb & 0x80000000)
                     elif op == OP_FSGNJN_S:
-                        fr[rd] = (fa & 0x7FFFFFFF) | ((fb ^ 0x80000000) & 0x80000000)
+                        freg[c, rd] = (fa & 0x7FFFFFFF) | ((fb ^ 0x80000000) & 0x80000000)
                     elif op == OP_FSGNJX_S:
-                        fr[rd] = fa ^ (fb & 0x80000000)
+                        freg[c, rd] = fa ^ (fb & 0x80000000)
                     elif op == OP_FMIN_S:
                         res, fl = fpu.f_min(fa, fb)
-                        fr[rd] = res
+                        freg[c, rd] = res
                     elif op == OP_FMAX_S:
                         res, fl = fpu.f_max(fa, fb)
-                        fr[rd] = res
+                        freg[c, rd] = res
                     elif op == OP_FMV_X_W:
                         if rd != 0:
-                            xr[rd] = s32(fa)
+                            xreg[c, rd] = s32(fa)
                     elif op == OP_FMV_W_X:
-                        fr[rd] = xr[rs1] & MASK32
+                        freg[c, rd] = xreg[c, rs1] & MASK32
                     elif op == OP_FCVT_W_S or op == OP_FCVT_WU_S:
                         if op == OP_FCVT_W_S:
                             res, fl = fpu.f_cvt_w_s(fa, rmode)
                         else:
                             res, fl = fpu.f_cvt_wu_s(fa, rmode)
                         if rd != 0:
-                            xr[rd] = res
+                            xreg[c, rd] = res
                     elif op == OP_FCVT_S_W:
-                        res, fl = fpu.f_cvt_s_w(xr[rs1], rmode)
-                        fr[rd] = res
+                        res, fl = fpu.f_cvt_s_w(xreg[c, rs1], rmode)
+                        freg[c, rd] = res
                     elif op == OP_FCVT_S_WU:
-                        res, fl = fpu.f_cvt_s_wu(xr[rs1], rmode)
-                        fr[rd] = res
+                        res, fl = fpu.f_cvt_s_wu(xreg[c, rs1], rmode)
+                        freg[c, rd] = res
                     elif op == OP_FEQ_S or op == OP_FLT_S or op == OP_FLE_S:
                         if op == OP_FEQ_S:
                             res, fl = fpu.f_eq(fa, fb)
@@ -1161,14 +1156,14 @@ def run(code, opflags, evs, params, regions, mem8, mem16, mem32,
                         else:
                             res, fl = fpu.f_le(fa, fb)
                         if rd != 0:
-                            xr[rd] = res
+                            xreg[c, rd] = res
                     elif op == OP_FCLASS_S:
                         if rd != 0:
-                            xr[rd] = fpu.f_class(fa)
-                    cs[C_FFLAGS] |= fl
+                            xreg[c, rd] = fpu.f_class(fa)
+                    csr[c, C_FFLAGS] |= fl
             elif op == OP_CSRRW or op == OP_CSRRS or op == OP_CSRRC or op == OP_CSRRWI or op == OP_CSRRSI or op == OP_CSRRCI:
                 num = imm & 0xFFF
-                src = xr[rs1] if (op == OP_CSRRW or op == OP_CSRRS or op == OP_CSRRC) else np.int64(rs1)
+                src = xreg[c, rs1] if (op == OP_CSRRW or op == OP_CSRRS or op == OP_CSRRC) else np.int64(rs1)
                 is_rw = op == OP_CSRRW or op == OP_CSRRWI
                 write = is_rw or rs1 != 0
                 # read-modify-write values are computed from the value read
@@ -1187,22 +1182,22 @@ def run(code, opflags, evs, params, regions, mem8, mem16, mem32,
                         if n < region_log.shape[0]:
                             region_log[n, 0] = c
                             region_log[n, 1] = issue
-                            region_log[n, 2] = cs[C_PCMR] & 1
+                            region_log[n, 2] = csr[c, C_PCMR] & 1
                             for q in range(NUM_STAT_SLOTS):
-                                region_log[n, 3 + q] = sv[q]
+                                region_log[n, 3 + q] = stat[c, q]
                             io[IO_REGION_N] = n + 1
                 if not ok:
                     trap_cause = CAUSE_ILLEGAL
                     trap_val = code[idx, _WORD] & MASK32
                 else:
                     if rd != 0:
-                        xr[rd] = old
+                        xreg[c, rd] = old
                     if csr_is_flushing(num):
                         cost = 4
-                        sv[S_CSR] += 3
+                        stat[c, S_CSR] += 3
             elif op == OP_FENCE or op == OP_FENCE_I:
                 cost = 4
-                sv[S_FENCE] += 3
+                stat[c, S_FENCE] += 3
             elif op == OP_WFI:
                 pass  # no interrupt sources: executes as a nop (as on cluster cores)
             elif op == OP_ECALL:
@@ -1211,12 +1206,12 @@ def run(code, opflags, evs, params, regions, mem8, mem16, mem32,
                 trap_cause = CAUSE_BREAKPOINT
                 trap_val = p
             elif op == OP_MRET:
-                ms = cs[C_MSTATUS]
+                ms = csr[c, C_MSTATUS]
                 mie = MSTATUS_MIE if (ms & MSTATUS_MPIE) else 0
-                cs[C_MSTATUS] = (ms & ~MSTATUS_MIE) | mie | MSTATUS_MPIE | MSTATUS_MPP
-                npc = cs[C_MEPC]
+                csr[c, C_MSTATUS] = (ms & ~MSTATUS_MIE) | mie | MSTATUS_MPIE | MSTATUS_MPP
+                npc = csr[c, C_MEPC]
                 cost = mret_cycles
-                sv[S_TRAP] += mret_cycles - 1
+                stat[c, S_TRAP] += mret_cycles - 1
             elif op == OP_NOCODE:
                 trap_cause = CAUSE_FETCH_FAULT
                 trap_val = p
@@ -1226,8 +1221,8 @@ def run(code, opflags, evs, params, regions, mem8, mem16, mem32,
 
             # ---- exceptions
             if trap_cause >= 0:
-                sv[S_TRAPS] += 1
-                if cs[C_MTVEC] == 0:
+                stat[c, S_TRAPS] += 1
+                if csr[c, C_MTVEC] == 0:
                     status = ST_FAULT
                     io[IO_CORE] = c
                     io[IO_PC] = p
@@ -1235,20 +1230,20 @@ def run(code, opflags, evs, params, regions, mem8, mem16, mem32,
                     io[IO_TVAL] = trap_val
                     cyc[c] = issue
                     break
-                cs[C_MEPC] = p
-                cs[C_MCAUSE] = trap_cause
-                cs[C_MTVAL] = trap_val
-                ms = cs[C_MSTATUS]
+                csr[c, C_MEPC] = p
+                csr[c, C_MCAUSE] = trap_cause
+                csr[c, C_MTVAL] = trap_val
+                ms = csr[c, C_MSTATUS]
                 mpie = MSTATUS_MPIE if (ms & MSTATUS_MIE) else 0
-                cs[C_MSTATUS] = (ms & ~(MSTATUS_MIE | MSTATUS_MPIE)) | mpie | MSTATUS_MPP
-                npc = cs[C_MTVEC] & 0xFFFFFFFC
+                csr[c, C_MSTATUS] = (ms & ~(MSTATUS_MIE | MSTATUS_MPIE)) | mpie | MSTATUS_MPP
+                npc = csr[c, C_MTVEC] & 0xFFFFFFFC
                 cost = trap_cycles
-                sv[S_TRAP] += trap_cycles  # the trapping instruction does not retire
+                stat[c, S_TRAP] += trap_cycles  # the trapping instruction does not retire
                 last_load = 0
                 last_alu = 0
             else:
-                oc[op] += 1
-                sv[S_INSTR] += 1
+                opcount[c, op] += 1
+                stat[c, S_INSTR] += 1
                 last_load = new_load
                 last_alu = code[idx, _DST] if (new_load == 0 and code[idx, _DST] < 32) else 0
                 if tracing:
@@ -1259,7 +1254,7 @@ def run(code, opflags, evs, params, regions, mem8, mem16, mem32,
                     trace[n, TR_WORD] = code[idx, _WORD] & MASK32
                     d = code[idx, _DST]
                     trace[n, TR_DST] = d
-                    trace[n, TR_VALUE] = (fr[d - 32] if d >= 32 else xr[d]) & MASK32
+                    trace[n, TR_VALUE] = (freg[c, d - 32] if d >= 32 else xreg[c, d]) & MASK32
                     trace[n, TR_COST] = cost
                     trace[n, TR_STALL] = tim[c, T_LAST_STALL] | (TR_PARKED if sleeping else 0)
                     io[IO_TRACE_LEN] = n + 1

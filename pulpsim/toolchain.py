@@ -7,7 +7,9 @@ cc``), so a plain ``pip install`` gives a working cross toolchain.  A
 Programs are linked with a linker script generated from
 ``kernels/runtime/link.ld.in`` for a :class:`Layout` (where code, data and the
 per-core stacks go), and by default with the guest runtime of
-``kernels/runtime`` (``crt0.S``, ``runtime.c``, ``pulpsim.h``).
+``kernels/runtime`` (``crt0.S``, ``runtime.c``, ``pulpsim.h``), plus the
+PMSIS cluster runtime (``pmsis.h``: ``pmsis.c``, ``dma.c``, ``alloc.c``) when
+a source includes ``pmsis.h`` (see docs/runtime.md).
 
 Builds are cached by content: the key hashes the compiler identity, every
 flag, the layout, the linker script and the contents of every source, runtime
@@ -17,10 +19,12 @@ returns the cached ELF without starting the compiler.
 Public API::
 
     build(sources, *, output=None, opt="-O2", cflags=(), include_dirs=(),
-          defines=None, compiler="clang", runtime=True, layout=None) -> Path
+          defines=None, compiler="clang", runtime=True, layout=None,
+          pmsis=None) -> Path
     build_c(text, **kw) -> Path          # a C snippet
     build_asm(text, **kw) -> Path        # an assembly snippet (preprocessed .S)
     Layout(...)                          # memory placement, see the class
+    PMSIS_LAYOUT                         # default Layout of PMSIS programs
     linker_script(layout) -> str
     cache_dir() -> Path
     runtime_dir() -> Path
@@ -45,7 +49,7 @@ from .errors import ConfigError, ToolchainError
 
 __all__ = [
     "L2_BASE", "L2_SIZE", "TCDM_BASE", "TCDM_SIZE", "CLANG_TARGET", "CLANG_MCPU", "GCC_MABI",
-    "Layout", "build", "build_c", "build_asm", "linker_script", "cache_dir", "runtime_dir",
+    "Layout", "PMSIS_LAYOUT", "build", "build_c", "build_asm", "linker_script", "cache_dir", "runtime_dir",
 ]
 
 # Default memory map of the cluster (shared spec "Memory map"); layouts may
@@ -63,7 +67,7 @@ CLANG_MCPU = "generic_rv32+m+f+zicsr+zifencei"
 GCC_MABI = "ilp32f"
 
 # Bumped when the way outputs are produced changes, to invalidate old caches.
-_CACHE_FORMAT = 1
+_CACHE_FORMAT = 2
 
 PathLike = Union[str, os.PathLike]
 
@@ -83,14 +87,30 @@ class Layout:
     ``.bss``) goes to ``[data_base, data_base + data_size)``; when
     ``data_base`` is None the data follows the code in one region of
     ``code_size + data_size`` bytes starting at ``code_base`` (the default:
-    all 1.5 MiB of L2).  The last ``num_cores * stack_size_per_core`` bytes of
-    the data region are the stacks: ``__stack_top`` is the end of the data
-    region and hart h's stack ends at ``__stack_top - h * stack_size_per_core``.
+    all 1.5 MiB of L2).
+
+    The TCDM is ``[l1_base, l1_base + l1_size)`` (128 KiB at 0x1000_0000 by
+    default; 64 KiB on a pulp-open-like cluster).  It holds the ``.l1``
+    section (``PI_L1`` data of pmsis.h): in a region of its own when neither
+    the code nor the data region lies in the TCDM, else inside that region.
+
+    Stacks: ``num_cores`` stacks of ``stack_size_per_core`` bytes at the top
+    of the data region, or, with ``stack_in_tcdm=True``, at the top of the
+    TCDM (the default of programs that include pmsis.h, see
+    :data:`PMSIS_LAYOUT`).  ``__stack_top`` is that top and hart h's stack
+    ends at ``__stack_top - h * stack_size_per_core``.
+
+    Heaps (pmsis.h ``pi_l1_malloc`` / ``pi_l2_malloc``): the L1 heap is the
+    TCDM between the ``.l1`` data and the stacks (or the end of its region);
+    the L2 heap is the data region after ``.bss`` up to the stacks (or its
+    end), or, when the data region is in the TCDM, the code region after the
+    code.
 
     Examples: ``Layout()`` (all in L2); ``Layout(data_base=TCDM_BASE,
     data_size=TCDM_SIZE, num_cores=8)`` (code in L2, data and stacks in TCDM);
     ``Layout(code_base=TCDM_BASE, code_size=0x8000, data_size=0x18000)`` (all
-    in TCDM).
+    in TCDM); ``Layout(stack_in_tcdm=True, num_cores=8,
+    stack_size_per_core=0x800)`` (code and data in L2, stacks in TCDM).
     """
 
     code_base: int = L2_BASE
@@ -99,15 +119,21 @@ class Layout:
     data_size: int = 0x8_0000
     stack_size_per_core: int = 0x1000
     num_cores: int = 1
+    stack_in_tcdm: bool = False
+    l1_base: int = TCDM_BASE
+    l1_size: int = TCDM_SIZE
 
     def __post_init__(self):
         def bad(msg):
             raise ConfigError(f"invalid Layout: {msg} ({self})")
 
-        for name in ("code_base", "code_size", "data_size", "stack_size_per_core", "num_cores"):
+        for name in ("code_base", "code_size", "data_size", "stack_size_per_core", "num_cores",
+                     "l1_base", "l1_size"):
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < 0:
                 bad(f"{name} must be a non-negative integer")
+        if not isinstance(self.stack_in_tcdm, bool):
+            bad("stack_in_tcdm must be True or False")
         if self.data_base is not None and (not isinstance(self.data_base, int) or self.data_base < 0):
             bad("data_base must be None or a non-negative integer")
         if self.code_base % 4:
@@ -118,20 +144,26 @@ class Layout:
             bad("num_cores must be 1..16 (core ids are mhartid[3:0])")
         if self.stack_size_per_core < 16 or self.stack_size_per_core % 16:
             bad("stack_size_per_core must be a positive multiple of 16 (the ABI's stack alignment)")
+        if self.l1_base % 16 or self.l1_size == 0 or self.l1_size % 16:
+            bad("l1_base and l1_size must be 16-byte aligned and l1_size > 0")
         base, size = self.data_region()
         if base % 8:
             bad("data_base must be 8-byte aligned")
         if (base + size) % 16:
             bad("the data region must end on a 16-byte boundary (it is the top of the stacks)")
-        if self.num_cores * self.stack_size_per_core > size:
-            bad("the stacks (num_cores * stack_size_per_core) do not fit in the data region")
-        for rbase, rsize in (self.code_region(), (base, size)):
+        sbase, ssize = self.stack_region()
+        if self.num_cores * self.stack_size_per_core > ssize:
+            where = "the TCDM (l1_size)" if self._l1_is_separate() and self.stack_in_tcdm else "the data region"
+            bad(f"the stacks (num_cores * stack_size_per_core) do not fit in {where}")
+        for rbase, rsize in (self.code_region(), (base, size), (self.l1_base, self.l1_size)):
             if rbase + rsize > 1 << 32:
                 bad("region extends past the 32-bit address space")
         if self.data_base is not None:
             cb, cs = self.code_region()
             if base < cb + cs and cb < base + size:
                 bad("code and data regions overlap")
+        if self.stack_in_tcdm and not self._l1_is_separate() and not self._in_l1(self.data_region()):
+            bad("stack_in_tcdm=True needs the TCDM free of code (the stacks go to the top of the TCDM)")
 
     def code_region(self) -> tuple[int, int]:
         """(base, size) of the region holding code; with ``data_base=None``
@@ -141,16 +173,45 @@ class Layout:
         return self.code_base, self.code_size
 
     def data_region(self) -> tuple[int, int]:
-        """(base, size) of the region holding data and stacks."""
+        """(base, size) of the region holding data (and by default stacks)."""
         if self.data_base is None:
             return self.code_base, self.code_size + self.data_size
         return self.data_base, self.data_size
 
+    def _in_l1(self, region: tuple[int, int]) -> bool:
+        base, size = region
+        return base < self.l1_base + self.l1_size and self.l1_base < base + size
+
+    def _l1_is_separate(self) -> bool:
+        """True when the TCDM is a linker region of its own (neither code nor
+        data lies in it)."""
+        return not (self._in_l1(self.code_region()) or self._in_l1(self.data_region()))
+
+    def stack_region(self) -> tuple[int, int]:
+        """(base, size) of the region whose top holds the stacks."""
+        if self.stack_in_tcdm and self._l1_is_separate():
+            return self.l1_base, self.l1_size
+        return self.data_region()
+
     @property
     def stack_top(self) -> int:
         """Value of ``__stack_top`` (initial sp of hart 0)."""
-        base, size = self.data_region()
+        base, size = self.stack_region()
         return base + size
+
+
+#: Default layout of programs that include pmsis.h (cluster programs): code
+#: and data in L2 as :class:`Layout`'s default, the per-core stacks at the top
+#: of the TCDM (an L2 access costs 15 cycles on the "vega" preset, a TCDM one
+#: 1): 8 stacks of 4 KiB, 32 KiB of the 128 KiB TCDM; the rest minus the
+#: ``.l1`` data is the L1 heap.  Measured: printf alone takes 1.0 KiB of stack
+#: at -O2 and 1.5 KiB at -O0; an SDK-style core 0 (main -> cluster task ->
+#: fork -> printf) reached 1.0 KiB at -O2 but 2.3 KiB at -O0, so 2 KiB stacks
+#: are not enough.  A fork over more cores than ``num_cores`` stops the
+#: program with an error; a 64 KiB TCDM (preset "pulp-open") needs
+#: ``dataclasses.replace(PMSIS_LAYOUT, l1_size=0x10000)`` (else the simulator
+#: refuses to load the ELF: its TCDM segment ends at 0x1002_0000).
+PMSIS_LAYOUT = Layout(stack_in_tcdm=True, num_cores=8, stack_size_per_core=0x1000)
 
 
 def runtime_dir() -> Path:
@@ -204,18 +265,49 @@ def linker_script(layout: Layout | None = None, *, keep_debug: bool = False,
         memory = (f"  CODE (rx) : ORIGIN = 0x{cb:08X}, LENGTH = 0x{cs:X}\n"
                   f"  DATA (rw) : ORIGIN = 0x{db:08X}, LENGTH = 0x{ds:X}")
         code_region, data_region = "CODE", "DATA"
+    region_end = lambda r: f"ORIGIN({r}) + LENGTH({r})"  # noqa: E731
+    if layout._l1_is_separate():
+        memory += f"\n  L1 (rw) : ORIGIN = 0x{layout.l1_base:08X}, LENGTH = 0x{layout.l1_size:X}"
+        l1_region = "L1"
+    elif layout._in_l1(layout.data_region()):
+        l1_region = data_region
+    else:
+        l1_region = code_region
+    stack_region = "L1" if (layout.stack_in_tcdm and l1_region == "L1") else data_region
+    # L1 heap: after the .l1 data up to the stacks (when they share the
+    # region) or the region's end.
+    l1_heap_end = "__stack_bottom" if stack_region == l1_region else region_end(l1_region)
+    # L2 heap: after the data (data region in L2) or after the code.
+    if not layout._in_l1(layout.data_region()):
+        l2_heap_start = "ALIGN(_end, 8)"
+        l2_heap_end = "__stack_bottom" if stack_region == data_region else region_end(data_region)
+    elif not layout._in_l1(layout.code_region()):
+        l2_heap_start = "ALIGN(__text_end, 8)"
+        l2_heap_end = region_end(code_region)
+    else:
+        l2_heap_start = l2_heap_end = "0"
     subst = {
         "MEMORY": memory,
         "CODE_REGION": code_region,
         "DATA_REGION": data_region,
+        "L1_REGION": l1_region,
+        "STACK_REGION": stack_region,
+        "L1_HEAP_END": l1_heap_end,
+        "L2_HEAP_START": l2_heap_start,
+        "L2_HEAP_END": l2_heap_end,
+        "DATA_LIMIT": "__stack_bottom" if stack_region == data_region else region_end(data_region),
+        "L1_LIMIT": "__stack_bottom" if stack_region == l1_region else region_end(l1_region),
+        "STACK_SECTION": (f"  .stack 0x{layout.stack_top - layout.num_cores * layout.stack_size_per_core:08X} (NOLOAD) : {{\n"
+                          f"    . += 0x{layout.num_cores * layout.stack_size_per_core:X};\n"
+                          f"  }} > L1 :l1\n") if stack_region == "L1" else "",
         "STACK_SIZE": f"0x{layout.stack_size_per_core:X}",
         "NUM_CORES": str(layout.num_cores),
         "DEBUG_SECTIONS": "" if keep_debug else "  /DISCARD/ : { *(.debug_*) }",
     }
     for name, sections in _KEEP_SECTIONS.items():
         subst[name] = _keep_rules(keep_objects, sections)
-    out = re.sub(r"@([A-Z_]+)@", lambda m: subst[m.group(1)] if m.group(1) in subst else m.group(0), template)
-    left = re.findall(r"@[A-Z_]+@", out)
+    out = re.sub(r"@([A-Z0-9_]+)@", lambda m: subst[m.group(1)] if m.group(1) in subst else m.group(0), template)
+    left = re.findall(r"@[A-Z0-9_]+@", out)
     if left:
         raise ToolchainError(f"link.ld.in has unknown placeholders {sorted(set(left))}")
     return out
@@ -527,10 +619,14 @@ def _trim(text: str, max_lines: int = 60, max_chars: int = 6000) -> str:
 # build
 # --------------------------------------------------------------------------
 
+_PMSIS_FILES = ("pmsis.c", "dma.c", "alloc.c")
+
+
 def build(sources, *, output: PathLike | None = None, opt: str | None = "-O2",
           cflags: Sequence[str] | str = (), include_dirs: Sequence[PathLike] = (),
           defines: Mapping[str, object] | Sequence[str] | None = None,
-          compiler: str = "clang", runtime: bool = True, layout: Layout | None = None) -> Path:
+          compiler: str = "clang", runtime: bool = True, layout: Layout | None = None,
+          pmsis: bool | None = None) -> Path:
     """Compile and link ``sources`` (.c, .S, .s paths) into an RV32IMF ELF.
 
     ``opt`` is the optimisation flag (``None`` or "" for none); ``cflags``
@@ -540,6 +636,12 @@ def build(sources, *, output: PathLike | None = None, opt: str | None = "-O2",
     with ``runtime=False`` only the linker script is used and the sources
     must define ``_start``.  The runtime directory is always on the include
     path, so ``#include "pulpsim.h"`` works.
+
+    ``pmsis``: link the PMSIS cluster runtime (pmsis.c, dma.c, alloc.c of
+    the runtime directory, API in pmsis.h).  None (the default) decides by
+    itself: yes when a source includes the runtime's pmsis.h.  A PMSIS
+    program's default ``layout`` is :data:`PMSIS_LAYOUT` (stacks in the
+    TCDM) instead of ``Layout()``.
 
     Returns the path of the ELF: ``output`` if given (copied there
     atomically), else the file in the build cache.  Raises ToolchainError
@@ -558,9 +660,10 @@ def build(sources, *, output: PathLike | None = None, opt: str | None = "-O2",
     if isinstance(cflags, str):
         cflags = shlex.split(cflags)
     cflags = [str(c) for c in cflags]
-    layout = layout or Layout()
-    if not isinstance(layout, Layout):
+    if layout is not None and not isinstance(layout, Layout):
         raise ConfigError(f"layout must be a pulpsim.toolchain.Layout, not {type(layout).__name__}")
+    if pmsis and not runtime:
+        raise ConfigError("pmsis=True needs runtime=True (the PMSIS runtime builds on crt0.S and runtime.c)")
 
     comp = _get_compiler(compiler)
     rt = runtime_dir()
@@ -568,13 +671,21 @@ def build(sources, *, output: PathLike | None = None, opt: str | None = "-O2",
     # Everything the output depends on, without running the compiler.
     user_flags = ([opt] if opt else []) + [f"-I{d}" for d in inc_dirs] + _define_flags(defines) + cflags
     keep_debug = any(f.startswith("-g") and f != "-g0" for f in user_flags)
-    runtime_files = [_runtime_file("crt0.S"), _runtime_file("runtime.c")] if runtime else []
-    script = linker_script(layout, keep_debug=keep_debug,
-                           keep_objects=_object_patterns(comp, runtime_files + srcs))
     flag_dirs, forced = _include_dirs_from_flags(user_flags)
     search_dirs = inc_dirs + flag_dirs + [rt]
-    all_srcs = runtime_files + srcs
     forced = [f for f in forced if f.is_file()]
+    user_headers = _scan_headers(srcs + forced, search_dirs)
+    if pmsis is None:
+        pmsis = runtime and str(_runtime_file("pmsis.h").resolve()) in user_headers
+    layout = layout or (PMSIS_LAYOUT if pmsis else Layout())
+    runtime_files = [_runtime_file("crt0.S"), _runtime_file("runtime.c")] if runtime else []
+    if pmsis:
+        runtime_files += [_runtime_file(f) for f in _PMSIS_FILES]
+    script = linker_script(layout, keep_debug=keep_debug,
+                           keep_objects=_object_patterns(comp, runtime_files + srcs))
+    all_srcs = runtime_files + srcs
+    headers = dict(user_headers)
+    headers.update(_scan_headers(runtime_files, search_dirs))
     key_doc = {
         "format": _CACHE_FORMAT,
         # The fixed flags and the build recipe live in this file: any change
@@ -583,11 +694,12 @@ def build(sources, *, output: PathLike | None = None, opt: str | None = "-O2",
         "compiler": list(comp.identity),
         "flags": user_flags,
         "runtime": runtime,
+        "pmsis": bool(pmsis),
         "layout": dataclasses.asdict(layout),
         "script": _sha256(script.encode()),
         "sources": [(str(s.resolve()), _sha256(s.read_bytes())) for s in all_srcs + forced],
         "runtime_header": _sha256(_runtime_file("pulpsim.h").read_bytes()),
-        "headers": sorted(_scan_headers(all_srcs + forced, search_dirs).items()),
+        "headers": sorted(headers.items()),
     }
     key = _sha256(json.dumps(key_doc, sort_keys=True, default=str).encode())
     cdir = cache_dir()
@@ -628,12 +740,40 @@ def _compile(comp: _Compiler, sources: list[Path], script: str, user_flags: list
             msg = _trim(r.stderr or r.stdout or "(no output)")
             raise ToolchainError(f"compiling {what} failed ({comp.kind}, exit status {r.returncode}):\n"
                                  f"{msg}\ncommand: {shlex.join(cmd)}")
+        _drop_empty_load_segments(elf)
         # Rename into place: parallel builders of the same key each produce a
         # complete file; the last rename wins and readers never see a partial one.
         os.chmod(elf, 0o755)
         os.replace(elf, target)
     finally:
         shutil.rmtree(tmpdir, ignore_errors=True)
+
+
+def _drop_empty_load_segments(path: Path) -> None:
+    """Turn PT_LOAD program headers of size 0 into PT_NULL.
+
+    The linker script declares a PT_LOAD for the ``.l1`` (TCDM) data; GNU ld
+    emits it even when the program has no such data, as an empty segment at
+    address 0 (lld drops it).  The simulator would then "load" nothing at an
+    address that may not be memory."""
+    data = bytearray(path.read_bytes())
+    if data[:4] != b"\x7fELF" or data[4] != 1 or data[5] != 1:  # ELF32 little-endian only
+        return
+    phoff = int.from_bytes(data[28:32], "little")
+    phentsize = int.from_bytes(data[42:44], "little")
+    phnum = int.from_bytes(data[44:46], "little")
+    changed = False
+    for i in range(phnum):
+        off = phoff + i * phentsize
+        if off + 32 > len(data):
+            return
+        p_type = int.from_bytes(data[off:off + 4], "little")
+        p_memsz = int.from_bytes(data[off + 20:off + 24], "little")
+        if p_type == 1 and p_memsz == 0:  # PT_LOAD -> PT_NULL
+            data[off:off + 4] = b"\0\0\0\0"
+            changed = True
+    if changed:
+        path.write_bytes(bytes(data))
 
 
 def _snippet(text: str, suffix: str, name: str) -> Path:
