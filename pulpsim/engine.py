@@ -709,9 +709,9 @@ def run(code, opflags, evs, params, regions, mem8, mem16, mem32,
         sleeping = False
 
         resolved = tim[c, T_RESOLVED] != 0
-        first = True
-        while first or (t <= limit and executed < budget):
-            first = False
+        while True:
+            if executed >= budget and mode != MODE_RESOLVE:
+                break
             if t > max_cycles:
                 status = ST_CYCLE_LIMIT
                 io[IO_CORE] = c
@@ -1265,8 +1265,12 @@ def run(code, opflags, evs, params, regions, mem8, mem16, mem32,
             prev_p = p
             p = npc
             t = issue + cost
-            if halted or sleeping or status != ST_BUDGET or mode == MODE_SINGLE:
+            if halted or sleeping or status != ST_BUDGET:
                 break
+            if mode == MODE_SINGLE:
+                # look ahead: charge the next instruction's own stalls now, so that the core is
+                # resolved when the scheduler arbitrates its next cycle
+                mode = MODE_RESOLVE
 
         pc[c] = p
         if sleeping:
