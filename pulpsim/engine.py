@@ -80,13 +80,13 @@ MSTATUS_SD = 1 << 31
 MISA_RV32IMF = (1 << 30) | (1 << 8) | (1 << 12) | (1 << 5)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def s32(v):
     """Wrap an integer to a sign-extended 32-bit value."""
     return ((v + 0x80000000) & MASK32) - 0x80000000
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def clz32(v):
     """Leading zeros of a 32-bit value (32 for 0)."""
     v = v & MASK32
@@ -110,7 +110,7 @@ def clz32(v):
     return n
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def div_cycles(signed, b):
     """Cycles of div/rem (signed) or divu/remu, from the divisor only (core-timing.md)."""
     if signed and b < 0:
@@ -118,7 +118,7 @@ def div_cycles(signed, b):
     return 3 + clz32(b)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def fdiv_cycles(is_sqrt, a, b, result, flags):
     """Cycles until the iterative FP divider is free again (core-timing.md)."""
     ea = (a >> 23) & 0xFF
@@ -147,7 +147,7 @@ def fdiv_cycles(is_sqrt, a, b, result, flags):
     return 6 + (m + 1) // 2
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def find_region(regions, addr, nbytes):
     """Index of the region holding [addr, addr+nbytes), or -1."""
     for r in range(regions.shape[0]):
@@ -157,7 +157,7 @@ def find_region(regions, addr, nbytes):
     return -1
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def mem_read(mem8, mem16, mem32, off, nbytes):
     """Little-endian unsigned read of nbytes at a checked flat offset."""
     if nbytes == 4 and (off & 3) == 0:
@@ -170,7 +170,7 @@ def mem_read(mem8, mem16, mem32, off, nbytes):
     return v
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def mem_write(mem8, mem16, mem32, off, nbytes, value):
     """Little-endian write of the low nbytes of value at a checked flat offset."""
     if nbytes == 4 and (off & 3) == 0:
@@ -182,7 +182,7 @@ def mem_write(mem8, mem16, mem32, off, nbytes, value):
             mem8[off + i] = np.uint8((value >> (8 * i)) & 0xFF)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def misaligned_extra(addr, nbytes):
     """Extra cycles of a misaligned access: a second bus transaction when it crosses a word."""
     return 1 if (addr & 3) + nbytes > 4 else 0
@@ -192,7 +192,7 @@ def misaligned_extra(addr, nbytes):
 # Counters and CSRs
 # ----------------------------------------------------------------------------
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def event_total(stat, opcount, ev_load_ops, ev_store_ops, ev_jump_ops, ev_branch_ops, core, event, now):
     """Total of PULP performance event `event` (pulp-reference.md 9.1) for a core so far."""
     if event == 0:
@@ -222,7 +222,7 @@ def event_total(stat, opcount, ev_load_ops, ev_store_ops, ev_jump_ops, ev_branch
     return 0  # IMISS, RVC, ELW, TCDM_CONT, APU_*: none on this platform
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _hpm_event_to_pulp(bit):
     """Map a CV32E40P mhpmevent bit to the PULP event index."""
     if bit <= 10:
@@ -232,7 +232,7 @@ def _hpm_event_to_pulp(bit):
     return 17 + (bit - 12)  # APU_TYPE, APU_CONT, APU_DEP, APU_WB
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def vc_enabled_total(csr, stat, opcount, evs, core, k, now):
     """(enabled, selected event total) of virtual counter k."""
     ld, st, jp, br = evs
@@ -256,7 +256,7 @@ def vc_enabled_total(csr, stat, opcount, evs, core, k, now):
     return True, event_total(stat, opcount, ld, st, jp, br, core, i, now)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def vc_read(csr, stat, opcount, evs, vc_acc, vc_snap, core, k, now):
     en, tot = vc_enabled_total(csr, stat, opcount, evs, core, k, now)
     if en:
@@ -264,14 +264,14 @@ def vc_read(csr, stat, opcount, evs, vc_acc, vc_snap, core, k, now):
     return vc_acc[core, k]
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def vc_fold_all(csr, stat, opcount, evs, vc_acc, vc_snap, core, now):
     """Freeze every counter's value into vc_acc (before its enable conditions change)."""
     for k in range(NUM_VC):
         vc_acc[core, k] = vc_read(csr, stat, opcount, evs, vc_acc, vc_snap, core, k, now)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def vc_resnap_all(csr, stat, opcount, evs, vc_snap, core, now):
     """Restart every counter from its folded value (after enable conditions changed)."""
     for k in range(NUM_VC):
@@ -279,7 +279,7 @@ def vc_resnap_all(csr, stat, opcount, evs, vc_snap, core, now):
         vc_snap[core, k] = tot
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def csr_is_flushing(num):
     """CSRs whose access flushes the pipeline (4 cycles; core-timing.md)."""
     return (num == 0x300 or num == 0x305 or num == 0x341 or num == 0x342 or num == 0x320
@@ -287,7 +287,7 @@ def csr_is_flushing(num):
             or (0xC00 <= num <= 0xC1F) or (0xC80 <= num <= 0xC9F))
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _counter_index(num):
     """Virtual counter index and half (0 low, 1 high) of a counter CSR, or (-1, 0)."""
     if 0xB00 <= num <= 0xB1F:
@@ -303,7 +303,7 @@ def _counter_index(num):
     return -1, 0
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def csr_access(csr, stat, opcount, evs, vc_acc, vc_snap, core, hartid, num, write, wval, now):
     """Read CSR `num` and, if `write`, write `wval` to it.
 
@@ -421,7 +421,7 @@ def csr_access(csr, stat, opcount, evs, vc_acc, vc_snap, core, hartid, num, writ
 # Shared-resource arbitration (cluster.md "Timing rules")
 # ----------------------------------------------------------------------------
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def tree_winner(mask, counter, nmasters):
     """Winner among the masters in `mask` of the counter-steered binary tree.
 
@@ -445,7 +445,7 @@ def tree_winner(mask, counter, nmasters):
     return lo
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def pick_winner(mask, counter, nmasters, policy):
     if policy == ARB_FIXED:
         k = 0
@@ -455,7 +455,7 @@ def pick_winner(mask, counter, nmasters, policy):
     return tree_winner(mask, counter, nmasters)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def tcdm_bank(regions, r, addr, nbanks):
     """Bank of a TCDM access (word-interleaved), or -1 for other memories."""
     if regions[r, R_KIND] == RK_PLAIN:
@@ -463,7 +463,7 @@ def tcdm_bank(regions, r, addr, nbanks):
     return ((addr - regions[r, R_BASE]) >> 2) & (nbanks - 1)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def arbitrate(code, opflags, params, regions, xreg, pc, cyc, tim, stat, banks, shared, sched, t0,
               dma_chunk, nchunk):
     """Arbitrate TCDM banks and shared FPUs among the cores issuing in cycle t0.
@@ -480,6 +480,9 @@ def arbitrate(code, opflags, params, regions, xreg, pc, cyc, tim, stat, banks, s
     policy = params[P_ARBITRATION]
     nfpu = params[P_NFPU]
     n = 0
+    seen = 0          # banks requested so far (bit b), to detect conflicts cheaply
+    bank_clash = nbanks > 62
+    nfpu_req = 0
     for k in range(ncores):
         if tim[k, T_HALTED] != 0 or cyc[k] != t0:
             continue
@@ -497,15 +500,25 @@ def arbitrate(code, opflags, params, regions, xreg, pc, cyc, tim, stat, banks, s
                 r = find_region(regions, addr, nb)
                 if r >= 0:
                     bank = tcdm_bank(regions, r, addr, nbanks)
+                    if bank >= 0 and not bank_clash:
+                        if (seen >> bank) & 1:
+                            bank_clash = True
+                        seen |= 1 << bank
             elif (f & OPF_SHARED_FPU) != 0:
                 fpu = 1
+                nfpu_req += 1
         sched[ncores + n] = bank
         sched[2 * ncores + n] = fpu
         n += 1
 
     for d in range(nchunk):
         dma_chunk[d, 4] = 0
-    if policy != ARB_NONE:
+        b = dma_chunk[d, 3]
+        if b >= 0 and (b > 62 or (seen >> b) & 1):
+            bank_clash = True
+    lost = False
+    if policy != ARB_NONE and bank_clash:
+        lost = True
         for i in range(n):
             b = sched[ncores + i]
             if b < 0:
@@ -535,14 +548,16 @@ def arbitrate(code, opflags, params, regions, xreg, pc, cyc, tim, stat, banks, s
                     tim[k, T_LAST_STALL] = S_TCDM_CONT
                     banks[b, B_CONFLICTS] += 1
 
-    if nfpu > 0:
+    if nfpu > 0 and nfpu_req > 0:
         # the k-th requesting core (ascending id) is routed to FPU k mod nfpu
         kth = 0
         for i in range(n):
             if sched[2 * ncores + i] != 0:
                 tim[sched[i], T_FPU] = kth % nfpu
                 kth += 1
-        for f in range(min(kth, nfpu)):
+        if nfpu_req > nfpu:
+            lost = True
+        for f in range(nfpu if nfpu_req > nfpu else 0):
             mask = 0
             count = 0
             for i in range(n):
@@ -561,6 +576,8 @@ def arbitrate(code, opflags, params, regions, xreg, pc, cyc, tim, stat, banks, s
 
     for d in range(nchunk):
         dma_chunk[d, 4] = 0 if dma_chunk[d, 4] < 0 else 1
+    if not lost:
+        return n
     m = 0
     for i in range(n):
         k = sched[i]
@@ -573,7 +590,7 @@ def arbitrate(code, opflags, params, regions, xreg, pc, cyc, tim, stat, banks, s
 # The run loop
 # ----------------------------------------------------------------------------
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def run(code, opflags, evs, params, regions, mem8, mem16, mem32,
         pc, xreg, freg, csr, cyc, tim, stat, opcount, vc_acc, vc_snap,
         banks, shared, sched, eu_core, eu_glob, dma_tr, dma_port, dma_glob, dma_chunk, dma_log,
