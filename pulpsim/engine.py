@@ -219,7 +219,15 @@ def event_total(stat, opcount, ev_load_ops, ev_store_ops, ev_jump_ops, ev_branch
         return stat[core, S_LD_EXT_CYC]
     if event == 15:
         return stat[core, S_ST_EXT_CYC]
-    return 0  # IMISS, RVC, ELW, TCDM_CONT, APU_*: none on this platform
+    if event == 16:
+        return stat[core, S_TCDM_CONT]
+    if event == 17:
+        return stat[core, S_FPU_OPS]     # APU_TYPE: operations sent to a shared FPU
+    if event == 18:
+        return stat[core, S_FPU_CONT]    # APU_CONT
+    if event == 19:
+        return stat[core, S_FDIV_WAIT]   # APU_DEP: waiting for an FP divide result
+    return 0  # IMISS, RVC, ELW: no instruction cache, no compressed code, no Xpulp
 
 
 @njit(cache=True, error_model="numpy")
