@@ -12,6 +12,7 @@ a warm-up run), plus cycles, MAC/cycle and the contention observed.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -50,7 +51,9 @@ int main(void) {
 
 def measure(platform: str, repeat: int, reps: int) -> dict:
     elf = toolchain.build_c(KERNEL, name="bench_cluster_mm", cflags=("-ffp-contract=fast", "-O3"),
-                            defines={"REPS": reps})
+                            defines={"REPS": reps},
+                            # 2 KiB stacks: the 48 KiB of matrices must also fit pulp-open's 64 KiB TCDM
+                            layout=dataclasses.replace(toolchain.layout_for(platform), stack_size_per_core=0x800))
     pulpsim.run(elf, platform=platform)  # warm-up
     best = None
     for _ in range(repeat):

@@ -49,7 +49,7 @@ from .errors import ConfigError, ToolchainError
 
 __all__ = [
     "L2_BASE", "L2_SIZE", "TCDM_BASE", "TCDM_SIZE", "CLANG_TARGET", "CLANG_MCPU", "GCC_MABI",
-    "Layout", "PMSIS_LAYOUT", "build", "build_c", "build_asm", "linker_script", "cache_dir", "runtime_dir",
+    "Layout", "PMSIS_LAYOUT", "layout_for", "build", "build_c", "build_asm", "linker_script", "cache_dir", "runtime_dir",
 ]
 
 # Default memory map of the cluster (shared spec "Memory map"); layouts may
@@ -212,6 +212,22 @@ class Layout:
 #: ``dataclasses.replace(PMSIS_LAYOUT, l1_size=0x10000)`` (else the simulator
 #: refuses to load the ELF: its TCDM segment ends at 0x1002_0000).
 PMSIS_LAYOUT = Layout(stack_in_tcdm=True, num_cores=8, stack_size_per_core=0x1000)
+
+
+def layout_for(platform, *, pmsis: bool = True) -> Layout:
+    """The default layout sized for a platform (a preset name or a pulpsim.Platform).
+
+    Code and data go to the platform's L2, PI_L1 data (and, for PMSIS
+    programs, one stack per core) to its TCDM, so that the program loads on
+    that platform: e.g. ``build_c(src, layout=layout_for("pulp-open"))``.
+    """
+    from .platform import get_platform
+    plat = get_platform(platform) if not hasattr(platform, "tcdm") else platform
+    base = PMSIS_LAYOUT if pmsis else Layout()
+    code_size = min(base.code_size, plat.l2.size // 2)
+    return dataclasses.replace(base, code_base=plat.l2.base, code_size=code_size,
+                               data_size=plat.l2.size - code_size, l1_base=plat.tcdm.base,
+                               l1_size=plat.tcdm.size, num_cores=plat.cores if pmsis else 1)
 
 
 def runtime_dir() -> Path:

@@ -631,3 +631,12 @@ def test_fork_over_all_cores_needs_stacks_for_all_of_them():
     res = pulpsim.run(build_sdk(), platform="ideal", cores=16, max_cycles=20_000_000)
     assert res.exit_code == FATAL
     assert "pi_cl_team_fork over 16 cores, but the program was linked with stacks for 8" in res.stdout
+
+
+def test_layout_for_platform_loads_on_pulp_open():
+    from pulpsim import toolchain as tc
+    src = '#include "pmsis.h"\nPI_L1 int x[4] = {1, 2, 3, 4};\nint main(void){ return x[3] - 4; }\n'
+    layout = tc.layout_for("pulp-open")
+    assert layout.l1_size == 64 * 1024 and layout.num_cores == 8
+    res = pulpsim.run(tc.build_c(src, name="pulp_open_layout", layout=layout), platform="pulp-open")
+    assert res.exit_code == 0
