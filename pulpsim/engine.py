@@ -71,6 +71,7 @@ OPF_STORE = 8
 OPF_BRANCH = 16
 OPF_JUMP = 32
 OPF_SHARED_FPU = 64  #: executes on an FPU (shared ones are arbitrated); not fmv, flw, fsw, fdiv, fsqrt
+OPF_ORDERED = 128    #: touches shared state (memory, devices, shared FPUs/divider): must run in cycle order
 
 MSTATUS_MIE = 1 << 3
 MSTATUS_MPIE = 1 << 7
@@ -636,16 +637,26 @@ def run(code, opflags, evs, params, regions, mem8, mem16, mem32,
     while executed < budget and status == ST_BUDGET:
         # --- decide which core runs next, in which mode, and until when
         if phase == PH_SCHEDULE:
+            # one pass: the earliest clock t0, how many cores are due then, the next clock t1 after it,
+            # and how many of the cores due at t0 still need their stalls resolved
             t0 = NO_LIMIT
+            t1 = NO_LIMIT
             nat = 0
+            unresolved = 0
             for k in range(ncores):
                 if tim[k, T_HALTED] == 0:
-                    if cyc[k] < t0:
-                        t0 = cyc[k]
+                    ck = cyc[k]
+                    if ck < t0:
+                        t1 = t0
+                        t0 = ck
                         nat = 1
                         c = k
-                    elif cyc[k] == t0:
+                        unresolved = 1 - tim[k, T_RESOLVED]
+                    elif ck == t0:
                         nat += 1
+                        unresolved += 1 - tim[k, T_RESOLVED]
+                    elif ck < t1:
+                        t1 = ck
             dma_t = dma_glob[cl.DG_TIME]
             if dma_t < t0:
                 # the DMA moves data alone in cycle dma_t (no core issues then)
@@ -669,17 +680,15 @@ def run(code, opflags, evs, params, regions, mem8, mem16, mem32,
             if nat == 1 and dma_t > t0:
                 # alone and earliest: run without arbitration until another core is due
                 mode = MODE_BURST
-                limit = dma_t - 1
-                for k in range(ncores):
-                    if k != c and tim[k, T_HALTED] == 0 and cyc[k] - 1 < limit:
-                        limit = cyc[k] - 1
+                limit = min(dma_t, t1) - 1
             else:
                 # several cores issue in cycle t0: first resolve their hazard stalls ...
                 nwork = 0
-                for k in range(ncores):
-                    if tim[k, T_HALTED] == 0 and cyc[k] == t0 and tim[k, T_RESOLVED] == 0:
-                        sched[nwork] = k
-                        nwork += 1
+                if unresolved > 0:
+                    for k in range(ncores):
+                        if tim[k, T_HALTED] == 0 and cyc[k] == t0 and tim[k, T_RESOLVED] == 0:
+                            sched[nwork] = k
+                            nwork += 1
                 if nwork > 0:
                     phase = PH_RESOLVE
                 else:
@@ -785,8 +794,9 @@ def run(code, opflags, evs, params, regions, mem8, mem16, mem32,
                     tim[c, T_LAST_STALL] = S_WB_CLASH
                 if issue >= fdiv_ready:
                     fdiv_dst = 0
-            if mode == MODE_RESOLVE or issue > limit:
+            if mode == MODE_RESOLVE or (issue > limit and (flags & OPF_ORDERED) != 0):
                 # another core may be due before or with this instruction: let the scheduler decide
+                # (instructions that only touch the core's own state may run ahead of the others)
                 t = issue
                 resolved = True
                 break
@@ -1293,9 +1303,9 @@ def run(code, opflags, evs, params, regions, mem8, mem16, mem32,
             if halted or sleeping or status != ST_BUDGET:
                 break
             if mode == MODE_SINGLE:
-                # look ahead: charge the next instruction's own stalls now, so that the core is
-                # resolved when the scheduler arbitrates its next cycle
-                mode = MODE_RESOLVE
+                # continue with the core's own instructions; stop (resolved) at the next one that
+                # needs cycle order, so that the scheduler can arbitrate it
+                mode = MODE_BURST
 
         pc[c] = p
         if sleeping:

@@ -34,8 +34,8 @@ REGION_LOG_CAPACITY = 4096
 DEFAULT_MAX_CYCLES = 10**12
 
 
-def _op_flags() -> np.ndarray:
-    """Per-op class bits used by the engine (engine.OPF_*), from the ISA table."""
+def _op_flags(shared_fpu: bool = False, shared_div: bool = False) -> np.ndarray:
+    """Per-op class bits used by the engine (engine.OPF_*), from the ISA table and the platform."""
     from . import engine
     flags = np.zeros(isa.NUM_OPS, np.int64)
     for op, insn in enumerate(isa.INSTRUCTIONS):
@@ -54,6 +54,10 @@ def _op_flags() -> np.ndarray:
             f |= engine.OPF_JUMP
         if insn.uses_fpu and insn.name not in ("fdiv.s", "fsqrt.s"):
             f |= engine.OPF_SHARED_FPU
+        # what other cores can observe or compete for must execute in global cycle order
+        if (f & (engine.OPF_LOAD | engine.OPF_STORE) or (shared_fpu and f & engine.OPF_SHARED_FPU)
+                or (shared_div and insn.name in ("fdiv.s", "fsqrt.s"))):
+            f |= engine.OPF_ORDERED
         flags[op] = f
     return flags
 
@@ -130,7 +134,7 @@ class Machine:
         self.outbuf = np.zeros((OUTPUT_CAPACITY, 2), np.int64)
         self.trace_buf = np.zeros((1, state.NUM_TRACE_FIELDS), np.int64)
         self.io = np.zeros(state.NUM_IO, np.int64)
-        self.opflags = _op_flags()
+        self.opflags = _op_flags(shared_fpu=self._nfpu() > 0, shared_div=platform.fpu.divider == "shared")
         from . import engine
         self.events = (_ops_with(engine.OPF_LOAD, self.opflags), _ops_with(engine.OPF_STORE, self.opflags),
                        _ops_with(engine.OPF_JUMP, self.opflags), _ops_with(engine.OPF_BRANCH, self.opflags))
@@ -144,7 +148,7 @@ class Machine:
         self.params[state.P_NBANKS] = platform.tcdm.banks
         self.params[state.P_ARBITRATION] = {"none": state.ARB_NONE, "tree": state.ARB_TREE,
                                             "fixed": state.ARB_FIXED}[platform.tcdm.arbitration]
-        self.params[state.P_NFPU] = platform.fpu.shared if platform.fpu.shared < n else 0
+        self.params[state.P_NFPU] = self._nfpu()
         self.params[state.P_SHARED_DIV] = 1 if platform.fpu.divider == "shared" else 0
         self.params[state.P_DIV_LATENCY] = platform.fpu.div_latency
         self.params[state.P_PERIPH_BASE] = platform.cluster.periph_base
@@ -168,6 +172,11 @@ class Machine:
         self._disasm_cache: dict[int, str] = {}
         self.exit_code: int | None = None
         self.wall_seconds = 0.0
+
+    def _nfpu(self) -> int:
+        """Shared FPUs that can actually be contended (as many FPUs as cores = private)."""
+        shared = self.platform.fpu.shared
+        return shared if shared < self.platform.cores else 0
 
     # ------------------------------------------------------------------ loading
     def _region_of(self, addr: int, size: int) -> int:
