@@ -25,6 +25,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from .memory import find_region
 from .state import *  # noqa: F401,F403  (array layouts and constants)
 
 MASK32 = 0xFFFFFFFF
@@ -435,7 +436,7 @@ def dma_store(off, port, c, now, value, regions, dma_tr, dma_port, dma_glob, par
         dma_tr[tid, D_COUNT] = length if length > 0 else 1
         dma_tr[tid, D_STRIDE] = length
     # check both sides before anything moves
-    if _region(regions, dma_tr[tid, D_TCDM], length) < 0:
+    if find_region(regions, dma_tr[tid, D_TCDM], length) < 0:
         dma_tr[tid, D_STATE] = 0
         return 2, dma_tr[tid, D_TCDM]
     count = dma_tr[tid, D_COUNT]
@@ -444,8 +445,8 @@ def dma_store(off, port, c, now, value, regions, dma_tr, dma_port, dma_glob, par
         return 2, dma_tr[tid, D_EXT]
     rows = (length + count - 1) // count
     ext_last = dma_tr[tid, D_EXT] + (rows - 1) * dma_tr[tid, D_STRIDE]
-    if length > 0 and (_region(regions, dma_tr[tid, D_EXT], min(count, length)) < 0
-                       or _region(regions, ext_last, length - (rows - 1) * count) < 0):
+    if length > 0 and (find_region(regions, dma_tr[tid, D_EXT], min(count, length)) < 0
+                       or find_region(regions, ext_last, length - (rows - 1) * count) < 0):
         dma_tr[tid, D_STATE] = 0
         return 2, dma_tr[tid, D_EXT]
     dma_tr[tid, D_STATE] = 2
@@ -459,15 +460,6 @@ def dma_store(off, port, c, now, value, regions, dma_tr, dma_port, dma_glob, par
     if dma_glob[DG_ACTIVE] < 0:
         _dma_pick_next(dma_tr, dma_glob)
     return 1, dma_glob[DG_TIME]
-
-
-@njit(cache=True, error_model="numpy")
-def _region(regions, addr, nbytes):
-    for r in range(regions.shape[0]):
-        rel = addr - regions[r, R_BASE]
-        if rel >= 0 and rel + nbytes <= regions[r, R_SIZE]:
-            return r
-    return -1
 
 
 @njit(cache=True, error_model="numpy")
@@ -505,7 +497,7 @@ def dma_chunks(dma_tr, dma_glob, regions, nbanks, out):
         out[n, 0] = tcdm
         out[n, 1] = dma_tr[tid, D_EXT] + row * dma_tr[tid, D_STRIDE] + col
         out[n, 2] = nb
-        r = _region(regions, tcdm, nb)
+        r = find_region(regions, tcdm, nb)
         out[n, 3] = ((tcdm - regions[r, R_BASE]) >> 2) & (nbanks - 1) if regions[r, R_KIND] != RK_PLAIN else -1
         done += nb
         n += 1
@@ -521,8 +513,8 @@ def dma_move(chunk, now, dma_tr, dma_glob, regions, mem8):
     tcdm = chunk[0]
     ext = chunk[1]
     nb = chunk[2]
-    rt = _region(regions, tcdm, nb)
-    re = _region(regions, ext, nb)
+    rt = find_region(regions, tcdm, nb)
+    re = find_region(regions, ext, nb)
     ot = tcdm - regions[rt, R_BASE] + regions[rt, R_OFFSET]
     oe = ext - regions[re, R_BASE] + regions[re, R_OFFSET]
     if (dma_tr[tid, D_CMD] & CMD_TYPE_EXT2LOC) != 0:

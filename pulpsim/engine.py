@@ -36,6 +36,7 @@ jitcache.ensure_fresh()
 
 from . import fpu  # noqa: E402  (after the cache check, see pulpsim.jitcache)
 from . import cluster as cl  # noqa: E402
+from .memory import find_region, mem_read, mem_write, misaligned_extra  # noqa: E402
 from .isa import (  # noqa: E402
     OP_ADD, OP_ADDI, OP_AND, OP_ANDI, OP_AUIPC, OP_BEQ, OP_BGE, OP_BGEU, OP_BLT, OP_BLTU, OP_BNE,
     OP_CSRRC, OP_CSRRCI, OP_CSRRS, OP_CSRRSI, OP_CSRRW, OP_CSRRWI, OP_DIV, OP_DIVU, OP_EBREAK,
@@ -146,47 +147,6 @@ def fdiv_cycles(is_sqrt, a, b, result, flags):
             tz += 1
         m = 23 - tz
     return 6 + (m + 1) // 2
-
-
-@njit(cache=True, error_model="numpy")
-def find_region(regions, addr, nbytes):
-    """Index of the region holding [addr, addr+nbytes), or -1."""
-    for r in range(regions.shape[0]):
-        rel = addr - regions[r, R_BASE]
-        if rel >= 0 and rel + nbytes <= regions[r, R_SIZE]:
-            return r
-    return -1
-
-
-@njit(cache=True, error_model="numpy")
-def mem_read(mem8, mem16, mem32, off, nbytes):
-    """Little-endian unsigned read of nbytes at a checked flat offset."""
-    if nbytes == 4 and (off & 3) == 0:
-        return np.int64(mem32[off >> 2])
-    if nbytes == 2 and (off & 1) == 0:
-        return np.int64(mem16[off >> 1])
-    v = np.int64(0)
-    for i in range(nbytes):
-        v |= np.int64(mem8[off + i]) << (8 * i)
-    return v
-
-
-@njit(cache=True, error_model="numpy")
-def mem_write(mem8, mem16, mem32, off, nbytes, value):
-    """Little-endian write of the low nbytes of value at a checked flat offset."""
-    if nbytes == 4 and (off & 3) == 0:
-        mem32[off >> 2] = np.uint32(value & MASK32)
-    elif nbytes == 2 and (off & 1) == 0:
-        mem16[off >> 1] = np.uint16(value & 0xFFFF)
-    else:
-        for i in range(nbytes):
-            mem8[off + i] = np.uint8((value >> (8 * i)) & 0xFF)
-
-
-@njit(cache=True, error_model="numpy")
-def misaligned_extra(addr, nbytes):
-    """Extra cycles of a misaligned access: a second bus transaction when it crosses a word."""
-    return 1 if (addr & 3) + nbytes > 4 else 0
 
 
 # ----------------------------------------------------------------------------

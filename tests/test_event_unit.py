@@ -44,6 +44,20 @@ def build(setup="", body="", data="", name="eu"):
     return toolchain.build_asm(SPMD.format(eu=EU, setup=setup, body=body, data=data), runtime=False, name=name)
 
 
+# barrier 0 over all 8 cores (every core writes the same masks); core i spins 4i + 2 cycles, then waits
+BARRIER_SETUP = f"""
+    li    t1, 0xFF
+    sw    t1, {0x200:#x}(t0)
+    sw    t1, {0x20C:#x}(t0)
+"""
+BARRIER_BODY = f"""
+    addi  t2, s2, 1
+2:  addi  t2, t2, -1
+    bnez  t2, 2b
+    lw    a1, {BARRIER0_WAIT_CLEAR:#x}(t0)
+"""
+
+
 def check_accounting(res):
     for core in res.cores:
         assert core.cycles == core.instructions + sum(core.stalls.values()) + core.asleep
@@ -53,17 +67,7 @@ def test_barrier_releases_all_cores_four_cycles_after_the_last_arrival():
     # trigger/target mask = all 8 cores (every core writes the same value). Core i spins 4i + 2 cycles
     # after 1 + 4 (csrr) cycles, so it reaches the barrier at T0 + 7 + 4i; core 7 arrives last at T0 + 35
     # and every core's next instruction issues 4 cycles later, at T0 + 39.
-    setup = f"""
-    li    t1, 0xFF
-    sw    t1, {0x200:#x}(t0)
-    sw    t1, {0x20C:#x}(t0)
-"""
-    body = f"""
-    addi  t2, s2, 1
-2:  addi  t2, t2, -1
-    bnez  t2, 2b
-    lw    a1, {BARRIER0_WAIT_CLEAR:#x}(t0)
-"""
+    setup, body = BARRIER_SETUP, BARRIER_BODY
     res = pulpsim.run(build(setup, body, name="barrier"), platform="vega")
     for i, core in enumerate(res.cores):
         assert core.exit_code == 39
@@ -74,17 +78,7 @@ def test_barrier_releases_all_cores_four_cycles_after_the_last_arrival():
 
 
 def test_barrier_latency_is_a_parameter():
-    setup = f"""
-    li    t1, 0xFF
-    sw    t1, {0x200:#x}(t0)
-    sw    t1, {0x20C:#x}(t0)
-"""
-    body = f"""
-    addi  t2, s2, 1
-2:  addi  t2, t2, -1
-    bnez  t2, 2b
-    lw    a1, {BARRIER0_WAIT_CLEAR:#x}(t0)
-"""
+    setup, body = BARRIER_SETUP, BARRIER_BODY
     res = pulpsim.run(build(setup, body, name="barrier"), platform="vega", overrides={"cluster.barrier_latency": 9})
     assert all(core.exit_code == 35 + 9 for core in res.cores)
 

@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 import pulpsim
-from test_event_unit import BARRIER0_WAIT_CLEAR, build, dma_elf
+from test_event_unit import BARRIER_BODY, BARRIER_SETUP, build, dma_elf
 
 
 def load_events(path):
@@ -32,17 +32,7 @@ def test_timeline_shows_sleep_and_dma(tmp_path):
 
 
 def test_timeline_barrier_sleep_per_core(tmp_path):
-    setup = f"""
-    li    t1, 0xFF
-    sw    t1, {0x200:#x}(t0)
-    sw    t1, {0x20C:#x}(t0)
-"""
-    body = f"""
-    addi  t2, s2, 1
-2:  addi  t2, t2, -1
-    bnez  t2, 2b
-    lw    a1, {BARRIER0_WAIT_CLEAR:#x}(t0)
-"""
+    setup, body = BARRIER_SETUP, BARRIER_BODY
     out = tmp_path / "barrier.json"
     res = pulpsim.run(build(setup, body, name="barrier"), platform="vega", timeline=out)
     events = load_events(out)
