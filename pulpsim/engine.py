@@ -631,6 +631,11 @@ def run(code, opflags, evs, params, regions, mem8, mem16, mem32,
                 dma_glob[cl.DG_TIME] = dma_t + 1
                 cl.dma_finish_if_done(dma_t, dma_tr, dma_glob, dma_log, eu_core, cyc, tim, xreg, freg, stat, params)
                 continue
+            if max_cycles < t0 < NO_LIMIT and dma_t > max_cycles:
+                status = ST_CYCLE_LIMIT
+                io[IO_CORE] = c
+                io[IO_PC] = pc[c]
+                break
             if t0 == NO_LIMIT:
                 status = ST_ALL_HALTED
                 for k in range(ncores):
@@ -707,10 +712,7 @@ def run(code, opflags, evs, params, regions, mem8, mem16, mem32,
             if executed >= budget and mode != MODE_RESOLVE:
                 break
             if t > max_cycles:
-                status = ST_CYCLE_LIMIT
-                io[IO_CORE] = c
-                io[IO_PC] = p
-                break
+                break  # the scheduler reports the runaway once no core is left before the limit
             idx = (p - code_lo) >> 2
             if p < code_lo or idx >= ncode:
                 op = OP_NOCODE
@@ -775,6 +777,12 @@ def run(code, opflags, evs, params, regions, mem8, mem16, mem32,
             if op == OP_ADDI:
                 if rd != 0:
                     xreg[c, rd] = s32(xreg[c, rs1] + imm)
+                    if rd == 2 and imm < 0 and (xreg[c, 2] & MASK32) < tim[c, T_STACK_LO]:
+                        # a stack frame below the core's own stack: it overflowed into a neighbour
+                        status = ST_STACK_OVERFLOW
+                        io[IO_CORE] = c
+                        io[IO_PC] = p
+                        io[IO_TVAL] = xreg[c, 2] & MASK32
             elif op == OP_LW or op == OP_LB or op == OP_LBU or op == OP_LH or op == OP_LHU or op == OP_FLW:
                 addr = (xreg[c, rs1] + imm) & MASK32
                 nb = 4 if (op == OP_LW or op == OP_FLW) else (2 if (op == OP_LH or op == OP_LHU) else 1)

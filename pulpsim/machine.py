@@ -112,6 +112,7 @@ class Machine:
         self.cyc = np.zeros(n, np.int64)
         self.tim = np.zeros((n, state.NUM_TIM_SLOTS), np.int64)
         self.tim[:, state.T_TOHOST] = -1
+        self.tim[:, state.T_STACK_LO] = -1
         self.stat = np.zeros((n, state.NUM_STAT_SLOTS), np.int64)
         self.opcount = np.zeros((n, isa.NUM_OPS), np.int64)
         self.vc_acc = np.zeros((n, state.NUM_VC), np.int64)
@@ -217,6 +218,7 @@ class Machine:
         for c in (range(self.platform.cores) if cores is None else cores):
             self.set_pc(c, image.entry)
             self.tim[c, state.T_TOHOST] = image.symbols.get("tohost", -1)
+            self.tim[c, state.T_STACK_LO] = self._stack_low(image, c)
         self._decoded = False
         return image
 
@@ -233,6 +235,21 @@ class Machine:
             raise ConfigError(f"core {core} does not exist on platform {self.platform.name!r} "
                               f"({self.platform.cores} cores)")
         self.pc[core] = pc
+
+    @staticmethod
+    def _stack_low(image: ElfImage, core: int) -> int:
+        """Lowest valid sp of a core's stack in the pulpsim runtime layout, or -1 (no check).
+
+        The runtime gives hart h the stack [__stack_top - (h+1)*size, __stack_top - h*size); a program
+        linked as the private program of a core uses the first stack whatever its hart id.
+        """
+        sym = image.symbols
+        if not {"__stack_top", "__stack_size", "__num_cores"} <= sym.keys():
+            return -1
+        slot = core if core < sym["__num_cores"] else sym["__num_cores"] - 1
+        if "pulpsim_private_program" in sym:
+            slot = 0
+        return sym["__stack_top"] - (slot + 1) * sym["__stack_size"]
 
     def halt_core(self, core: int) -> None:
         """Keep a core stopped (it has no program)."""
@@ -304,6 +321,13 @@ class Machine:
                     break
                 if status == state.ST_DEADLOCK:
                     raise self._deadlock_error()
+                if status == state.ST_STACK_OVERFLOW:
+                    sp = int(self.io[state.IO_TVAL]) & 0xFFFFFFFF
+                    core = int(self.io[state.IO_CORE])
+                    lo = int(self.tim[core, state.T_STACK_LO])
+                    self.pc[core] = self.io[state.IO_PC]  # report the instruction that moved sp
+                    raise self._guest_error(MemoryFault, f"stack overflow: sp = 0x{sp:08x} is below core {core}'s "
+                                            f"stack (which starts at 0x{lo:08x})", core, sp)
                 if status == state.ST_DMA_FAULT:
                     addr = int(self.io[state.IO_TVAL]) & 0xFFFFFFFF
                     raise self._guest_error(MemoryFault, f"DMA transfer touches unmapped address 0x{addr:08x}",
@@ -311,8 +335,12 @@ class Machine:
                 if status == state.ST_FAULT:
                     raise self._fault_error()
                 if status == state.ST_CYCLE_LIMIT:
+                    others = ""
+                    if self.platform.cores > 1:
+                        others = "; " + "; ".join(f"core {c} {self.core_state(c)}"
+                                                  for c in range(self.platform.cores))
                     raise self._guest_error(CycleLimitExceeded,
-                                            f"runaway program: no exit after {self.max_cycles} cycles",
+                                            f"runaway program: no exit after {self.max_cycles} cycles{others}",
                                             int(self.io[state.IO_CORE]))
                 raise RuntimeError(f"engine returned unknown status {status}")  # pragma: no cover
         finally:

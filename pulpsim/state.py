@@ -35,6 +35,7 @@ T_PREV_PC = 7         #: pc of the previous instruction (to say where a bad jump
 T_RESOLVED = 8        #: 1 when cyc[core] already includes the next instruction's hazard stalls
 T_FPU = 9             #: shared FPU granted to the core's next FP instruction
 T_LAST_STALL = 10     #: S_* index of the last stall cause (for timelines)
+T_STACK_LO = 11       #: lowest valid sp of the core's stack (-1: unknown, no check)
 NUM_TIM_SLOTS = 12
 
 # ---- per-core statistics: stat[core, S_*] -------------------------------------
@@ -175,6 +176,7 @@ ST_CODE_WRITE = 6    #: a store hit predecoded code; redecode and call again
 ST_CYCLE_LIMIT = 7   #: a core passed max_cycles
 ST_DEADLOCK = 8      #: every core is asleep or stopped and no event can come
 ST_DMA_FAULT = 9     #: a DMA command names memory outside every region (IO_TVAL)
+ST_STACK_OVERFLOW = 10  #: sp went below the core's stack (into another core's stack or data)
 
 # Exception causes (mcause values), plus pulpsim's own.
 CAUSE_FETCH_MISALIGNED = 0

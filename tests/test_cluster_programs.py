@@ -121,3 +121,35 @@ def test_per_core_counters_and_determinism():
         assert instr == regions[core].instructions + 1
         assert cont == regions[core].stalls["tcdm_contention"]
     assert sum(cont for _, cont in rows) > 0   # the chunks start on the same bank: the cores collide
+
+
+STACK_OVERFLOW = r"""
+#include "pmsis.h"
+static int deep(int n) { volatile int x = n; return n == 0 ? 0 : deep(n - 1) + x; }
+static void body(void *arg) { (void)arg; if (pi_core_id() == 3) deep(1000); pi_cl_team_barrier(); }
+int main(void) { pi_cl_team_fork(0, body, 0); return 0; }
+"""
+
+
+def test_stack_overflow_into_another_cores_stack_is_detected():
+    import pytest
+    from pulpsim.errors import MemoryFault
+    with pytest.raises(MemoryFault, match="stack overflow: sp = 0x1001bf.. is below core 3's stack") as info:
+        pulpsim.run(toolchain.build_c(STACK_OVERFLOW, name="stack_overflow", opt="-O0"), platform="vega")
+    assert info.value.core == 3 and "sp,sp,-" in info.value.disasm
+
+
+NEVER_ARRIVES = r"""
+#include "pmsis.h"
+static void body(void *arg) { (void)arg; if (pi_core_id() == 5) for (;;) { asm volatile(""); } pi_cl_team_barrier(); }
+int main(void) { pi_cl_team_fork(0, body, 0); return 0; }
+"""
+
+
+def test_core_that_never_reaches_the_barrier_is_reported():
+    import pytest
+    from pulpsim.errors import CycleLimitExceeded
+    with pytest.raises(CycleLimitExceeded) as info:
+        pulpsim.run(toolchain.build_c(NEVER_ARRIVES, name="never_arrives"), platform="vega", max_cycles=20_000)
+    text = str(info.value)
+    assert "core 5 running" in text and "core 0 asleep in barrier 0 wait" in text

@@ -47,6 +47,9 @@ _start:
      * core, each linked to its own memory): every core behaves as core 0,
      * with the first stack and its own .bss zeroing. */
     li      t0, 0
+    /* tells the simulator to check sp against the first stack on every core */
+    .globl  pulpsim_private_program
+    .set    pulpsim_private_program, 1
 #endif
 
     /* sp = __stack_top - core_id * __stack_size (both from the linker script;
