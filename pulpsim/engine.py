@@ -777,12 +777,6 @@ def run(code, opflags, evs, params, regions, mem8, mem16, mem32,
             if op == OP_ADDI:
                 if rd != 0:
                     xreg[c, rd] = s32(xreg[c, rs1] + imm)
-                    if rd == 2 and imm < 0 and (xreg[c, 2] & MASK32) < tim[c, T_STACK_LO]:
-                        # a stack frame below the core's own stack: it overflowed into a neighbour
-                        status = ST_STACK_OVERFLOW
-                        io[IO_CORE] = c
-                        io[IO_PC] = p
-                        io[IO_TVAL] = xreg[c, 2] & MASK32
             elif op == OP_LW or op == OP_LB or op == OP_LBU or op == OP_LH or op == OP_LHU or op == OP_FLW:
                 addr = (xreg[c, rs1] + imm) & MASK32
                 nb = 4 if (op == OP_LW or op == OP_FLW) else (2 if (op == OP_LH or op == OP_LHU) else 1)
@@ -850,6 +844,13 @@ def run(code, opflags, evs, params, regions, mem8, mem16, mem32,
                             stat[c, S_LD_EXT_CYC] += lat
             elif op == OP_SW or op == OP_SB or op == OP_SH or op == OP_FSW:
                 addr = (xreg[c, rs1] + imm) & MASK32
+                if rs1 == 2 and addr < tim[c, T_STACK_LO]:
+                    # a store into a stack frame below the core's own stack: it overflowed
+                    status = ST_STACK_OVERFLOW
+                    io[IO_CORE] = c
+                    io[IO_PC] = p
+                    io[IO_TVAL] = xreg[c, 2] & MASK32
+                    break
                 nb = 4 if (op == OP_SW or op == OP_FSW) else (2 if op == OP_SH else 1)
                 if op == OP_FSW:
                     if (csr[c, C_MSTATUS] & MSTATUS_FS) == 0:

@@ -325,7 +325,7 @@ class Machine:
                     sp = int(self.io[state.IO_TVAL]) & 0xFFFFFFFF
                     core = int(self.io[state.IO_CORE])
                     lo = int(self.tim[core, state.T_STACK_LO])
-                    self.pc[core] = self.io[state.IO_PC]  # report the instruction that moved sp
+                    self.pc[core] = self.io[state.IO_PC]  # the store into the overflowing frame
                     raise self._guest_error(MemoryFault, f"stack overflow: sp = 0x{sp:08x} is below core {core}'s "
                                             f"stack (which starts at 0x{lo:08x})", core, sp)
                 if status == state.ST_DMA_FAULT:
