@@ -191,3 +191,40 @@ def test_dma_to_unmapped_memory_is_an_error():
 """
     with pytest.raises(MemoryFault, match="DMA transfer touches unmapped address 0x30000000"):
         pulpsim.run(build(setup, "", name="dma_bad"), platform="vega", cores=1)
+
+
+def test_test_and_set_alias_software_events_and_timer():
+    # core 0: test-and-set on a TCDM word (returns the old value and leaves all ones), then raises SW event 3
+    # for core 1 at a known cycle. core 1 sleeps on EVENT_WAIT_CLEAR (mask bit 3) and wakes 2 cycles after
+    # the event. Both read the cluster timer (CNT_LO at 0x1020_0408, 3-cycle access) and the core count.
+    body = """
+    li    t5, 0x10000040
+    li    t6, 0x10100040       # the same word through the test-and-set alias
+    li    a6, 0x10200000       # cluster control unit / timer
+    bnez  s2, 7f
+    li    a3, 1234
+    sw    a3, 0(t5)
+    lw    a4, 0(t6)            # test-and-set: a4 = 1234, the word becomes 0xFFFFFFFF
+    lw    a5, 0(t5)
+    li    a3, 2                # core mask: core 1
+    sw    a3, 0x10C(t0)        # SW event 3 -> core 1
+    lw    a7, 0x408(a6)        # timer
+    j     8f
+7:  li    a3, 8
+    sw    a3, 0(t0)            # MASK = event 3
+    lw    a1, 0x3C(t0)         # sleep until SW event 3 (returns the masked buffer)
+    lw    a7, 0x408(a6)
+8:  lw    s3, 0xF0(a6)         # number of cores
+"""
+    m = Machine(get_platform("vega", cores=2))
+    m.load_elf(build("", body, name="tas_swevt"))
+    m.run(stdout=False)
+    x = {name: [int(m.xreg[c, i]) for c in range(2)] for name, i in (("a4", 14), ("a5", 15), ("a1", 11),
+                                                                       ("a7", 17), ("s3", 19))}
+    assert x["a4"][0] == 1234 and x["a5"][0] == -1            # test-and-set
+    assert x["a1"][1] == 1 << 3                               # woken by SW event 3
+    assert x["s3"] == [2, 2]                                  # number of cores
+    # core 0's SW-event store issues at cycle E; core 1's next instruction (the timer read) issues at E + 2,
+    # core 0's at E + 1: their timer values differ by exactly one cycle
+    assert x["a7"][1] - x["a7"][0] == 1
+    assert m.stat[1, 26] > 0                                   # core 1 slept
