@@ -104,8 +104,11 @@ def _cmd_platforms(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps({name: plat.to_dict()}))
         else:
+            fpu = f"{plat.fpu.shared} shared" if plat.fpu.shared else "private"
             print(f"{name:10} cores={plat.cores} tcdm={plat.tcdm.size // 1024}KiB@0x{plat.tcdm.base:08x} "
-                  f"l2={plat.l2.size // 1024}KiB@0x{plat.l2.base:08x} (latency {plat.l2.latency})")
+                  f"({plat.tcdm.banks} banks, {plat.tcdm.arbitration}) "
+                  f"l2={plat.l2.size // 1024}KiB@0x{plat.l2.base:08x} (latency {plat.l2.latency}) "
+                  f"fpu={fpu} divider={plat.fpu.divider}")
     return 0
 
 
