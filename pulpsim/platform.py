@@ -147,6 +147,26 @@ class DmaConfig:
 
 
 @dataclass(frozen=True)
+class EnergyConfig:
+    """Energy per event class and power per state (defaults: GVSoC's pulp_open power model at 25 C / 1.2 V,
+    pulp-reference.md section 11; not calibrated to VEGA silicon)."""
+
+    pj_per_instruction: float = 4.98      #: core dynamic energy per executed instruction
+    pj_per_tcdm_access: float = 2.12      #: one 32-bit TCDM bank access (cores and DMA)
+    core_leakage_uw: float = 35.5         #: per core, while its clock runs
+    core_gated_uw: float = 1.6            #: per core, while asleep (clock gated)
+    bank_leakage_uw: float = 5.2          #: per TCDM bank
+    dma_active_uw: float = 187.0          #: while the DMA moves data
+    cluster_dynamic_mw: float = 2.84      #: cluster background (interconnect, clock tree)
+    cluster_leakage_mw: float = 1.10
+
+    def validate(self, name: str) -> None:
+        for f in fields(self):
+            v = getattr(self, f.name)
+            _check(isinstance(v, (int, float)) and v >= 0, f"{name}.{f.name}", v, "a non-negative number")
+
+
+@dataclass(frozen=True)
 class Platform:
     """A complete, validated platform description."""
 
@@ -163,6 +183,7 @@ class Platform:
     fpu: FpuConfig = field(default_factory=FpuConfig)
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
     dma: DmaConfig = field(default_factory=DmaConfig)
+    energy: EnergyConfig = field(default_factory=EnergyConfig)
 
     def __post_init__(self) -> None:
         self.validate()
@@ -180,6 +201,7 @@ class Platform:
         self.fpu.validate("fpu")
         self.cluster.validate("cluster")
         self.dma.validate("dma")
+        self.energy.validate("energy")
         regions = sorted(self.memory_regions(), key=lambda r: r[1])
         for (n1, b1, s1, _), (n2, b2, _, _) in zip(regions, regions[1:]):
             if b1 + s1 > b2:

@@ -89,6 +89,7 @@ class Result:
     fpus: list[dict] = field(default_factory=list)   #: per shared FPU: ops, conflicts
     dma: dict = field(default_factory=dict)          #: bytes, busy cycles, transfers, delayed beats
     regions: list[RegionStats] = field(default_factory=list)  #: pi_perf_start/stop regions
+    energy_uj: dict = field(default_factory=dict)    #: estimated energy by component, microjoules
 
     @property
     def cpi(self) -> float:
@@ -111,11 +112,16 @@ class Result:
     def time_us(self) -> float:
         return self.cycles / self.clock_mhz
 
+    @property
+    def energy_total_uj(self) -> float:
+        return sum(self.energy_uj.values())
+
     def to_dict(self) -> dict:
         d = asdict(self)
         d["cpi"] = self.cpi
         d["stalls"] = self.stalls
         d["time_us"] = self.time_us
+        d["energy_total_uj"] = self.energy_total_uj
         return d
 
     def to_json(self, indent: int | None = 2) -> str:
@@ -126,7 +132,9 @@ class Result:
         lines = [f"exit code     {self.exit_code}",
                  f"cycles        {self.cycles}  ({self.time_us:.3f} us at {self.clock_mhz:g} MHz)",
                  f"instructions  {self.instructions}",
-                 f"CPI           {self.cpi:.3f}"]
+                 f"CPI           {self.cpi:.3f}",
+                 f"energy        {self.energy_total_uj:.4f} uJ (" + ", ".join(
+                     f"{k} {v:.4f}" for k, v in self.energy_uj.items()) + ")"]
         causes = [name for name in state.CYCLE_CAUSES.values()
                   if any(c.stalls.get(name, 0) for c in self.cores)]
         header = (f"{'core':>4} {'cycles':>12} {'instr':>12} {'CPI':>6} {'asleep':>10}"
@@ -149,6 +157,23 @@ class Result:
                 lines.append(f"  core {r.core} #{r.index}: {r.cycles} cycles, {r.instructions} instructions, "
                              f"asleep {r.asleep}" + (f", {stalls}" if stalls else ""))
         return "\n".join(lines)
+
+
+def estimate_energy(platform, cores: list[CoreStats], cycles: int, tcdm_accesses: int, dma_busy: int) -> dict:
+    """Energy by component in microjoules from the event counts and the time spent in each state."""
+    e = platform.energy
+    us_per_cycle = 1.0 / platform.clock_mhz
+    instr = sum(c.instructions for c in cores)
+    awake = sum(c.cycles - c.asleep for c in cores)
+    asleep = sum(c.asleep for c in cores)
+    return {
+        "instructions": instr * e.pj_per_instruction * 1e-6,
+        "tcdm": tcdm_accesses * e.pj_per_tcdm_access * 1e-6,
+        "core_leakage": (awake * e.core_leakage_uw + asleep * e.core_gated_uw) * us_per_cycle * 1e-6,
+        "tcdm_leakage": platform.tcdm.banks * e.bank_leakage_uw * cycles * us_per_cycle * 1e-6,
+        "dma": dma_busy * e.dma_active_uw * us_per_cycle * 1e-6,
+        "cluster": (e.cluster_dynamic_mw + e.cluster_leakage_mw) * 1e3 * cycles * us_per_cycle * 1e-6,
+    }
 
 
 def collect(machine, exit_code: int) -> Result:
@@ -174,8 +199,12 @@ def collect(machine, exit_code: int) -> Result:
             fpu_ops=int(st[state.S_FPU_OPS]),
             op_counts=ops))
     active = [c for c in cores if c.instructions]
+    total_cycles = max((c.cycles for c in active), default=0)
+    tcdm_accesses = int(machine.banks[:, state.B_ACCESSES].sum())
+    energy = estimate_energy(machine.platform, cores, total_cycles, tcdm_accesses,
+                             int(machine.dma_glob[cluster.DG_BUSY]))
     return Result(exit_code=exit_code,
-                  cycles=max((c.cycles for c in active), default=0),
+                  cycles=total_cycles, energy_uj=energy,
                   instructions=sum(c.instructions for c in cores),
                   cores=cores, stdout=machine.stdout, platform=machine.platform.name,
                   clock_mhz=machine.platform.clock_mhz, wall_seconds=machine.wall_seconds,

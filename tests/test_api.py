@@ -123,3 +123,21 @@ def test_bad_platform_values_name_the_field(overrides, fragment):
 def test_unknown_platform():
     with pytest.raises(ConfigError, match="unknown platform"):
         pulpsim.get_platform("vega9000")
+
+
+def test_energy_estimate_from_counts_and_time():
+    elf = toolchain.build_asm(COUNTDOWN, runtime=False, name="countdown")
+    res = pulpsim.run(elf)
+    # 11 instructions, no TCDM access, no sleep, 15 cycles at 450 MHz (li 1, 2 x (addi 1 + taken bnez 3),
+    # addi 1 + bnez 1, then lui, addi, lui, sw)
+    assert res.instructions == 11 and res.cycles == 15
+    t_us = 15 / 450.0
+    e = res.energy_uj
+    assert e["instructions"] == pytest.approx(11 * 4.98e-6)
+    assert e["tcdm"] == 0
+    assert e["core_leakage"] == pytest.approx(35.5e-6 * t_us)
+    assert e["tcdm_leakage"] == pytest.approx(16 * 5.2e-6 * t_us)
+    assert e["cluster"] == pytest.approx((2.84 + 1.10) * 1e-3 * t_us)
+    assert res.energy_total_uj == pytest.approx(sum(e.values()))
+    doubled = pulpsim.run(elf, overrides={"energy.pj_per_instruction": 9.96})
+    assert doubled.energy_uj["instructions"] == pytest.approx(2 * e["instructions"])
