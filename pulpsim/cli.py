@@ -1,4 +1,4 @@
-"""Command-line interface: ``pulpsim run | disasm | build | platforms``.
+"""Command-line interface: ``pulpsim run | disasm | build | plot-banks | kernel | tiling | platforms``.
 
 Exit status of ``pulpsim run``: the program's exit code (modulo 256).  User
 errors print one line ``pulpsim: error: ...`` (no traceback) and exit with the
@@ -112,6 +112,65 @@ def _cmd_platforms(args: argparse.Namespace) -> int:
     return 0
 
 
+KERNELS = ("matmul",)
+
+
+def _cmd_kernel(args: argparse.Namespace) -> int:
+    import numpy as np
+    from . import kernel_runner as kr
+    from .errors import PulpsimError
+    if args.name not in KERNELS:
+        raise ConfigError(f"unknown kernel {args.name!r}; known kernels: {', '.join(KERNELS)}")
+    M, N, K = args.shape
+    for name, v in (("M", M), ("N", N), ("K", K)):
+        if v < 1:
+            raise ConfigError(f"matmul: {name} must be >= 1, got {v}")
+    if args.variant not in kr.VARIANTS:
+        raise ConfigError(f"matmul: unknown variant {args.variant!r}; expected one of {', '.join(kr.VARIANTS)}")
+    from .platform import get_platform
+    plat = get_platform(args.platform)
+    nbytes = 4 * (M * K + K * N + M * N)
+    if nbytes > plat.tcdm.size:  # checked before allocating the inputs (the runner checks the exact room)
+        raise ConfigError(f"matmul: A, B and C need {nbytes} bytes of TCDM but platform {plat.name!r} has "
+                          f"{plat.tcdm.size} bytes")
+    rng = np.random.default_rng(args.seed)
+    A = rng.standard_normal((M, K)).astype(np.float32)
+    B = rng.standard_normal((K, N)).astype(np.float32)
+    r = kr.run_matmul(A, B, variant=args.variant, platform=args.platform, cores=args.cores)
+    A64, B64 = A.astype(np.float64), B.astype(np.float64)
+    exact = A64 @ B64
+    bound = K * np.finfo(np.float32).eps * (np.abs(A64) @ np.abs(B64))
+    err = np.abs(r.C.astype(np.float64) - exact)
+    bad = int(np.count_nonzero(~(err <= bound)))
+    print(f"kernel matmul {M}x{N}x{K} variant {r.variant} platform {r.platform} cores {r.cores} seed {args.seed}")
+    print(f"cycles        {r.cycles}")
+    print(f"MAC/cycle     {r.mac_per_cycle:.3f}")
+    print(f"instructions  {r.instructions} (core 0)")
+    print(f"bank conflicts {r.bank_conflicts}")
+    print("stalls per core (whole run):")
+    for c, st in enumerate(r.stalls):
+        causes = ", ".join(f"{k} {v}" for k, v in sorted(st.items()) if v) or "none"
+        print(f"  core {c}: {causes}")
+    if bad:
+        sys.stdout.flush()
+        raise PulpsimError(f"matmul: {bad} of {M * N} elements differ from numpy beyond K*eps32*(|A|@|B|) "
+                           f"(max error {float(err.max()):.3g})")
+    print(f"check         ok (max error {float(err.max()):.3g}, bound K*eps32*(|A|@|B|))")
+    return 0
+
+
+def _cmd_tiling(args: argparse.Namespace) -> int:
+    from . import tiling
+    C, K, HW = args.shape
+    table = tiling.sweep(C, K, HW, args.l1, platform=args.platform, cores=args.cores, variant=args.variant,
+                         seed=args.seed)
+    print(table.format())
+    if args.plot:
+        tiling.plot_sweep(table, args.plot)
+        print(f"plot written to {args.plot}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _ArgumentParser(prog="pulpsim", description="Cycle-accurate simulator of RV32IMF PULP clusters.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_ArgumentParser)
@@ -150,6 +209,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-cycles", type=int, default=None)
     p.add_argument("-o", "--output", default="banks.png", help="image file (default banks.png)")
     p.set_defaults(func=_cmd_plot_banks)
+
+    p = sub.add_parser("kernel", help="run a library kernel on random data and check it against numpy")
+    p.add_argument("name", help="kernel name (" + ", ".join(KERNELS) + ")")
+    p.add_argument("--shape", type=int, nargs=3, required=True, metavar=("M", "N", "K"))
+    p.add_argument("--cores", type=int, default=None, help="team size (default: all cores of the platform)")
+    p.add_argument("--variant", default="4x4", help="matmul variant (default 4x4)")
+    p.add_argument("--platform", default="vega", help="platform preset (default vega)")
+    p.add_argument("--seed", type=int, default=0, help="random seed of the inputs (default 0)")
+    p.set_defaults(func=_cmd_kernel)
+
+    p = sub.add_parser("tiling", help="tiled layers with L2<->L1 DMA (double vs single buffering)")
+    tsub = p.add_subparsers(dest="layer", required=True, parser_class=_ArgumentParser)
+    q = tsub.add_parser("pointwise", help="sweep tile widths of Y[K,HW] = W[K,C] @ X[C,HW] under an L1 budget")
+    q.add_argument("--shape", type=int, nargs=3, required=True, metavar=("C", "K", "HW"))
+    q.add_argument("--l1", type=int, required=True, metavar="BYTES", help="L1 byte budget (W + tile buffers)")
+    q.add_argument("--platform", default="vega")
+    q.add_argument("--cores", type=int, default=8)
+    q.add_argument("--variant", default="4x4")
+    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--plot", metavar="FILE.png", help="draw a bar chart of the sweep")
+    q.set_defaults(func=_cmd_tiling)
 
     p = sub.add_parser("platforms", help="list the platform presets")
     p.add_argument("--json", action="store_true")
