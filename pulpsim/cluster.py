@@ -445,8 +445,10 @@ def dma_store(off, port, c, now, value, regions, dma_tr, dma_port, dma_glob, par
         return 2, dma_tr[tid, D_EXT]
     rows = (length + count - 1) // count
     ext_last = dma_tr[tid, D_EXT] + (rows - 1) * dma_tr[tid, D_STRIDE]
-    if length > 0 and (find_region(regions, dma_tr[tid, D_EXT], min(count, length)) < 0
-                       or find_region(regions, ext_last, length - (rows - 1) * count) < 0):
+    r_first = find_region(regions, dma_tr[tid, D_EXT], min(count, length))
+    r_last = find_region(regions, ext_last, length - (rows - 1) * count)
+    # every row lies between the first and the last: both in one region means all rows are in it
+    if length > 0 and (r_first < 0 or r_last != r_first):
         dma_tr[tid, D_STATE] = 0
         return 2, dma_tr[tid, D_EXT]
     dma_tr[tid, D_STATE] = 2
@@ -515,6 +517,9 @@ def dma_move(chunk, now, dma_tr, dma_glob, regions, mem8):
     nb = chunk[2]
     rt = find_region(regions, tcdm, nb)
     re = find_region(regions, ext, nb)
+    if rt < 0 or re < 0:  # cannot happen for a validated transfer; never index outside memory
+        dma_tr[tid, D_DONE] += nb
+        return
     ot = tcdm - regions[rt, R_BASE] + regions[rt, R_OFFSET]
     oe = ext - regions[re, R_BASE] + regions[re, R_OFFSET]
     if (dma_tr[tid, D_CMD] & CMD_TYPE_EXT2LOC) != 0:

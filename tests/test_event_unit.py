@@ -228,3 +228,23 @@ def test_test_and_set_alias_software_events_and_timer():
     # core 0's at E + 1: their timer values differ by exactly one cycle
     assert x["a7"][1] - x["a7"][0] == 1
     assert m.stat[1, 26] > 0                                   # core 1 slept
+
+
+def test_2d_dma_rows_must_stay_in_one_memory():
+    # 3 rows of 16 bytes, L2-side stride 0x5FF0008: row 0 in TCDM (0x1001FFF0), row 1 unmapped (0x15FFFFF8),
+    # row 2 in L2 (0x1C000000). First and last rows are both mapped, but not in the same memory: rejected.
+    setup = f"""
+    li    t3, {DMA:#x}
+    li    a3, {48 | (1 << 17) | (1 << 18) | (1 << 19):#x}
+    li    a4, 0x10000000
+    li    a5, 0x1001FFF0
+    li    a6, 16
+    li    a7, 0x5FF0008
+    sw    a3, 0(t3)
+    sw    a4, 0(t3)
+    sw    a5, 0(t3)
+    sw    a6, 0(t3)
+    sw    a7, 0(t3)
+"""
+    with pytest.raises(MemoryFault, match="DMA transfer touches unmapped address 0x1001fff0"):
+        pulpsim.run(build(setup, "", name="dma_rows"), platform="vega", cores=1)
