@@ -119,8 +119,13 @@ def _cmd_kernel(args: argparse.Namespace) -> int:
     import numpy as np
     from . import kernel_runner as kr
     from .errors import PulpsimError
-    if args.name not in KERNELS:
-        raise ConfigError(f"unknown kernel {args.name!r}; known kernels: {', '.join(KERNELS)}")
+    if args.name != "matmul":
+        from . import kernel_cli
+        print(kernel_cli.run(args.name, args.step, args.shape, platform=args.platform, cores=args.cores,
+                             stride=args.stride, seed=args.seed))
+        return 0
+    if len(args.shape) != 3:
+        raise ConfigError(f"matmul: --shape takes 3 values (M N K), got {len(args.shape)}")
     M, N, K = args.shape
     for name, v in (("M", M), ("N", N), ("K", K)):
         if v < 1:
@@ -211,8 +216,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_plot_banks)
 
     p = sub.add_parser("kernel", help="run a library kernel on random data and check it against numpy")
-    p.add_argument("name", help="kernel name (" + ", ".join(KERNELS) + ")")
-    p.add_argument("--shape", type=int, nargs=3, required=True, metavar=("M", "N", "K"))
+    p.add_argument("name", help="kernel: matmul, or a layer (linear, bias, pointwise, depthwise, conv2d, relu, "
+                                "avgpool, softmax_ce, sgd)")
+    p.add_argument("--shape", type=int, nargs="+", required=True, metavar="N",
+                   help="matmul: M N K; layers: see 'pulpsim kernel --help' (e.g. conv2d: C K H W)")
+    p.add_argument("--step", default=None, help="layer step: fw, wg, ig, bw or step (default: the first)")
+    p.add_argument("--stride", type=int, default=1, help="depthwise/conv2d stride (1 or 2)")
     p.add_argument("--cores", type=int, default=None, help="team size (default: all cores of the platform)")
     p.add_argument("--variant", default="4x4", help="matmul variant (default 4x4)")
     p.add_argument("--platform", default="vega", help="platform preset (default vega)")

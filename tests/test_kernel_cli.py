@@ -76,3 +76,31 @@ def test_bad_variant_cores_platform_and_usage():
     assert_config_error(cli("matmul", "--shape", 2, 2, 2, "--platform", "nosuch"))
     assert_config_error(cli("matmul", "--shape", 2, 2), "--shape")
     assert_config_error(cli("matmul", "--shape", 2, 2, "x"))
+
+
+@pytest.mark.parametrize("args", [
+    ["conv2d", "--shape", "3", "4", "5", "7", "--step", "ig", "--stride", "2"],
+    ["depthwise", "--shape", "5", "7", "6", "--step", "wg", "--stride", "2"],
+    ["linear", "--shape", "13", "9"],
+    ["softmax_ce", "--shape", "10", "--step", "bw"],
+])
+def test_layer_kernels_run_and_check(args):
+    proc = subprocess.run([sys.executable, "-m", "pulpsim", "kernel", *args, "--platform", "vega"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert "check         ok" in proc.stdout and "cycles" in proc.stdout
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["conv2d", "--shape", "3", "4", "5"], "takes 4 values"),
+    (["conv2d", "--shape", "3", "4", "5", "5", "--step", "bw"], "unknown step"),
+    (["depthwise", "--shape", "3", "5", "5", "--stride", "3"], "stride"),
+    (["relu", "--shape", "0", "4", "4"], "must be >= 1"),
+    (["pointwise", "--shape", "256", "256", "8", "8"], "TCDM"),
+    (["matmul", "--shape", "4", "4"], "takes 3 values"),
+])
+def test_layer_kernel_bad_arguments(args, fragment):
+    proc = subprocess.run([sys.executable, "-m", "pulpsim", "kernel", *args], capture_output=True, text=True)
+    assert proc.returncode == 251, (proc.returncode, proc.stderr)
+    err = proc.stderr.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("pulpsim: error: ") and fragment in err, err
