@@ -7,7 +7,7 @@ static void im2col_k(void *args)
 {
     const struct ly_args *a = (const struct ly_args *)args;
     int H = a->H, W = a->W, Ho = a->Ho, Wo = a->Wo, s = a->stride, lo, hi;
-    ly_range(a->C * 9, &lo, &hi);
+    mm_range(a->C * 9, &lo, &hi);
     for (int r = lo; r < hi; r++) {
         int c = r / 9, i = (r % 9) / 3, j = r % 3;
         const float *x = a->in0 + c * H * W;
@@ -27,7 +27,7 @@ static void im2col_t_k(void *args)
 {
     const struct ly_args *a = (const struct ly_args *)args;
     int H = a->H, W = a->W, Wo = a->Wo, s = a->stride, C9 = a->C * 9, lo, hi;
-    ly_range(a->Ho * Wo, &lo, &hi);
+    mm_range(a->Ho * Wo, &lo, &hi);
     for (int p = lo; p < hi; p++) {
         int oh = p / Wo, ow = p % Wo;
         float *dst = a->tmp0 + p * C9;
@@ -44,7 +44,7 @@ static void col2im_k(void *args)
 {
     const struct ly_args *a = (const struct ly_args *)args;
     int H = a->H, W = a->W, Ho = a->Ho, Wo = a->Wo, s = a->stride, lo, hi;
-    ly_range(a->C, &lo, &hi);
+    mm_range(a->C, &lo, &hi);
     for (int c = lo; c < hi; c++) {
         const float *cols = a->tmp1 + c * 9 * Ho * Wo;
         float *dx = a->out0 + c * H * W;

@@ -7,7 +7,7 @@ static void dw_fw_k(void *args)
 {
     const struct ly_args *a = (const struct ly_args *)args;
     int H = a->H, W = a->W, Ho = a->Ho, Wo = a->Wo, s = a->stride, lo, hi;
-    ly_range(a->C, &lo, &hi);
+    mm_range(a->C, &lo, &hi);
     for (int c = lo; c < hi; c++) {
         const float *x = a->in0 + c * H * W, *w = a->in1 + c * 9;
         float *y = a->out0 + c * Ho * Wo;
@@ -35,7 +35,7 @@ static void dw_wg_k(void *args)
 {
     const struct ly_args *a = (const struct ly_args *)args;
     int H = a->H, W = a->W, Ho = a->Ho, Wo = a->Wo, s = a->stride, lo, hi;
-    ly_range(a->C, &lo, &hi);
+    mm_range(a->C, &lo, &hi);
     for (int c = lo; c < hi; c++) {
         const float *x = a->in0 + c * H * W, *dy = a->in2 + c * Ho * Wo;
         for (int i = 0; i < 3; i++)
@@ -63,7 +63,7 @@ static void dw_ig_k(void *args)
 {
     const struct ly_args *a = (const struct ly_args *)args;
     int H = a->H, W = a->W, Ho = a->Ho, Wo = a->Wo, s = a->stride, lo, hi;
-    ly_range(a->C, &lo, &hi);
+    mm_range(a->C, &lo, &hi);
     for (int c = lo; c < hi; c++) {
         const float *w = a->in1 + c * 9, *dy = a->in2 + c * Ho * Wo;
         float *dx = a->out0 + c * H * W;

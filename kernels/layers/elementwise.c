@@ -6,7 +6,7 @@ void ly_transpose(void *args)
 {
     const struct ly_tr_args *t = (const struct ly_tr_args *)args;
     int rows = t->rows, cols = t->cols, lo, hi;
-    ly_range(cols, &lo, &hi);   /* each core writes its own rows of dst */
+    mm_range(cols, &lo, &hi);   /* each core writes its own rows of dst */
     for (int j = lo; j < hi; j++)
         for (int i = 0; i < rows; i++)
             t->dst[j * rows + i] = t->src[i * cols + j];
@@ -16,7 +16,7 @@ static void relu_fw_k(void *args)
 {
     const struct ly_args *a = (const struct ly_args *)args;
     int lo, hi;
-    ly_range(a->n, &lo, &hi);
+    mm_range(a->n, &lo, &hi);
     for (int i = lo; i < hi; i++) {
         float x = a->in0[i];
         a->out0[i] = x > 0.0f ? x : 0.0f;
@@ -27,7 +27,7 @@ static void relu_bw_k(void *args)
 {
     const struct ly_args *a = (const struct ly_args *)args;
     int lo, hi;
-    ly_range(a->n, &lo, &hi);
+    mm_range(a->n, &lo, &hi);
     for (int i = lo; i < hi; i++)
         a->out0[i] = a->in0[i] > 0.0f ? a->in2[i] : 0.0f;
 }
@@ -38,7 +38,7 @@ static void avgpool_fw_k(void *args)
     const struct ly_args *a = (const struct ly_args *)args;
     int hw = a->H * a->W, lo, hi;
     float n = (float)hw;
-    ly_range(a->C, &lo, &hi);
+    mm_range(a->C, &lo, &hi);
     for (int c = lo; c < hi; c++) {
         const float *x = a->in0 + c * hw;
         float acc = x[0];
@@ -54,7 +54,7 @@ static void avgpool_bw_k(void *args)
     const struct ly_args *a = (const struct ly_args *)args;
     int hw = a->H * a->W, lo, hi;
     float n = (float)hw;
-    ly_range(a->C * hw, &lo, &hi);
+    mm_range(a->C * hw, &lo, &hi);
     for (int i = lo; i < hi; i++)
         a->out0[i] = a->in2[i / hw] / n;
 }
@@ -66,7 +66,7 @@ static void sgd_k(void *args)
     const struct ly_args *a = (const struct ly_args *)args;
     float lr = a->lr, m = a->momentum, wd = a->wd;
     int lo, hi;
-    ly_range(a->n, &lo, &hi);
+    mm_range(a->n, &lo, &hi);
     for (int i = lo; i < hi; i++) {
         float w = a->in0[i];
         float t = wd * w;

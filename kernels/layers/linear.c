@@ -15,7 +15,7 @@ static void bias_add_k(void *args)
 {
     const struct ly_args *a = (const struct ly_args *)args;
     int hw = a->n, lo, hi;
-    ly_range(a->K * hw, &lo, &hi);
+    mm_range(a->K * hw, &lo, &hi);
     for (int i = lo; i < hi; i++)
         a->out0[i] = a->in0[i] + a->in1[i / hw];
 }
@@ -25,7 +25,7 @@ static void bias_grad_k(void *args)
 {
     const struct ly_args *a = (const struct ly_args *)args;
     int hw = a->n, lo, hi;
-    ly_range(a->K, &lo, &hi);
+    mm_range(a->K, &lo, &hi);
     for (int k = lo; k < hi; k++) {
         const float *d = a->in2 + k * hw;
         float acc = d[0];

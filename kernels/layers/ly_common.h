@@ -14,20 +14,6 @@
 #define LY_ROUND(x) __asm__("" : "+f"(x))
 #endif
 
-/* This core's share [*lo, *hi) of `total` items: contiguous chunks of
- * ceil(total / team size), as mm_range in matmul.c. */
-LY_INLINE void ly_range(int total, int *lo, int *hi)
-{
-    int nc = pi_cl_team_nb_cores(), id = pi_core_id();
-    int chunk = (total + nc - 1) / nc;
-    int l = id * chunk, h = l + chunk;
-    if (l > total)
-        l = total;
-    if (h > total)
-        h = total;
-    *lo = l;
-    *hi = h;
-}
 
 /* C (M x N) = A (M x K) @ B (K x N) on the team, parallel over rows (or
  * columns when M is 1). */

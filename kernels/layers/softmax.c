@@ -73,7 +73,7 @@ static void softmax_k(void *args, int grad)
     int n = a->n, nc = pi_cl_team_nb_cores(), id = pi_core_id(), lo, hi;
     const float *z = a->in0;
     float *p = a->out0;
-    ly_range(n, &lo, &hi);
+    mm_range(n, &lo, &hi);
     /* 1. per-core maxima, combined by every core (max is order independent). */
     float mx = -__builtin_inff();
     for (int i = lo; i < hi; i++)

@@ -19,21 +19,6 @@
 #define MM_UNROLL
 #endif
 
-/* This core's share [*lo, *hi) of `total` rows (or columns): contiguous
- * chunks of ceil(total / team size), as PULP-TrainLib.  Empty when the core
- * has nothing to do (total < team size). */
-MM_INLINE void mm_range(int total, int *lo, int *hi)
-{
-    int nc = pi_cl_team_nb_cores(), id = pi_core_id();
-    int chunk = (total + nc - 1) / nc;
-    int l = id * chunk, h = l + chunk;
-    if (l > total)
-        l = total;
-    if (h > total)
-        h = total;
-    *lo = l;
-    *hi = h;
-}
 
 /* ---------------------------------------------------------------- naive */
 

@@ -22,9 +22,27 @@
 #ifndef PULPSIM_MATMUL_H
 #define PULPSIM_MATMUL_H
 
+#include "pmsis.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* This core's share [*lo, *hi) of `total` rows (or columns): contiguous
+ * chunks of ceil(total / team size), as PULP-TrainLib.  Empty when the core
+ * has nothing to do (total < team size). */
+static inline void mm_range(int total, int *lo, int *hi)
+{
+    int nc = pi_cl_team_nb_cores(), id = pi_core_id();
+    int chunk = (total + nc - 1) / nc;
+    int l = id * chunk, h = l + chunk;
+    if (l > total)
+        l = total;
+    if (h > total)
+        h = total;
+    *lo = l;
+    *hi = h;
+}
 
 struct mm_args {
     const float *A;
