@@ -198,6 +198,29 @@ def _as_matrix(x, name: str) -> np.ndarray:
     return np.ascontiguousarray(arr, dtype="<f4")
 
 
+def run_driver(elf: Path, plat: Platform, inputs: dict[str, np.ndarray], *, what: str,
+               max_cycles: int | None = None) -> tuple[Machine, dict[str, int], Result]:
+    """Load a driver ELF, write each input array at its symbol, run it and collect the statistics.
+
+    Returns (machine, symbols, result); a driver that exits non-zero raises GuestError naming `what`.
+    """
+    machine = Machine(plat, max_cycles=max_cycles)
+    syms = machine.load_elf(elf).symbols
+    for sym, array in inputs.items():
+        machine.write_bytes(syms[sym], np.ascontiguousarray(array).tobytes())
+    code = machine.run(stdout=False)
+    res = collect(machine, code)
+    if code != 0:
+        raise GuestError(f"{what} driver exited with code {code}: {res.stdout.strip()}")
+    return machine, syms, res
+
+
+def read_floats(machine: Machine, addr: int, shape: tuple) -> np.ndarray:
+    """A float32 array of `shape` read from guest memory at addr (at least one element)."""
+    n = max(1, int(np.prod(shape)))
+    return np.frombuffer(machine.read_bytes(addr, 4 * n), dtype="<f4").astype(np.float32).reshape(shape or (1,))
+
+
 def run_matmul(A, B, variant: str = "naive", platform="pulp-open", cores: int | None = None, *,
                contract: bool = True, max_cycles: int | None = None) -> MatmulResult:
     """Compute ``A @ B`` on the simulated cluster with one kernel variant.
@@ -218,16 +241,8 @@ def run_matmul(A, B, variant: str = "naive", platform="pulp-open", cores: int | 
     plat = _platform(platform)
     cores = _check_cores(cores, plat)
     elf = build_matmul(M, N, K, variant, plat, cores, contract=contract)
-    machine = Machine(plat, max_cycles=max_cycles)
-    image = machine.load_elf(elf)
-    syms = image.symbols
-    machine.write_bytes(syms["A"], A.tobytes())
-    machine.write_bytes(syms["B"], B.tobytes())
-    code = machine.run(stdout=False)
-    res = collect(machine, code)
-    if code != 0:
-        raise GuestError(f"matmul driver exited with code {code}: {res.stdout.strip()}")
-    C = np.frombuffer(machine.read_bytes(syms["C"], 4 * M * N), dtype="<f4").reshape(M, N).astype(np.float32)
+    machine, syms, res = run_driver(elf, plat, {"A": A, "B": B}, what="matmul", max_cycles=max_cycles)
+    C = read_floats(machine, syms["C"], (M, N))
     region = next((r for r in res.regions if r.core == 0), None)
     if region is None:
         raise GuestError("matmul driver: no pi_perf region on core 0")

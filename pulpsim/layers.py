@@ -36,10 +36,9 @@ from . import golden as _g
 from . import toolchain
 from .errors import ConfigError, GuestError
 from .kernel_runner import (CONTRACT_FLAGS, NO_CONTRACT_FLAGS, OPT, _L1_RESERVE, _STACKS, _platform,
-                            kernel_dir as _mm_dir)
-from .machine import Machine
+                            kernel_dir as _mm_dir, read_floats, run_driver)
 from .platform import Platform
-from .result import Result, collect
+from .result import Result
 
 __all__ = ["LAYERS", "LayerResult", "layer_dir", "run_layer", "build_layer", "golden", "plan"]
 
@@ -482,19 +481,12 @@ def run_layer(name: str, step: str, inputs: dict, platform="vega", cores: int | 
     plat = _platform(platform)
     cores = _cores(cores, plat)
     elf = build_layer(pl, plat, cores, contract=contract)
-    machine = Machine(plat, max_cycles=max_cycles)
-    syms = machine.load_elf(elf).symbols
-    for k, a in pl.ins.items():
-        machine.write_bytes(syms[f"b_{k}"], a.tobytes())
-    code = machine.run(stdout=False)
-    res = collect(machine, code)
-    if code != 0:
-        raise GuestError(f"layer {name}/{step} driver exited with code {code}: {res.stdout.strip()}")
+    machine, syms, res = run_driver(elf, plat, {f"b_{k}": a for k, a in pl.ins.items()},
+                                    what=f"layer {name}/{step}", max_cycles=max_cycles)
     outputs = {}
     for k, (oname, shape) in pl.outs.items():
-        n = max(1, int(np.prod(shape)))
-        a = np.frombuffer(machine.read_bytes(syms[f"b_{k}"], 4 * n), dtype="<f4").astype(np.float32)
-        outputs[oname] = a.reshape(shape) if shape else np.float32(a[0])
+        a = read_floats(machine, syms[f"b_{k}"], shape)
+        outputs[oname] = a if shape else np.float32(a[0])
     region = next((r for r in res.regions if r.core == 0), None)
     if region is None:
         raise GuestError(f"layer {name}/{step} driver: no pi_perf region on core 0")

@@ -37,10 +37,9 @@ import numpy as np
 
 from . import kernel_runner as kr
 from . import toolchain
-from .errors import ConfigError, GuestError
-from .machine import Machine
+from .errors import ConfigError
 from .platform import Platform, get_platform
-from .result import Result, collect
+from .result import Result
 
 __all__ = ["TiledResult", "SweepRow", "SweepTable", "l1_bytes", "max_tile", "candidate_tiles", "schedule",
            "build_tiled_pointwise", "run_tiled_pointwise", "sweep", "plot_sweep", "tiling_dir"]
@@ -233,15 +232,9 @@ def run_tiled_pointwise(W, X, tile: int, double_buffer: bool = True, platform="v
     plat = _platform(platform)
     cores = _check_cores(cores, plat)
     elf = build_tiled_pointwise(C, K, HW, tile, double_buffer, plat, cores, variant)
-    machine = Machine(plat, max_cycles=max_cycles)
-    syms = machine.load_elf(elf).symbols
-    machine.write_bytes(syms["X"], X.tobytes())
-    machine.write_bytes(syms["W_l2"], W.tobytes())
-    code = machine.run(stdout=False)
-    res = collect(machine, code)
-    if code != 0:
-        raise GuestError(f"tiled pointwise driver exited with code {code}: {res.stdout.strip()}")
-    Y = np.frombuffer(machine.read_bytes(syms["Y"], 4 * K * HW), dtype="<f4").reshape(K, HW).astype(np.float32)
+    machine, syms, res = kr.run_driver(elf, plat, {"X": X, "W_l2": W}, what="tiled pointwise",
+                                       max_cycles=max_cycles)
+    Y = kr.read_floats(machine, syms["Y"], (K, HW))
 
     def word(name):
         return int(np.frombuffer(machine.read_bytes(syms[name], 4), dtype="<u4")[0])
