@@ -22,7 +22,6 @@ Accesses through the demux (0x4000-0x47FF) take 1 cycle, the others
 
 from __future__ import annotations
 
-import numpy as np
 from numba import njit
 
 from .memory import find_region

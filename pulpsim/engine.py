@@ -580,8 +580,6 @@ def run(code, opflags, evs, params, regions, mem8, mem16, mem32,
     nfpu = params[P_NFPU]
     shared_div = params[P_SHARED_DIV] != 0
     div_latency = params[P_DIV_LATENCY]
-    periph_base = params[P_PERIPH_BASE]
-    periph_latency = params[P_PERIPH_LATENCY]
     c = 0
     mode = MODE_BURST
     limit = NO_LIMIT

@@ -7,8 +7,6 @@ cores reach the measured pattern in the same cycle (the set-up code is identical
 
 from __future__ import annotations
 
-import pytest
-
 import pulpsim
 from pulpsim import toolchain
 
