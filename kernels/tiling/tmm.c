@@ -1,0 +1,85 @@
+/* tmm.c: the tile matrix multiply of the tiled layer executor (tmm.h). */
+#include "pmsis.h"
+#include "matmul.h"
+#include "tmm.h"
+
+#define TMM_INLINE static inline __attribute__((always_inline))
+
+#if defined(__clang__)
+#define TMM_UNROLL _Pragma("unroll")
+#else
+#define TMM_UNROLL _Pragma("GCC unroll 4")
+#endif
+
+/* C[0..R-1][0..S-1] (row stride ldc) (+)= A(r, k) B(k, s) over k < K, with
+ * A(r, k) = A[r*ars + k*aks] and B(k, s) = B[k*bks + s*bss].  R, S <= 4 and
+ * the unit strides are compile-time constants at every call (always
+ * inlined), so the 16 accumulators live in registers and the loads use
+ * immediate offsets. */
+TMM_INLINE void tmm_block(const float *A, const float *B, float *C, int ldc, int K, int acc_in,
+                          int ars, int aks, int bks, int bss, const int R, const int S)
+{
+    float acc[4][4];
+TMM_UNROLL
+    for (int r = 0; r < R; r++)
+TMM_UNROLL
+        for (int s = 0; s < S; s++)
+            acc[r][s] = acc_in ? C[r * ldc + s] : 0.0f;
+    for (int k = 0; k < K; k++) {
+        float av[4], bv[4];
+TMM_UNROLL
+        for (int r = 0; r < R; r++)
+            av[r] = A[r * ars + k * aks];
+TMM_UNROLL
+        for (int s = 0; s < S; s++)
+            bv[s] = B[k * bks + s * bss];
+TMM_UNROLL
+        for (int r = 0; r < R; r++)
+TMM_UNROLL
+            for (int s = 0; s < S; s++)
+                acc[r][s] += av[r] * bv[s];
+    }
+TMM_UNROLL
+    for (int r = 0; r < R; r++)
+TMM_UNROLL
+        for (int s = 0; s < S; s++)
+            C[r * ldc + s] = acc[r][s];
+}
+
+/* This core's chunk of the 4x4 blocks of C, for one operand layout given by
+ * the element strides (ars, aks) of A and (bks, bss) of B. */
+TMM_INLINE void tmm_run(const struct tmm_args *a, int ars, int aks, int bks, int bss)
+{
+    int M = a->M, N = a->N, K = a->K, acc = a->acc;
+    int nbj = (N + 3) >> 2, lo, hi;
+    mm_range(((M + 3) >> 2) * nbj, &lo, &hi);
+    for (int b = lo; b < hi; b++) {
+        int i = (b / nbj) << 2, j = (b % nbj) << 2;
+        const float *A = a->A + i * ars, *B = a->B + j * bss;
+        float *C = a->C + i * N + j;
+        int R = M - i < 4 ? M - i : 4, S = N - j < 4 ? N - j : 4;
+        if (R == 4 && S == 4) {
+            tmm_block(A, B, C, N, K, acc, ars, aks, bks, bss, 4, 4);
+            continue;
+        }
+        /* Edge block: row by row, 4 columns at a time when there are 4. */
+        for (int r = 0; r < R; r++) {
+            if (S == 4) {
+                tmm_block(A + r * ars, B, C + r * N, N, K, acc, ars, aks, bks, bss, 1, 4);
+            } else {
+                for (int s = 0; s < S; s++)
+                    tmm_block(A + r * ars, B + s * bss, C + r * N + s, N, K, acc, ars, aks, bks, bss, 1, 1);
+            }
+        }
+    }
+}
+
+void tmm_kernel(void *args)
+{
+    const struct tmm_args *a = (const struct tmm_args *)args;
+    switch (a->layout) {
+    case TMM_TN: tmm_run(a, 1, a->M, a->N, 1); break;     /* A stored [K][M] */
+    case TMM_NT: tmm_run(a, a->K, 1, 1, a->K); break;     /* B stored [N][K] */
+    default:     tmm_run(a, a->K, 1, a->N, 1); break;     /* NN */
+    }
+}

@@ -1,0 +1,543 @@
+"""Tiled execution of training layers whose tensors live in L2 (``kernels/tiling/tiled.c``).
+
+::
+
+    import numpy as np
+    from pulpsim import tiled
+
+    x = np.random.rand(512, 8, 8).astype(np.float32)
+    W = np.random.rand(512, 512).astype(np.float32)
+    r = tiled.run_tiled("pointwise", "fw", {"x": x, "W": W}, platform="vega")
+    r.outputs["y"], r.cycles, r.mac_per_cycle, r.dma_wait_cycles, r.tiles
+    p = tiled.plan_tiles("pointwise", "fw", {"x": x.shape, "W": W.shape}, l1_budget=100_000)
+
+The layer's inputs and outputs stay in L2; a *schedule* (a list of steps) moves tiles
+into the TCDM with the cluster DMA, computes on them with all cores and moves the
+output tiles back.  The schedule is made here and executed by one generic driver
+(``tiled.c``), so the same ELF serves every layer, shape, tiling and buffering mode
+of a platform.
+
+Two tilings:
+
+* **matmul-shaped steps** (pointwise and linear fw/wg/ig): ``C[M,N] = op(A) @ op(B)``
+  as in :mod:`pulpsim.golden`; output tiles ``tm x tn`` stay in L1 while chunks of ``tk``
+  of the reduction stream in (``A`` and ``B`` chunks are rectangles of the stored
+  matrices, fetched with 2-D DMA; the transposed operand of the weight and input
+  gradients is read in place by the tile kernel ``tmm.c``, with no transpose).
+  Accumulating over chunks continues each element's chain, so results equal an
+  untiled run bit for bit.
+* **per-channel steps** (depthwise fw/wg/ig, avgpool fw/bw, relu fw/bw): tiles of
+  ``tc`` whole channels (1-D DMA), computed by the layer kernels of ``kernels/layers/``.
+
+Double-buffered: the loads of step i+1 are in flight while step i computes, and the
+output stores while later steps compute.  Single-buffered: load, compute, store in
+turn.  Tile sizes are chosen under an L1 budget (default: all the TCDM the driver
+leaves free) by a cost model of compute and DMA time (:func:`plan_tiles`), or given.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import kernel_runner as kr
+from . import layers as ly
+from . import toolchain
+from .errors import ConfigError, GuestError
+from .machine import Machine
+from .platform import Platform
+from .result import Result, collect
+
+__all__ = ["TILED_LAYERS", "Xfer", "Step", "TilePlan", "TiledLayerResult", "plan_tiles", "build_executor",
+           "run_tiled", "l1_arena"]
+
+# Op codes and flags of tiled.c.
+OP_MM, OP_DW_FW, OP_DW_WG, OP_DW_IG, OP_POOL_FW, OP_POOL_BW, OP_RELU_FW, OP_RELU_BW = range(1, 9)
+FIRST, LAST = 1, 2
+MAX_LOADS, MAX_STORES, NARGS = 4, 2, 12
+TMM_NN, TMM_TN, TMM_NT = 0, 1, 2
+
+#: layer -> steps the executor tiles.
+TILED_LAYERS = {
+    "pointwise": ("fw", "wg", "ig"),
+    "linear": ("fw", "wg", "ig"),
+    "depthwise": ("fw", "wg", "ig"),
+    "avgpool": ("fw", "bw"),
+    "relu": ("fw", "bw"),
+}
+
+#: Per-core stack of the executor (no printf on its path).
+_STACK = 0x400
+#: Guard between the L1 arena and the stacks' lowest byte (bytes).
+_ARENA_ALIGN = 16
+
+
+# ------------------------------------------------------------------------------ schedule
+
+
+@dataclass(frozen=True)
+class Xfer:
+    """One DMA transfer: ``size`` bytes between L2 ``ext`` and L1 ``loc``; 2-D when ``stride``
+    is non-zero (rows of ``length`` bytes, ``stride`` bytes apart in L2)."""
+
+    ext: int
+    loc: int
+    size: int
+    stride: int = 0
+    length: int = 0
+
+
+@dataclass
+class Step:
+    """One step of a schedule (struct ts_step of tiled.c)."""
+
+    op: int
+    args: list                  #: the op's arguments; the first ``nptr`` are L1 addresses (None: unused)
+    nptr: int
+    loads: list[Xfer] = field(default_factory=list)
+    stores: list[Xfer] = field(default_factory=list)
+    flags: int = FIRST | LAST
+    obuf: int = 0
+
+    _FMT = "<5I" + "5I" * (MAX_LOADS + MAX_STORES) + f"{NARGS}i"
+
+    def pack(self) -> bytes:
+        def xf(lst, n):
+            out = []
+            for x in lst + [Xfer(0, 0, 0)] * (n - len(lst)):
+                out += [x.ext, x.loc, x.size, x.stride, x.length]
+            return out
+        args = [0 if a is None else a for a in self.args] + [0] * (NARGS - len(self.args))
+        return struct.pack(self._FMT, self.op, self.flags, self.obuf, len(self.loads), len(self.stores),
+                           *xf(self.loads, MAX_LOADS), *xf(self.stores, MAX_STORES), *args)
+
+
+STEP_BYTES = struct.calcsize(Step._FMT)
+
+
+def _chunk(base: int, cols: int, r0: int, nr: int, c0: int, nc: int, loc: int) -> Xfer:
+    """The rectangle rows [r0, r0+nr) x cols [c0, c0+nc) of a row-major float32 matrix with
+    ``cols`` columns at L2 ``base``, packed row-major at L1 ``loc``."""
+    ext = base + 4 * (r0 * cols + c0)
+    if nc == cols or nr == 1:
+        return Xfer(ext, loc, 4 * nr * nc)
+    return Xfer(ext, loc, 4 * nr * nc, 4 * cols, 4 * nc)
+
+
+# ------------------------------------------------------------------------------ problems
+
+
+@dataclass(frozen=True)
+class MatmulProblem:
+    """``C[M,N] = op(A) @ op(B)``; A stored [M,K] (or [K,M] when ``ta``), B stored [K,N] (or [N,K])."""
+
+    M: int
+    N: int
+    K: int
+    ta: bool = False
+    tb: bool = False
+    a: str = "A"        #: names of the tensors holding A, B and C
+    b: str = "B"
+    c: str = "C"
+
+    @property
+    def layout(self) -> int:
+        return TMM_TN if self.ta else (TMM_NT if self.tb else TMM_NN)
+
+
+@dataclass(frozen=True)
+class ChannelProblem:
+    """A per-channel op over ``C`` channels; ``ins``/``outs``: (tensor, floats per channel)."""
+
+    op: int
+    C: int
+    ins: tuple                  #: ((name, floats per channel, kernel slot), ...) slots 0..2 = in0..in2
+    outs: tuple                 #: ((name, floats per channel),)
+    H: int = 1
+    W: int = 1
+    Ho: int = 1
+    Wo: int = 1
+    stride: int = 1
+    unit: int = 1               #: channels per kernel "channel" (relu works on elements)
+
+
+def _problem(name: str, step: str, pl: ly.Plan):
+    d = pl.dims
+    C, K, H, W = d["C"], d["K"], d["H"], d["W"]
+    if name == "pointwise":
+        HW = H * W
+        return {"fw": MatmulProblem(K, HW, C, a="W", b="x", c="y"),
+                "wg": MatmulProblem(K, C, HW, tb=True, a="dy", b="x", c="dW"),
+                "ig": MatmulProblem(C, HW, K, ta=True, a="W", b="dy", c="dx")}[step]
+    if name == "linear":
+        return {"fw": MatmulProblem(K, 1, C, a="W", b="x", c="y"),
+                "wg": MatmulProblem(K, C, 1, a="dy", b="x", c="dW"),
+                "ig": MatmulProblem(1, C, K, a="dy", b="W", c="dx")}[step]
+    if name == "depthwise":
+        Ho, Wo, s = d["Ho"], d["Wo"], d["stride"]
+        geo = dict(H=H, W=W, Ho=Ho, Wo=Wo, stride=s)
+        if step == "fw":
+            return ChannelProblem(OP_DW_FW, C, (("x", H * W, 0), ("W", 9, 1)), (("y", Ho * Wo),), **geo)
+        if step == "wg":
+            return ChannelProblem(OP_DW_WG, C, (("x", H * W, 0), ("dy", Ho * Wo, 2)), (("dW", 9),), **geo)
+        return ChannelProblem(OP_DW_IG, C, (("W", 9, 1), ("dy", Ho * Wo, 2)), (("dx", H * W),), **geo)
+    if name == "avgpool":
+        if step == "fw":
+            return ChannelProblem(OP_POOL_FW, C, (("x", H * W, 0),), (("y", 1),), H=H, W=W)
+        return ChannelProblem(OP_POOL_BW, C, (("dy", 1, 2),), (("dx", H * W),), H=H, W=W)
+    if name == "relu":
+        n = d["n"]
+        if step == "fw":
+            return ChannelProblem(OP_RELU_FW, n, (("x", 1, 0),), (("y", 1),))
+        return ChannelProblem(OP_RELU_BW, n, (("x", 1, 0), ("dy", 1, 2)), (("dx", 1),))
+    raise ConfigError(f"tiled: layer {name!r} is not tiled; tiled layers: {', '.join(TILED_LAYERS)}")
+
+
+# ------------------------------------------------------------------------------ cost model
+
+#: Rough per-op costs for choosing tiles (cycles); the simulator measures the real ones.
+_FORK_CYCLES = 250            # fork, join and the step's bookkeeping on core 0
+_DMA_CMD_CYCLES = 40          # core 0 programming one transfer, plus its start latency
+_MM_CYCLES_PER_K = 26         # one 4x4 block, one k: 8 loads + 16 fmadd (private FPUs)
+_CH_CYCLES = {OP_DW_FW: 80, OP_DW_WG: 80, OP_DW_IG: 80, OP_POOL_FW: 6, OP_POOL_BW: 6,
+              OP_RELU_FW: 6, OP_RELU_BW: 6}   # per output pixel (dw) or element
+
+
+def _dma_cycles(xfers) -> float:
+    return sum(_DMA_CMD_CYCLES + x.size / 8 for x in xfers)
+
+
+def _est(compute: float, dma_in: float, dma_out: float, steps: int, double: bool) -> float:
+    if double:
+        return dma_in + steps * max(compute + _FORK_CYCLES, dma_in + dma_out) + dma_out
+    return steps * (compute + _FORK_CYCLES + dma_in + dma_out)
+
+
+def _mm_cost(p: MatmulProblem, tm: int, tn: int, tk: int, cores: int, fpu_cycles: float, double: bool) -> float:
+    blocks = math.ceil(tm / 4) * math.ceil(tn / 4)
+    compute = math.ceil(blocks / cores) * (tk * fpu_cycles + 40)
+    dma_in = 2 * _DMA_CMD_CYCLES + 4 * (tm * tk + tk * tn) / 8
+    dma_out = (_DMA_CMD_CYCLES + 4 * tm * tn / 8) / math.ceil(p.K / tk)
+    steps = math.ceil(p.M / tm) * math.ceil(p.N / tn) * math.ceil(p.K / tk)
+    return _est(compute, dma_in, dma_out, steps, double)
+
+
+def _candidates(D: int) -> list[int]:
+    c = {D} | {min(D, 1 << e) for e in range(2, 13)} | {min(D, 4 * math.ceil(D / (4 * n))) for n in range(1, 9)}
+    return sorted(v for v in c if v >= 1)
+
+
+def _mm_l1(tm, tn, tk, double) -> int:
+    nb = 2 if double else 1
+    return 4 * (nb * (tm * tk + tk * tn) + nb * tm * tn)
+
+
+def _ch_l1(p: ChannelProblem, tc: int, double: bool) -> int:
+    nb = 2 if double else 1
+    per = sum(n for _, n, _ in p.ins) + sum(n for _, n in p.outs)
+    return 4 * nb * per * tc
+
+
+# ------------------------------------------------------------------------------ plans
+
+
+@dataclass
+class TilePlan:
+    """A chosen tiling and its schedule (addresses relative to the arenas until placed)."""
+
+    name: str
+    step: str
+    problem: object
+    tiles: dict                 #: matmul: tm tn tk; per channel: tc
+    double_buffer: bool
+    l1_bytes: int
+    steps: list[Step]
+    estimate: float             #: cost-model cycles (for choosing; not a measurement)
+
+    def describe(self) -> str:
+        t = " ".join(f"{k}={v}" for k, v in self.tiles.items())
+        return f"{self.name}/{self.step} {t} {'double' if self.double_buffer else 'single'}-buffered, " \
+               f"{len(self.steps)} steps, {self.l1_bytes} B of L1"
+
+
+def _mm_steps(p: MatmulProblem, tm, tn, tk, double, l2: dict, l1: int) -> list[Step]:
+    nb = 2 if double else 1
+    a_sz, b_sz, c_sz = 4 * tm * tk, 4 * tk * tn, 4 * tm * tn
+    a_buf = [l1 + i * (a_sz + b_sz) for i in range(nb)]
+    b_buf = [a + a_sz for a in a_buf]
+    c_buf = [l1 + nb * (a_sz + b_sz) + i * c_sz for i in range(nb)]
+    steps, t = [], 0
+    for i0 in range(0, p.M, tm):
+        m = min(tm, p.M - i0)
+        for j0 in range(0, p.N, tn):
+            n = min(tn, p.N - j0)
+            o = t % nb
+            for k0 in range(0, p.K, tk):
+                k = min(tk, p.K - k0)
+                s = len(steps) % nb
+                la = (_chunk(l2[p.a], p.M, k0, k, i0, m, a_buf[s]) if p.ta
+                      else _chunk(l2[p.a], p.K, i0, m, k0, k, a_buf[s]))
+                lb = (_chunk(l2[p.b], p.K, j0, n, k0, k, b_buf[s]) if p.tb
+                      else _chunk(l2[p.b], p.N, k0, k, j0, n, b_buf[s]))
+                flags = (FIRST if k0 == 0 else 0) | (LAST if k0 + k >= p.K else 0)
+                stores = [_chunk(l2[p.c], p.N, i0, m, j0, n, c_buf[o])] if flags & LAST else []
+                steps.append(Step(OP_MM, [a_buf[s], b_buf[s], c_buf[o], m, n, k, p.layout, int(k0 > 0)], 3,
+                                  [la, lb], stores, flags, o))
+            t += 1
+    return steps
+
+
+def _ch_steps(p: ChannelProblem, tc, double, l2: dict, l1: int) -> list[Step]:
+    nb = 2 if double else 1
+    per_in = [n for _, n, _ in p.ins]
+    per_out = [n for _, n in p.outs]
+    set_sz = 4 * tc * sum(per_in)
+    out_sz = 4 * tc * sum(per_out)
+    steps = []
+    for c0 in range(0, p.C, tc):
+        c = min(tc, p.C - c0)
+        i = len(steps)
+        s, o = i % nb, i % nb
+        loc = l1 + s * set_sz
+        slots = [None, None, None]
+        loads = []
+        for (nm, per, slot) in p.ins:
+            loads.append(Xfer(l2[nm] + 4 * c0 * per, loc, 4 * c * per))
+            slots[slot] = loc
+            loc += 4 * tc * per
+        oloc = l1 + nb * set_sz + o * out_sz
+        stores = [Xfer(l2[nm] + 4 * c0 * per, oloc, 4 * c * per) for nm, per in p.outs]
+        args = slots + [oloc, c, p.H, p.W, p.Ho, p.Wo, p.stride]
+        steps.append(Step(p.op, args, 4, loads, stores, FIRST | LAST, o))
+    return steps
+
+
+def _fpu_cycles(plat: Platform, cores: int) -> float:
+    shared = plat.fpu.shared
+    if shared and cores > shared:
+        return max(_MM_CYCLES_PER_K, 16 * cores / shared + 8)
+    return _MM_CYCLES_PER_K
+
+
+def _choose(p, budget: int, double: bool, cores: int, plat: Platform, tiles: dict | None):
+    """(tiles, l1 bytes, estimate) of the best tiling under the budget (or of the given one)."""
+    if isinstance(p, MatmulProblem):
+        fc = _fpu_cycles(plat, cores)
+        if tiles:
+            tm, tn, tk = (min(int(tiles.get(k, d)), d) for k, d in (("tm", p.M), ("tn", p.N), ("tk", p.K)))
+            cands = [(tm, tn, tk)]
+        else:
+            cands = [(tm, tn, tk) for tm in _candidates(p.M) for tn in _candidates(p.N) for tk in _candidates(p.K)]
+        best = None
+        for tm, tn, tk in cands:
+            need = _mm_l1(tm, tn, tk, double)
+            if need > budget:
+                continue
+            cost = _mm_cost(p, tm, tn, tk, cores, fc, double)
+            if best is None or cost < best[2]:
+                best = ({"tm": tm, "tn": tn, "tk": tk}, need, cost)
+        return best
+    cands = [min(int(tiles["tc"]), p.C)] if tiles else sorted({p.C} | set(range(1, p.C + 1)))
+    best = None
+    pix = p.Ho * p.Wo if p.op in (OP_DW_FW, OP_DW_WG) else p.H * p.W
+    for tc in cands:
+        need = _ch_l1(p, tc, double)
+        if need > budget:
+            continue
+        compute = math.ceil(tc / cores) * pix * _CH_CYCLES.get(p.op, 10)
+        per_in = 4 * sum(n for _, n, _ in p.ins)
+        per_out = 4 * sum(n for _, n in p.outs)
+        dma_in = len(p.ins) * _DMA_CMD_CYCLES + tc * per_in / 8
+        dma_out = len(p.outs) * _DMA_CMD_CYCLES + tc * per_out / 8
+        cost = _est(compute, dma_in, dma_out, math.ceil(p.C / tc), double)
+        if best is None or cost < best[2]:
+            best = ({"tc": tc}, need, cost)
+    return best
+
+
+def _min_l1(p, double: bool) -> int:
+    if isinstance(p, MatmulProblem):
+        return _mm_l1(1, 1, 1, double)
+    return _ch_l1(p, 1, double)
+
+
+def _shapes_plan(name: str, step: str, inputs: dict, params: dict) -> ly.Plan:
+    if name not in TILED_LAYERS:
+        raise ConfigError(f"tiled: layer {name!r} is not tiled; tiled layers: {', '.join(TILED_LAYERS)}")
+    if step not in TILED_LAYERS[name]:
+        raise ConfigError(f"tiled: layer {name!r} has no step {step!r}; expected one of "
+                          f"{', '.join(TILED_LAYERS[name])}")
+    return ly.plan(name, step, inputs, **params)
+
+
+def plan_tiles(name: str, step: str, inputs: dict, l1_budget: int, *, double_buffer: bool = True,
+               cores: int = 8, platform="vega", tiles: dict | None = None, **params) -> TilePlan:
+    """Choose tiles for one step under ``l1_budget`` bytes and make its schedule.
+
+    ``inputs`` maps the step's input names to arrays (only their shapes matter).  ``tiles``
+    fixes the tiling: ``{"tm", "tn", "tk"}`` (matmul-shaped steps, any subset) or ``{"tc"}``.
+    Raises ConfigError when no tiling fits the budget.  Addresses in the schedule are
+    relative: L2 tensors at 0, 1, 2, ... << 28 and the L1 arena at 0 (see :func:`run_tiled`).
+    """
+    pl = _shapes_plan(name, step, inputs, params)
+    prob = _problem(name, step, pl)
+    plat = kr._platform(platform)
+    l1_budget = int(l1_budget)
+    best = _choose(prob, l1_budget, double_buffer, cores, plat, tiles)
+    if best is None:
+        what = f"the tiles {tiles}" if tiles else f"even the smallest tile ({_min_l1(prob, double_buffer)} bytes)"
+        raise ConfigError(f"tiled {name}/{step}: an L1 budget of {l1_budget} bytes is too small for {what}, "
+                          f"{'double' if double_buffer else 'single'}-buffered")
+    t, need, cost = best
+    names = _tensor_names(name, step)
+    l2 = {nm: i << 28 for i, nm in enumerate(names)}
+    steps = (_mm_steps(prob, t["tm"], t["tn"], t["tk"], double_buffer, l2, 0) if isinstance(prob, MatmulProblem)
+             else _ch_steps(prob, t["tc"], double_buffer, l2, 0))
+    return TilePlan(name, step, prob, t, double_buffer, need, steps, cost)
+
+
+def _tensor_names(name: str, step: str) -> tuple[str, ...]:
+    ins, outs = ly.LAYERS[name][step]
+    return ins + outs
+
+
+# ------------------------------------------------------------------------------ build and run
+
+
+def tiled_dir() -> Path:
+    return Path(__file__).resolve().parent.parent / "kernels" / "tiling"
+
+
+def _layout(plat: Platform) -> toolchain.Layout:
+    return dataclasses.replace(toolchain.layout_for(plat), stack_size_per_core=_STACK)
+
+
+def build_executor(platform="vega") -> Path:
+    """Build (or fetch from the cache) the tiled executor ELF for a platform's memory layout."""
+    plat = kr._platform(platform)
+    md, ld = kr.kernel_dir(), ly.layer_dir()
+    return toolchain.build([tiled_dir() / "tiled.c", tiled_dir() / "tmm.c", *ly.layer_sources(), md / "matmul.c",
+                            md / "mm_asm.S"], opt=kr.OPT, cflags=kr.CONTRACT_FLAGS,
+                           include_dirs=[tiled_dir(), ld, md], layout=_layout(plat), pmsis=True)
+
+
+def l1_arena(platform="vega") -> tuple[int, int]:
+    """(base, bytes) of the TCDM the executor leaves for tiles on a platform."""
+    plat = kr._platform(platform)
+    from .elf import load_elf
+    syms = load_elf(build_executor(plat)).symbols
+    lo = (syms["__l1_heap_start"] + _ARENA_ALIGN - 1) // _ARENA_ALIGN * _ARENA_ALIGN
+    return lo, syms["__l1_heap_end"] - lo
+
+
+@dataclass
+class TiledLayerResult:
+    """Outcome of :func:`run_tiled`."""
+
+    outputs: dict[str, np.ndarray]
+    plan: TilePlan
+    cycles: int                 #: core 0: the whole schedule, first load to last store
+    compute_cycles: int         #: core 0: inside the steps' forks
+    dma_wait_cycles: int        #: core 0: inside DMA waits
+    macs: int
+    bank_conflicts: int
+    dma_delayed_beats: int
+    platform: str
+    cores: int
+    result: Result | None = field(default=None, repr=False)
+
+    @property
+    def tiles(self) -> dict:
+        return self.plan.tiles
+
+    @property
+    def steps(self) -> int:
+        return len(self.plan.steps)
+
+    @property
+    def mac_per_cycle(self) -> float:
+        return self.macs / self.cycles if self.cycles else 0.0
+
+
+def _relocate(steps: list[Step], l2: dict[int, int], l1: int) -> list[Step]:
+    """The schedule with absolute addresses: relative L2 address ``i << 28 | offset`` -> tensor i's base
+    plus offset, relative L1 address -> arena base ``l1`` plus it."""
+    def ext(a):
+        return l2[a >> 28] + (a & 0x0FFF_FFFF)
+
+    out = []
+    for s in steps:
+        loads = [dataclasses.replace(x, ext=ext(x.ext), loc=x.loc + l1) for x in s.loads]
+        stores = [dataclasses.replace(x, ext=ext(x.ext), loc=x.loc + l1) for x in s.stores]
+        args = [None if a is None else a + l1 for a in s.args[:s.nptr]] + list(s.args[s.nptr:])
+        out.append(dataclasses.replace(s, loads=loads, stores=stores, args=args))
+    return out
+
+
+def run_tiled(name: str, step: str, inputs: dict, platform="vega", cores: int | None = 8, *,
+              double_buffer: bool = True, l1_budget: int | None = None, tiles: dict | None = None,
+              max_cycles: int | None = None, **params) -> TiledLayerResult:
+    """Run one step of a layer tile by tile, with its tensors in L2.
+
+    ``l1_budget`` (bytes) defaults to the whole arena the executor leaves in the TCDM;
+    ``tiles`` fixes the tiling (see :func:`plan_tiles`); ``params`` as :func:`pulpsim.layers.run_layer`.
+    """
+    plat = kr._platform(platform)
+    cores = ly._cores(cores, plat)
+    pl = _shapes_plan(name, step, inputs, params)
+    elf = build_executor(plat)
+    machine = Machine(plat, max_cycles=max_cycles)
+    syms = machine.load_elf(elf).symbols
+    l1_base = (syms["__l1_heap_start"] + _ARENA_ALIGN - 1) // _ARENA_ALIGN * _ARENA_ALIGN
+    arena = syms["__l1_heap_end"] - l1_base
+    budget = arena if l1_budget is None else int(l1_budget)
+    if budget > arena:
+        raise ConfigError(f"tiled {name}/{step}: L1 budget {budget} exceeds the {arena} bytes the executor leaves "
+                          f"free on platform {plat.name!r}")
+    tp = plan_tiles(name, step, inputs, budget, double_buffer=double_buffer, cores=cores, platform=plat,
+                    tiles=tiles, **params)
+
+    # L2 placement: the tensors, then the schedule, in the L2 heap.
+    names = _tensor_names(name, step)
+    ins_by_name = {nm: np.ascontiguousarray(np.asarray(inputs[nm], dtype=np.float32)) for nm in names
+                   if nm in inputs}
+    out_shapes = {oname: shape for oname, shape in pl.outs.values()}
+    addr = (syms["__l2_heap_start"] + 63) // 64 * 64
+    l2 = {}
+    n_in = len(ly.LAYERS[name][step][0])
+    for i, nm in enumerate(names):
+        n = ins_by_name[nm].size if i < n_in else max(1, int(np.prod(out_shapes[nm])))
+        l2[i] = addr
+        addr = (addr + 4 * n + 63) // 64 * 64
+    sched_addr = addr
+    steps = _relocate(tp.steps, l2, l1_base)
+    blob = b"".join(s.pack() for s in steps)
+    end = sched_addr + len(blob)
+    if end > syms["__l2_heap_end"]:
+        raise ConfigError(f"tiled {name}/{step}: the tensors and the schedule need {end - l2[0]} bytes of L2 but "
+                          f"platform {plat.name!r} leaves {syms['__l2_heap_end'] - l2[0]} (set l2.size larger)")
+    for i, nm in enumerate(names[:n_in]):
+        machine.write_bytes(l2[i], ins_by_name[nm].tobytes())
+    machine.write_bytes(sched_addr, blob)
+    machine.write_bytes(syms["ts_sched"], struct.pack("<4I", len(steps), int(bool(double_buffer)), cores,
+                                                       sched_addr))
+    code = machine.run(stdout=False)
+    res = collect(machine, code)
+    if code != 0:
+        raise GuestError(f"tiled {name}/{step} executor exited with code {code}: {res.stdout.strip()}")
+    outputs = {}
+    for i, nm in enumerate(names):
+        if i >= n_in:
+            outputs[nm] = kr.read_floats(machine, l2[i], out_shapes[nm])
+    total, compute, wait, nsteps = struct.unpack("<4I", machine.read_bytes(syms["ts_stats"], 16))
+    if nsteps != len(steps):
+        raise GuestError(f"tiled {name}/{step}: the executor ran {nsteps} of {len(steps)} steps")
+    return TiledLayerResult(outputs=outputs, plan=tp, cycles=total, compute_cycles=compute, dma_wait_cycles=wait,
+                            macs=pl.macs, bank_conflicts=sum(b["conflicts"] for b in res.banks),
+                            dma_delayed_beats=int(res.dma.get("delayed_beats", 0)), platform=plat.name,
+                            cores=cores, result=res)
