@@ -43,27 +43,14 @@ static void im2col_t_k(void *args)
 static void col2im_k(void *args)
 {
     const struct ly_args *a = (const struct ly_args *)args;
-    int H = a->H, W = a->W, Ho = a->Ho, Wo = a->Wo, s = a->stride, lo, hi;
+    int H = a->H, W = a->W, Ho = a->Ho, Wo = a->Wo, sh = a->stride - 1, lo, hi;
     mm_range(a->C, &lo, &hi);
     for (int c = lo; c < hi; c++) {
         const float *cols = a->tmp1 + c * 9 * Ho * Wo;
         float *dx = a->out0 + c * H * W;
         for (int h = 0; h < H; h++)
-            for (int w = 0; w < W; w++) {
-                float acc = 0.0f;
-                for (int i = 0; i < 3; i++) {
-                    int t = h + 1 - i, oh = t / s;
-                    if (t < 0 || t % s || oh >= Ho)
-                        continue;
-                    for (int j = 0; j < 3; j++) {
-                        int u = w + 1 - j, ow = u / s;
-                        if (u < 0 || u % s || ow >= Wo)
-                            continue;
-                        acc += cols[(i * 3 + j) * Ho * Wo + oh * Wo + ow];
-                    }
-                }
-                dx[h * W + w] = acc;
-            }
+            for (int w = 0; w < W; w++)
+                dx[h * W + w] = ly_col2im_at(0, cols, Ho * Wo, h, w, Ho, Wo, sh);
     }
 }
 
