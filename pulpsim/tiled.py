@@ -541,3 +541,30 @@ def run_tiled(name: str, step: str, inputs: dict, platform="vega", cores: int | 
                             macs=pl.macs, bank_conflicts=sum(b["conflicts"] for b in res.banks),
                             dma_delayed_beats=int(res.dma.get("delayed_beats", 0)), platform=plat.name,
                             cores=cores, result=res)
+
+
+def reduction_length(name: str, step: str, pl: ly.Plan) -> int:
+    """Terms summed per output element of a step (the length of its accumulation chain)."""
+    d = pl.dims
+    HW, HoWo = d["H"] * d["W"], d["Ho"] * d["Wo"]
+    return {("pointwise", "fw"): d["C"], ("pointwise", "wg"): HW, ("pointwise", "ig"): d["K"],
+            ("linear", "fw"): d["C"], ("linear", "wg"): 1, ("linear", "ig"): d["K"],
+            ("depthwise", "fw"): 9, ("depthwise", "wg"): HoWo, ("depthwise", "ig"): 9,
+            ("avgpool", "fw"): HW}.get((name, step), 1)
+
+
+def within_bound(name: str, step: str, inputs: dict, outputs: dict, **params) -> bool:
+    """Whether ``outputs`` match :func:`pulpsim.layers.golden` within the float32 error bound of a chain of
+    L roundings: ``|out - ref| <= (L + 2) * eps32 * ref(|inputs|)`` (ref on absolute values bounds the
+    magnitudes summed)."""
+    pl = ly.plan(name, step, inputs, **params)
+    ref = ly.golden(name, step, inputs, **params)
+    mag = ly.golden(name, step, {k: np.abs(np.asarray(v, np.float32)) for k, v in inputs.items()}, **params)
+    L = reduction_length(name, step, pl)
+    eps = np.finfo(np.float32).eps
+    for k, r in ref.items():
+        out = np.asarray(outputs[k], np.float64).reshape(np.shape(r))
+        bound = (L + 2) * eps * np.abs(np.asarray(mag[k], np.float64)) + np.finfo(np.float32).tiny
+        if not np.all(np.abs(out - np.asarray(r, np.float64)) <= bound):
+            return False
+    return True

@@ -48,15 +48,19 @@ static void avgpool_fw_k(void *args)
     }
 }
 
-/* dx[c, hw] = dy[c] / HW; parallel over all C*HW elements. */
+/* dx[c, hw] = dy[c] / HW (one divide per channel); parallel over channels. */
 static void avgpool_bw_k(void *args)
 {
     const struct ly_args *a = (const struct ly_args *)args;
     int hw = a->H * a->W, lo, hi;
     float n = (float)hw;
-    mm_range(a->C * hw, &lo, &hi);
-    for (int i = lo; i < hi; i++)
-        a->out0[i] = a->in2[i / hw] / n;
+    mm_range(a->C, &lo, &hi);
+    for (int c = lo; c < hi; c++) {
+        float g = a->in2[c] / n;
+        float *dx = a->out0 + c * hw;
+        for (int i = 0; i < hw; i++)
+            dx[i] = g;
+    }
 }
 
 /* PyTorch SGD (dampening 0): g' = g + wd*w; v = m*v + g'; w = w - lr*v.  Every

@@ -62,14 +62,17 @@ TMM_INLINE void tmm_run(const struct tmm_args *a, int ars, int aks, int bks, int
             tmm_block(A, B, C, N, K, acc, ars, aks, bks, bss, 4, 4);
             continue;
         }
-        /* Edge block: row by row, 4 columns at a time when there are 4. */
-        for (int r = 0; r < R; r++) {
-            if (S == 4) {
+        /* Edge block: 1x4 rows or 4x1 columns when a side is whole, else element by element. */
+        if (S == 4) {
+            for (int r = 0; r < R; r++)
                 tmm_block(A + r * ars, B, C + r * N, N, K, acc, ars, aks, bks, bss, 1, 4);
-            } else {
+        } else if (R == 4) {
+            for (int s = 0; s < S; s++)
+                tmm_block(A, B + s * bss, C + s, N, K, acc, ars, aks, bks, bss, 4, 1);
+        } else {
+            for (int r = 0; r < R; r++)
                 for (int s = 0; s < S; s++)
                     tmm_block(A + r * ars, B + s * bss, C + r * N + s, N, K, acc, ars, aks, bks, bss, 1, 1);
-            }
         }
     }
 }

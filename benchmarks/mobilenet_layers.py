@@ -1,0 +1,125 @@
+"""Forward / weight-gradient / input-gradient MAC/cycle of the MobileNet-V1 layers from index 19 up, tiled.
+
+Usage:  python benchmarks/mobilenet_layers.py [--from IDX] [--configs vega:1 vega:8 pulp-open:8] [--json]
+
+The layer shapes are those of paper.md section 1.4 (MobileNet-V1, alpha 1.0, 128x128 input): the
+adaptive stage behind the default latent-replay layer conv5_4/dw (index 19).  Every step runs with
+its tensors in L2 and double-buffered DMA tiles in L1 (pulpsim.tiled, tiles chosen under the whole
+free TCDM), on random normal float32 data (seed 0), and is checked against the numpy reference
+(pulpsim.tiled.within_bound; a failing check is marked WRONG and makes the exit status 1).
+Cycles are core 0's mcycle over the whole schedule (first DMA to last store).  MACs are the
+nominal counts of the table (depthwise counts its padding taps).  L2 is enlarged to 8 MiB on
+every platform: conv6/sep's FP32 weights alone are 4 MiB (on the chip they would stream from L3).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from pulpsim import tiled  # noqa: E402
+from pulpsim.platform import get_platform  # noqa: E402
+
+#: (index, name, layer, C, H(=W), K or stride): paper.md section 1.4, indices 19..28.
+LAYERS = [
+    (19, "conv5_4/dw", "depthwise", 512, 8, 1),
+    (20, "conv5_4/sep", "pointwise", 512, 8, 512),
+    (21, "conv5_5/dw", "depthwise", 512, 8, 1),
+    (22, "conv5_5/sep", "pointwise", 512, 8, 512),
+    (23, "conv5_6/dw", "depthwise", 512, 8, 2),
+    (24, "conv5_6/sep", "pointwise", 512, 4, 1024),
+    (25, "conv6/dw", "depthwise", 1024, 4, 1),
+    (26, "conv6/sep", "pointwise", 1024, 4, 1024),
+    (27, "pool6", "avgpool", 1024, 4, 0),
+    (28, "fc", "linear", 1024, 1, 50),
+]
+
+L2_BYTES = 8 * 1024 * 1024
+
+
+def inputs_for(layer: str, step: str, C: int, H: int, k: int, rng) -> tuple[dict, dict]:
+    """Random inputs and parameters of one step."""
+    f = lambda *s: rng.standard_normal(s).astype(np.float32)  # noqa: E731
+    if layer == "pointwise":
+        return ({"fw": lambda: {"x": f(C, H, H), "W": f(k, C)}, "wg": lambda: {"x": f(C, H, H), "dy": f(k, H, H)},
+                 "ig": lambda: {"W": f(k, C), "dy": f(k, H, H)}}[step](), {})
+    if layer == "depthwise":
+        Ho = (H - 1) // k + 1
+        p = {"stride": k}
+        if step == "ig":
+            p["in_hw"] = (H, H)
+        return ({"fw": lambda: {"x": f(C, H, H), "W": f(C, 3, 3)}, "wg": lambda: {"x": f(C, H, H), "dy": f(C, Ho, Ho)},
+                 "ig": lambda: {"W": f(C, 3, 3), "dy": f(C, Ho, Ho)}}[step](), p)
+    if layer == "linear":
+        return ({"fw": lambda: {"x": f(C), "W": f(k, C)}, "wg": lambda: {"x": f(C), "dy": f(k)},
+                 "ig": lambda: {"W": f(k, C), "dy": f(k)}}[step](), {})
+    if step == "fw":
+        return {"x": f(C, H, H)}, {}
+    return {"dy": f(C)}, {"in_shape": (C, H, H)}
+
+
+def steps_of(layer: str) -> tuple[str, ...]:
+    return ("fw", "bw") if layer == "avgpool" else ("fw", "wg", "ig")
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--from", dest="first", type=int, default=19, help="first layer index (19..28)")
+    p.add_argument("--configs", nargs="+", default=["vega:1", "vega:8", "pulp-open:8"],
+                   help="platform:cores columns")
+    p.add_argument("--json", action="store_true", help="print the rows as JSON instead of a table")
+    args = p.parse_args(argv)
+    configs = [(c.split(":")[0], int(c.split(":")[1])) for c in args.configs]
+    plats = {pl: get_platform(pl, l2__size=L2_BYTES) for pl, _ in configs}
+    rng = np.random.default_rng(0)
+    rows, bad = [], False
+    t0 = time.perf_counter()
+    if not args.json:
+        print(f"# python benchmarks/mobilenet_layers.py {' '.join(shlex.quote(a) for a in (argv or sys.argv[1:]))}")
+        print("MAC/cycle (cycles) per step; tiles and DMA wait share of the last column's run")
+        print("| idx | layer | shape | step | MACs | " + " | ".join(f"{pl} {c} core{'s' if c > 1 else ''}"
+                                                             for pl, c in configs) + " | tiles | DMA wait |")
+        print("| --- | --- | --- | --- | --- |" + " --- |" * len(configs) + " --- | --- |")
+    for idx, lname, layer, C, H, k in LAYERS:
+        if idx < args.first:
+            continue
+        for step in steps_of(layer):
+            inputs, params = inputs_for(layer, step, C, H, k, rng)
+            cells, row = [], {"idx": idx, "layer": lname, "kind": layer, "step": step, "runs": []}
+            last = None
+            for pl, cores in configs:
+                r = tiled.run_tiled(layer, step, inputs, platform=plats[pl], cores=cores, **params)
+                ok = tiled.within_bound(layer, step, inputs, r.outputs, **params)
+                bad |= not ok
+                row["macs"] = r.macs
+                row["runs"].append({"platform": pl, "cores": cores, "cycles": r.cycles,
+                                    "mac_per_cycle": r.mac_per_cycle, "dma_wait": r.dma_wait_cycles,
+                                    "compute": r.compute_cycles, "tiles": r.tiles, "steps": r.steps, "ok": ok})
+                val = f"{r.mac_per_cycle:.2f} ({r.cycles:,})" if r.macs else f"({r.cycles:,})"
+                cells.append(val + ("" if ok else " WRONG"))
+                last = r
+            rows.append(row)
+            if not args.json:
+                shape = (f"{C}x{H}x{H}" + (f" -> {k}" if layer == "pointwise" else "") +
+                         (" s2" if layer == "depthwise" and k == 2 else "") if layer != "linear" else f"{C} -> {k}")
+                tiles = " ".join(f"{a}={b}" for a, b in last.tiles.items())
+                wait = 100.0 * last.dma_wait_cycles / last.cycles if last.cycles else 0.0
+                print(f"| {idx} | {lname} | {shape} | {step} | {last.macs:,} | " + " | ".join(cells) +
+                      f" | {tiles} | {wait:.1f} % |", flush=True)
+    if args.json:
+        print(json.dumps(rows, indent=1))
+    else:
+        print(f"host time {time.perf_counter() - t0:.0f} s")
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
