@@ -1,6 +1,6 @@
 """Forward / weight-gradient / input-gradient MAC/cycle of the MobileNet-V1 layers from index 19 up, tiled.
 
-Usage:  python benchmarks/mobilenet_layers.py [--from IDX] [--configs vega:1 vega:8 pulp-open:8] [--json]
+Usage:  python benchmarks/mobilenet_layers.py [--from IDX] [--configs vega:1 vega:8 pulp-open:1 pulp-open:8] [--json]
 
 The layer shapes are those of paper.md section 1.4 (MobileNet-V1, alpha 1.0, 128x128 input): the
 adaptive stage behind the default latent-replay layer conv5_4/dw (index 19).  Every step runs with
@@ -73,28 +73,37 @@ def steps_of(layer: str) -> tuple[str, ...]:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--from", dest="first", type=int, default=19, help="first layer index (19..28)")
-    p.add_argument("--configs", nargs="+", default=["vega:1", "vega:8", "pulp-open:8"],
-                   help="platform:cores columns")
+    p.add_argument("--configs", nargs="+", default=["vega:1", "vega:8", "pulp-open:1", "pulp-open:8"],
+                   help="platform:cores columns; a platform run on 1 and more cores also gets a speed-up column")
     p.add_argument("--json", action="store_true", help="print the rows as JSON instead of a table")
     args = p.parse_args(argv)
     configs = [(c.split(":")[0], int(c.split(":")[1])) for c in args.configs]
+    # Columns: each config, and after a platform's last config a speed-up over its 1-core run.
+    columns = []
+    for i, (pl, c) in enumerate(configs):
+        columns.append(("run", i, f"{pl} {c} core{'s' if c > 1 else ''}"))
+        later = [j for j in range(i + 1, len(configs)) if configs[j][0] == pl]
+        one = [j for j in range(len(configs)) if configs[j] == (pl, 1)]
+        if not later and one and c > 1:
+            columns.append(("speedup", (one[0], i), f"{pl} 1->{c}"))
+    detail = next((i for i, (pl, c) in enumerate(configs) if c > 1), len(configs) - 1)
     plats = {pl: get_platform(pl, l2__size=L2_BYTES) for pl, _ in configs}
     rng = np.random.default_rng(0)
     rows, bad = [], False
     t0 = time.perf_counter()
     if not args.json:
         print(f"# python benchmarks/mobilenet_layers.py {' '.join(shlex.quote(a) for a in (argv or sys.argv[1:]))}")
-        print("MAC/cycle (cycles) per step; tiles and DMA wait share of the last column's run")
-        print("| idx | layer | shape | step | MACs | " + " | ".join(f"{pl} {c} core{'s' if c > 1 else ''}"
-                                                             for pl, c in configs) + " | tiles | DMA wait |")
-        print("| --- | --- | --- | --- | --- |" + " --- |" * len(configs) + " --- | --- |")
+        pl, c = configs[detail]
+        print(f"MAC/cycle (cycles) per step; tiles and DMA wait share of the {pl} {c}-core run")
+        print("| idx | layer | shape | step | MACs | " + " | ".join(t for _, _, t in columns) + " | tiles | DMA wait |")
+        print("| --- | --- | --- | --- | --- |" + " --- |" * len(columns) + " --- | --- |")
     for idx, lname, layer, C, H, k in LAYERS:
         if idx < args.first:
             continue
         for step in steps_of(layer):
             inputs, params = inputs_for(layer, step, C, H, k, rng)
             cells, row = [], {"idx": idx, "layer": lname, "kind": layer, "step": step, "runs": []}
-            last = None
+            runs = []
             for pl, cores in configs:
                 r = tiled.run_tiled(layer, step, inputs, platform=plats[pl], cores=cores, **params)
                 ok = tiled.within_bound(layer, step, inputs, r.outputs, **params)
@@ -103,9 +112,15 @@ def main(argv=None) -> int:
                 row["runs"].append({"platform": pl, "cores": cores, "cycles": r.cycles,
                                     "mac_per_cycle": r.mac_per_cycle, "dma_wait": r.dma_wait_cycles,
                                     "compute": r.compute_cycles, "tiles": r.tiles, "steps": r.steps, "ok": ok})
-                val = f"{r.mac_per_cycle:.2f} ({r.cycles:,})" if r.macs else f"({r.cycles:,})"
-                cells.append(val + ("" if ok else " WRONG"))
-                last = r
+                runs.append((r, ok))
+            for kind, ref, _ in columns:
+                if kind == "run":
+                    r, ok = runs[ref]
+                    val = f"{r.mac_per_cycle:.2f} ({r.cycles:,})" if r.macs else f"({r.cycles:,})"
+                    cells.append(val + ("" if ok else " WRONG"))
+                else:
+                    cells.append(f"{runs[ref[0]][0].cycles / runs[ref[1]][0].cycles:.2f}x")
+            last = runs[detail][0]
             rows.append(row)
             if not args.json:
                 shape = (f"{C}x{H}x{H}" + (f" -> {k}" if layer == "pointwise" else "") +

@@ -165,10 +165,12 @@ def _cmd_kernel(args: argparse.Namespace) -> int:
 
 
 def _cmd_tiling(args: argparse.Namespace) -> int:
-    from . import tiling
-    C, K, HW = args.shape
-    table = tiling.sweep(C, K, HW, args.l1, platform=args.platform, cores=args.cores, variant=args.variant,
-                         seed=args.seed)
+    from . import tiled, tiling
+    from .kernel_cli import checked_dims
+    step = args.step or tiled.TILED_LAYERS[args.layer][0]
+    dims = checked_dims(args.layer, args.shape)
+    table = tiling.sweep(args.layer, step, dims, args.l1, platform=args.platform, cores=args.cores,
+                         stride=args.stride, count=args.count, seed=args.seed)
     print(table.format())
     if args.plot:
         tiling.plot_sweep(table, args.plot)
@@ -228,17 +230,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="random seed of the inputs (default 0)")
     p.set_defaults(func=_cmd_kernel)
 
-    p = sub.add_parser("tiling", help="tiled layers with L2<->L1 DMA (double vs single buffering)")
-    tsub = p.add_subparsers(dest="layer", required=True, parser_class=_ArgumentParser)
-    q = tsub.add_parser("pointwise", help="sweep tile widths of Y[K,HW] = W[K,C] @ X[C,HW] under an L1 budget")
-    q.add_argument("--shape", type=int, nargs=3, required=True, metavar=("C", "K", "HW"))
-    q.add_argument("--l1", type=int, required=True, metavar="BYTES", help="L1 byte budget (W + tile buffers)")
-    q.add_argument("--platform", default="vega")
-    q.add_argument("--cores", type=int, default=8)
-    q.add_argument("--variant", default="4x4")
-    q.add_argument("--seed", type=int, default=0)
-    q.add_argument("--plot", metavar="FILE.png", help="draw a bar chart of the sweep")
-    q.set_defaults(func=_cmd_tiling)
+    p = sub.add_parser("tiling", help="sweep tile shapes and DMA buffering of a layer step with tensors in L2")
+    p.add_argument("layer", choices=["pointwise", "linear", "depthwise", "avgpool", "relu"])
+    p.add_argument("--shape", type=int, nargs="+", required=True,
+                   help="as for `pulpsim kernel`: pointwise C K H W, linear IN OUT, depthwise/avgpool/relu C H W")
+    p.add_argument("--step", default=None, help="fw, wg, ig (bw for avgpool/relu); default fw")
+    p.add_argument("--l1", type=int, required=True, metavar="BYTES", help="L1 byte budget of the tile buffers")
+    p.add_argument("--stride", type=int, default=1, help="depthwise stride, 1 or 2 (default 1)")
+    p.add_argument("--platform", default="vega")
+    p.add_argument("--cores", type=int, default=8)
+    p.add_argument("--count", type=int, default=4, help="tilings tried per buffering mode (default 4)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--plot", metavar="FILE.png", help="draw a bar chart of the sweep")
+    p.set_defaults(func=_cmd_tiling)
 
     p = sub.add_parser("platforms", help="list the platform presets")
     p.add_argument("--json", action="store_true")

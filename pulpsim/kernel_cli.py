@@ -24,7 +24,8 @@ SHAPE_ARGS = {
 EPS = float(np.finfo(np.float32).eps)
 
 
-def _dims(name: str, shape: list[int]) -> dict[str, int]:
+def checked_dims(name: str, shape: list[int]) -> dict[str, int]:
+    """The named shape values of a layer (SHAPE_ARGS), each checked >= 1."""
     names = SHAPE_ARGS[name]
     if len(shape) != len(names):
         raise ConfigError(f"{name}: --shape takes {len(names)} values ({' '.join(names)}), got {len(shape)}")
@@ -88,7 +89,7 @@ def run(name: str, step: str | None, shape: list[int], *, platform: str, cores, 
         raise ConfigError(f"{name}: unknown step {step!r}; steps: {', '.join(steps)}")
     if stride not in (1, 2):
         raise ConfigError(f"--stride must be 1 or 2, got {stride}")
-    dims = _dims(name, shape)
+    dims = checked_dims(name, shape)
     inputs, params, red = random_inputs(name, step, dims, stride, np.random.default_rng(seed))
     res = layers.run_layer(name, step, inputs, platform=platform, cores=cores if cores else 8, **params)
     gold = layers.golden(name, step, inputs, **params)

@@ -53,8 +53,8 @@ from .machine import Machine
 from .platform import Platform
 from .result import Result, collect
 
-__all__ = ["TILED_LAYERS", "Xfer", "Step", "TilePlan", "TiledLayerResult", "plan_tiles", "build_executor",
-           "run_tiled", "l1_arena"]
+__all__ = ["TILED_LAYERS", "Xfer", "Step", "TilePlan", "TiledLayerResult", "plan_tiles", "rank_tilings",
+           "build_executor", "run_tiled", "l1_arena", "within_bound"]
 
 # Op codes and flags of tiled.c.
 OP_MM, OP_DW_FW, OP_DW_WG, OP_DW_IG, OP_POOL_FW, OP_POOL_BW, OP_RELU_FW, OP_RELU_BW = range(1, 9)
@@ -221,7 +221,10 @@ def _est(compute: float, dma_in: float, dma_out: float, steps: int, double: bool
 def _mm_cost(p: MatmulProblem, tm: int, tn: int, tk: int, cores: int, fpu_cycles: float, double: bool) -> float:
     blocks = math.ceil(tm / 4) * math.ceil(tn / 4)
     compute = math.ceil(blocks / cores) * (tk * fpu_cycles + 40)
-    dma_in = 2 * _DMA_CMD_CYCLES + 4 * (tm * tk + tk * tn) / 8
+    whole_k = tk >= p.K       # an operand covering all of its matrix stays in L1 (not reloaded)
+    a_in = 0 if whole_k and tm >= p.M else _DMA_CMD_CYCLES + 4 * tm * tk / 8
+    b_in = 0 if whole_k and tn >= p.N else _DMA_CMD_CYCLES + 4 * tk * tn / 8
+    dma_in = a_in + b_in
     dma_out = (_DMA_CMD_CYCLES + 4 * tm * tn / 8) / math.ceil(p.K / tk)
     steps = math.ceil(p.M / tm) * math.ceil(p.N / tn) * math.ceil(p.K / tk)
     return _est(compute, dma_in, dma_out, steps, double)
@@ -272,6 +275,7 @@ def _mm_steps(p: MatmulProblem, tm, tn, tk, double, l2: dict, l1: int) -> list[S
     b_buf = [a + a_sz for a in a_buf]
     c_buf = [l1 + nb * (a_sz + b_sz) + i * c_sz for i in range(nb)]
     steps, t = [], 0
+    held = [dict() for _ in range(nb)]     # per buffer set: the chunk each operand buffer holds
     for i0 in range(0, p.M, tm):
         m = min(tm, p.M - i0)
         for j0 in range(0, p.N, tn):
@@ -286,8 +290,11 @@ def _mm_steps(p: MatmulProblem, tm, tn, tk, double, l2: dict, l1: int) -> list[S
                       else _chunk(l2[p.b], p.N, k0, k, j0, n, b_buf[s]))
                 flags = (FIRST if k0 == 0 else 0) | (LAST if k0 + k >= p.K else 0)
                 stores = [_chunk(l2[p.c], p.N, i0, m, j0, n, c_buf[o])] if flags & LAST else []
+                # A chunk already in this set's buffer (e.g. the whole of W when tm = M, tk = K) is not reloaded.
+                loads = [x for key, x in (("a", la), ("b", lb)) if held[s].get(key) != x]
+                held[s].update(a=la, b=lb)
                 steps.append(Step(OP_MM, [a_buf[s], b_buf[s], c_buf[o], m, n, k, p.layout, int(k0 > 0)], 3,
-                                  [la, lb], stores, flags, o))
+                                  loads, stores, flags, o))
             t += 1
     return steps
 
@@ -324,40 +331,35 @@ def _fpu_cycles(plat: Platform, cores: int) -> float:
     return _MM_CYCLES_PER_K
 
 
-def _choose(p, budget: int, double: bool, cores: int, plat: Platform, tiles: dict | None):
-    """(tiles, l1 bytes, estimate) of the best tiling under the budget (or of the given one)."""
+def _rank(p, budget: int, double: bool, cores: int, plat: Platform, tiles: dict | None) -> list[tuple]:
+    """(tiles, l1 bytes, estimate) of every candidate tiling within the budget (or of the given one),
+    cheapest estimate first."""
+    out = []
     if isinstance(p, MatmulProblem):
         fc = _fpu_cycles(plat, cores)
         if tiles:
-            tm, tn, tk = (min(int(tiles.get(k, d)), d) for k, d in (("tm", p.M), ("tn", p.N), ("tk", p.K)))
-            cands = [(tm, tn, tk)]
+            cands = [tuple(min(int(tiles.get(k, d)), d) for k, d in (("tm", p.M), ("tn", p.N), ("tk", p.K)))]
         else:
             cands = [(tm, tn, tk) for tm in _candidates(p.M) for tn in _candidates(p.N) for tk in _candidates(p.K)]
-        best = None
         for tm, tn, tk in cands:
             need = _mm_l1(tm, tn, tk, double)
-            if need > budget:
-                continue
-            cost = _mm_cost(p, tm, tn, tk, cores, fc, double)
-            if best is None or cost < best[2]:
-                best = ({"tm": tm, "tn": tn, "tk": tk}, need, cost)
-        return best
-    cands = [min(int(tiles["tc"]), p.C)] if tiles else sorted({p.C} | set(range(1, p.C + 1)))
-    best = None
-    pix = p.Ho * p.Wo if p.op in (OP_DW_FW, OP_DW_WG) else p.H * p.W
-    for tc in cands:
-        need = _ch_l1(p, tc, double)
-        if need > budget:
-            continue
-        compute = math.ceil(tc / cores) * pix * _CH_CYCLES.get(p.op, 10)
+            if need <= budget:
+                out.append(({"tm": tm, "tn": tn, "tk": tk}, need, _mm_cost(p, tm, tn, tk, cores, fc, double)))
+    else:
+        cands = [min(int(tiles["tc"]), p.C)] if tiles else sorted({p.C} | set(range(1, p.C + 1)))
+        pix = p.Ho * p.Wo if p.op in (OP_DW_FW, OP_DW_WG) else p.H * p.W
         per_in = 4 * sum(n for _, n, _ in p.ins)
         per_out = 4 * sum(n for _, n in p.outs)
-        dma_in = len(p.ins) * _DMA_CMD_CYCLES + tc * per_in / 8
-        dma_out = len(p.outs) * _DMA_CMD_CYCLES + tc * per_out / 8
-        cost = _est(compute, dma_in, dma_out, math.ceil(p.C / tc), double)
-        if best is None or cost < best[2]:
-            best = ({"tc": tc}, need, cost)
-    return best
+        for tc in cands:
+            need = _ch_l1(p, tc, double)
+            if need > budget:
+                continue
+            compute = math.ceil(tc / cores) * pix * _CH_CYCLES.get(p.op, 10)
+            dma_in = len(p.ins) * _DMA_CMD_CYCLES + tc * per_in / 8
+            dma_out = len(p.outs) * _DMA_CMD_CYCLES + tc * per_out / 8
+            out.append(({"tc": tc}, need, _est(compute, dma_in, dma_out, math.ceil(p.C / tc), double)))
+    out.sort(key=lambda r: (r[2], -r[1]))
+    return out
 
 
 def _min_l1(p, double: bool) -> int:
@@ -388,17 +390,24 @@ def plan_tiles(name: str, step: str, inputs: dict, l1_budget: int, *, double_buf
     prob = _problem(name, step, pl)
     plat = kr._platform(platform)
     l1_budget = int(l1_budget)
-    best = _choose(prob, l1_budget, double_buffer, cores, plat, tiles)
-    if best is None:
+    ranked = _rank(prob, l1_budget, double_buffer, cores, plat, tiles)
+    if not ranked:
         what = f"the tiles {tiles}" if tiles else f"even the smallest tile ({_min_l1(prob, double_buffer)} bytes)"
         raise ConfigError(f"tiled {name}/{step}: an L1 budget of {l1_budget} bytes is too small for {what}, "
                           f"{'double' if double_buffer else 'single'}-buffered")
-    t, need, cost = best
+    t, need, cost = ranked[0]
     names = _tensor_names(name, step)
     l2 = {nm: i << 28 for i, nm in enumerate(names)}
     steps = (_mm_steps(prob, t["tm"], t["tn"], t["tk"], double_buffer, l2, 0) if isinstance(prob, MatmulProblem)
              else _ch_steps(prob, t["tc"], double_buffer, l2, 0))
     return TilePlan(name, step, prob, t, double_buffer, need, steps, cost)
+
+
+def rank_tilings(name: str, step: str, inputs: dict, l1_budget: int, *, double_buffer: bool = True,
+                 cores: int = 8, platform="vega", **params) -> list[tuple[dict, int, float]]:
+    """Every tiling that fits ``l1_budget`` as (tiles, L1 bytes, cost-model cycles), cheapest first."""
+    pl = _shapes_plan(name, step, inputs, params)
+    return _rank(_problem(name, step, pl), int(l1_budget), double_buffer, cores, kr._platform(platform), None)
 
 
 def _tensor_names(name: str, step: str) -> tuple[str, ...]:

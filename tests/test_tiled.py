@@ -1,0 +1,154 @@
+"""Tiled execution of layers with tensors in L2 (pulpsim.tiled, kernels/tiling/tiled.c, tmm.c).
+
+Every step is checked two ways: against the numpy reference (pulpsim.golden) within the float32
+error bound of its accumulation chains, and bit for bit against the untiled layer kernel run on
+the same data (tiling must not change any element's chain of operations).  The schedules are
+checked independently for the double-buffering invariant and the L1 budget.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pulpsim import layers, tiled
+from pulpsim.errors import ConfigError
+
+rng = np.random.default_rng(7)
+
+
+def f(*shape):
+    return rng.standard_normal(shape).astype(np.float32)
+
+
+# (layer, step, inputs, params): odd sizes (not multiples of 4 or of 8 cores), one channel, 1x1 spatial.
+CASES = [
+    ("pointwise", "fw", lambda: {"x": f(13, 3, 5), "W": f(10, 13)}, {}),
+    ("pointwise", "wg", lambda: {"x": f(13, 3, 5), "dy": f(10, 3, 5)}, {}),
+    ("pointwise", "ig", lambda: {"W": f(10, 13), "dy": f(10, 3, 5)}, {}),
+    ("pointwise", "fw", lambda: {"x": f(1, 1, 1), "W": f(9, 1)}, {}),
+    ("pointwise", "wg", lambda: {"x": f(6, 1, 1), "dy": f(7, 1, 1)}, {}),
+    ("linear", "fw", lambda: {"x": f(37), "W": f(11, 37)}, {}),
+    ("linear", "wg", lambda: {"x": f(37), "dy": f(11)}, {}),
+    ("linear", "ig", lambda: {"W": f(11, 37), "dy": f(11)}, {}),
+    ("depthwise", "fw", lambda: {"x": f(11, 7, 6), "W": f(11, 3, 3)}, {"stride": 1}),
+    ("depthwise", "fw", lambda: {"x": f(11, 7, 7), "W": f(11, 3, 3)}, {"stride": 2}),
+    ("depthwise", "wg", lambda: {"x": f(11, 7, 7), "dy": f(11, 4, 4)}, {"stride": 2}),
+    ("depthwise", "wg", lambda: {"x": f(1, 5, 5), "dy": f(1, 5, 5)}, {"stride": 1}),
+    ("depthwise", "ig", lambda: {"W": f(11, 3, 3), "dy": f(11, 6, 5)}, {"stride": 1}),
+    ("depthwise", "ig", lambda: {"W": f(11, 3, 3), "dy": f(11, 4, 4)}, {"stride": 2, "in_hw": (7, 7)}),
+    ("avgpool", "fw", lambda: {"x": f(19, 4, 4)}, {}),
+    ("avgpool", "bw", lambda: {"dy": f(19)}, {"in_shape": (19, 4, 4)}),
+    ("relu", "fw", lambda: {"x": f(101)}, {}),
+    ("relu", "bw", lambda: {"x": f(101), "dy": f(101)}, {}),
+]
+
+
+def _flat(d):
+    (k, v), = d.items()
+    return k, v
+
+
+@pytest.mark.parametrize("double", [True, False], ids=["double", "single"])
+@pytest.mark.parametrize("case", range(len(CASES)),
+                         ids=[f"{c[0]}-{c[1]}-{i}" for i, c in enumerate(CASES)])
+def test_tiled_matches_golden_and_untiled(case, double):
+    name, step, make, params = CASES[case]
+    inputs = make()
+    budget = 1200  # a few hundred floats: several tiles for every case but the smallest
+    r = tiled.run_tiled(name, step, inputs, platform="vega", cores=8, double_buffer=double, l1_budget=budget,
+                        **params)
+    assert r.plan.l1_bytes <= budget
+    assert tiled.within_bound(name, step, inputs, r.outputs, **params)
+    ref = layers.run_layer(name, step, inputs, platform="vega", cores=8, **params)
+    k, out = _flat(r.outputs)
+    np.testing.assert_array_equal(out.reshape(ref.outputs[k].shape), ref.outputs[k])
+    assert r.cycles >= r.compute_cycles > 0
+    assert r.macs == ref.macs
+
+
+def test_many_tiles_really_happen():
+    inputs = {"x": f(13, 3, 5), "W": f(10, 13)}
+    r = tiled.run_tiled("pointwise", "fw", inputs, platform="vega", l1_budget=1200)
+    assert r.steps >= 4
+
+
+@pytest.mark.parametrize("step,layout_tiles", [("fw", {"tm": 8, "tn": 4, "tk": 3}),
+                                               ("wg", {"tm": 4, "tn": 8, "tk": 2}),
+                                               ("ig", {"tm": 5, "tn": 6, "tk": 4})])
+def test_reduction_split_in_chunks_is_bit_exact(step, layout_tiles):
+    """K split into chunks (accumulating in L1) gives the same bits as one pass."""
+    x, W, dy = f(10, 2, 3), f(9, 10), f(9, 2, 3)
+    inputs = {"fw": {"x": x, "W": W}, "wg": {"x": x, "dy": dy}, "ig": {"W": W, "dy": dy}}[step]
+    r = tiled.run_tiled("pointwise", step, inputs, platform="vega", tiles=layout_tiles)
+    assert r.tiles == layout_tiles
+    first_steps = [s for s in r.plan.steps if s.flags & tiled.FIRST]
+    assert len(r.plan.steps) > len(first_steps)          # some output tiles took several chunks
+    ref = layers.run_layer("pointwise", step, inputs, platform="vega")
+    k, out = _flat(r.outputs)
+    np.testing.assert_array_equal(out, ref.outputs[k])
+
+
+def _ranges(xfers):
+    return [(x.loc, x.loc + x.size) for x in xfers]
+
+
+def _overlap(a, b):
+    return any(lo1 < hi2 and lo2 < hi1 for lo1, hi1 in a for lo2, hi2 in b)
+
+
+@pytest.mark.parametrize("name,step,shapes,params", [
+    ("pointwise", "wg", {"x": (37, 6, 6), "dy": (29, 6, 6)}, {}),
+    ("pointwise", "ig", {"W": (29, 37), "dy": (29, 6, 6)}, {}),
+    ("linear", "fw", {"x": (300,), "W": (21, 300)}, {}),
+    ("depthwise", "wg", {"x": (40, 9, 9), "dy": (40, 5, 5)}, {"stride": 2}),
+])
+@pytest.mark.parametrize("double", [True, False])
+def test_schedule_invariants(name, step, shapes, params, double):
+    """Every L1 range lies in the budget; double-buffered, the loads issued for step i+1 never touch what
+    step i computes on or stores from, nor an output tile whose store may still be in flight."""
+    budget = 6000
+    inputs = {k: np.zeros(s, np.float32) for k, s in shapes.items()}
+    tp = tiled.plan_tiles(name, step, inputs, budget, double_buffer=double, **params)
+    assert len(tp.steps) > 2
+    for s in tp.steps:
+        for lo, hi in _ranges(s.loads + s.stores):
+            assert 0 <= lo < hi <= budget
+    if not double:
+        return
+    for i in range(len(tp.steps) - 1):
+        cur, nxt = tp.steps[i], tp.steps[i + 1]
+        reads = _ranges(cur.loads) + [(a, a + 1) for a in cur.args[:cur.nptr] if a is not None]
+        assert not _overlap(_ranges(nxt.loads), reads)
+        assert not _overlap(_ranges(nxt.loads), _ranges(cur.stores))
+    # Output tiles alternate between two buffers: the stores of one are never overwritten by the next.
+    lasts = [s for s in tp.steps if s.flags & tiled.LAST]
+    for a, b in zip(lasts, lasts[1:]):
+        assert a.obuf != b.obuf
+        assert not _overlap(_ranges(a.stores), _ranges(b.stores))
+
+
+def test_double_buffering_hides_the_dma():
+    """Many pointwise tiles: the DMA wait of the double-buffered schedule is under half the single one's."""
+    inputs = {"x": f(32, 8, 8), "W": f(48, 32)}
+    tiles = {"tm": 16, "tn": 16, "tk": 32}
+    d = tiled.run_tiled("pointwise", "fw", inputs, platform="vega", tiles=tiles, double_buffer=True)
+    s = tiled.run_tiled("pointwise", "fw", inputs, platform="vega", tiles=tiles, double_buffer=False)
+    np.testing.assert_array_equal(d.outputs["y"], s.outputs["y"])
+    assert d.steps == s.steps == 12
+    assert d.dma_wait_cycles < 0.5 * s.dma_wait_cycles
+    assert d.cycles < s.cycles
+
+
+def test_bad_requests_are_clear_errors():
+    x, W = f(8, 2, 2), f(4, 8)
+    with pytest.raises(ConfigError, match="too small"):
+        tiled.run_tiled("pointwise", "fw", {"x": x, "W": W}, platform="vega", l1_budget=16)
+    with pytest.raises(ConfigError, match="not tiled"):
+        tiled.run_tiled("conv2d", "fw", {"x": x, "W": W}, platform="vega")
+    with pytest.raises(ConfigError, match="no step"):
+        tiled.run_tiled("pointwise", "bw", {"x": x, "W": W}, platform="vega")
+    with pytest.raises(ConfigError, match="exceeds"):
+        tiled.run_tiled("pointwise", "fw", {"x": x, "W": W}, platform="vega", l1_budget=10**7)
+    with pytest.raises(ConfigError, match="L2"):
+        tiled.run_tiled("pointwise", "fw", {"x": f(64, 32, 32), "W": f(512, 64)}, platform="vega")
