@@ -122,7 +122,7 @@ def _cmd_kernel(args: argparse.Namespace) -> int:
     if args.name != "matmul":
         from . import kernel_cli
         print(kernel_cli.run(args.name, args.step, args.shape, platform=args.platform, cores=args.cores,
-                             stride=args.stride, seed=args.seed))
+                             stride=args.stride, seed=args.seed, window=args.window))
         return 0
     if len(args.shape) != 3:
         raise ConfigError(f"matmul: --shape takes 3 values (M N K), got {len(args.shape)}")
@@ -170,7 +170,7 @@ def _cmd_tiling(args: argparse.Namespace) -> int:
     step = args.step or tiled.TILED_LAYERS[args.layer][0]
     dims = checked_dims(args.layer, args.shape)
     table = tiling.sweep(args.layer, step, dims, args.l1, platform=args.platform, cores=args.cores,
-                         stride=args.stride, count=args.count, seed=args.seed)
+                         stride=args.stride, window=args.window, count=args.count, seed=args.seed)
     print(table.format())
     if args.plot:
         tiling.plot_sweep(table, args.plot)
@@ -224,6 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="matmul: M N K; layers: see 'pulpsim kernel --help' (e.g. conv2d: C K H W)")
     p.add_argument("--step", default=None, help="layer step: fw, wg, ig, bw or step (default: the first)")
     p.add_argument("--stride", type=int, default=1, help="depthwise/conv2d stride (1 or 2)")
+    p.add_argument("--window", type=int, default=None, help="avgpool window k (stride k; default: global)")
     p.add_argument("--cores", type=int, default=None, help="team size (default: all cores of the platform)")
     p.add_argument("--variant", default="4x4", help="matmul variant (default 4x4)")
     p.add_argument("--platform", default="vega", help="platform preset (default vega)")
@@ -237,6 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--step", default=None, help="fw, wg, ig (bw for avgpool/relu); default fw")
     p.add_argument("--l1", type=int, required=True, metavar="BYTES", help="L1 byte budget of the tile buffers")
     p.add_argument("--stride", type=int, default=1, help="depthwise stride, 1 or 2 (default 1)")
+    p.add_argument("--window", type=int, default=None, help="avgpool window k (stride k; default: global)")
     p.add_argument("--platform", default="vega")
     p.add_argument("--cores", type=int, default=8)
     p.add_argument("--count", type=int, default=4, help="tilings tried per buffering mode (default 4)")

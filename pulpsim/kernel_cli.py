@@ -36,8 +36,9 @@ def checked_dims(name: str, shape: list[int]) -> dict[str, int]:
     return dims
 
 
-def random_inputs(name: str, step: str, dims: dict[str, int], stride: int, rng) -> tuple[dict, dict, int]:
-    """(inputs, params, reduction length) of one step on random data."""
+def random_inputs(name: str, step: str, dims: dict[str, int], stride: int, rng,
+                  window: int | None = None) -> tuple[dict, dict, int]:
+    """(inputs, params, reduction length) of one step on random data (``window``: avgpool's k, None global)."""
     r = lambda *s: rng.standard_normal(s).astype(np.float32)  # noqa: E731
     g = dims.get
     if name in ("depthwise", "conv2d"):
@@ -67,9 +68,13 @@ def random_inputs(name: str, step: str, dims: dict[str, int], stride: int, rng) 
         return ({"x": r(C, H, W)} if step == "fw" else {"x": r(C, H, W), "dy": r(C, H, W)}), {}, 1
     if name == "avgpool":
         C, H, W = g("C"), g("H"), g("W")
+        k = {} if window is None else {"k": window}
+        if window is not None and (window < 1 or window > min(H, W)):
+            raise ConfigError(f"avgpool: --window must be between 1 and {min(H, W)}, got {window}")
         if step == "fw":
-            return {"x": r(C, H, W)}, {}, H * W
-        return {"dy": r(C, 1, 1)}, {"in_shape": (C, H, W)}, 1
+            return {"x": r(C, H, W)}, k, H * W if window is None else window * window
+        dy = r(C, 1, 1) if window is None else r(C, H // window, W // window)
+        return {"dy": dy}, {"in_shape": (C, H, W), **k}, 1
     if name == "softmax_ce":
         N = g("N")
         return {"z": r(N)}, {"label": int(rng.integers(0, N))}, N
@@ -77,7 +82,8 @@ def random_inputs(name: str, step: str, dims: dict[str, int], stride: int, rng) 
     return {"w": r(N), "g": r(N), "v": r(N)}, {"lr": 0.01, "momentum": 0.9, "weight_decay": 5e-4}, 1
 
 
-def run(name: str, step: str | None, shape: list[int], *, platform: str, cores, stride: int, seed: int) -> str:
+def run(name: str, step: str | None, shape: list[int], *, platform: str, cores, stride: int, seed: int,
+        window: int | None = None) -> str:
     """Run and check one layer step; returns the report. Raises PulpsimError on a wrong result."""
     from . import layers
     from .errors import PulpsimError
@@ -90,7 +96,7 @@ def run(name: str, step: str | None, shape: list[int], *, platform: str, cores, 
     if stride not in (1, 2):
         raise ConfigError(f"--stride must be 1 or 2, got {stride}")
     dims = checked_dims(name, shape)
-    inputs, params, red = random_inputs(name, step, dims, stride, np.random.default_rng(seed))
+    inputs, params, red = random_inputs(name, step, dims, stride, np.random.default_rng(seed), window)
     res = layers.run_layer(name, step, inputs, platform=platform, cores=cores if cores else 8, **params)
     gold = layers.golden(name, step, inputs, **params)
     mags = layers.golden(name, step, {k: np.abs(v) for k, v in inputs.items()}, **params)
@@ -108,6 +114,7 @@ def run(name: str, step: str | None, shape: list[int], *, platform: str, cores, 
                                f"(max error {float(err.max()):.3g})")
     lines = [f"kernel {name}/{step} shape {' '.join(f'{k}={v}' for k, v in dims.items())}"
              + (f" stride {stride}" if name in ("depthwise", "conv2d") else "")
+             + (f" window {window}" if name == "avgpool" and window else "")
              + f" platform {res.platform} cores {res.cores} seed {seed}",
              f"cycles        {res.cycles}",
              f"MACs          {res.macs}" + (f"  ({res.mac_per_cycle:.3f} MAC/cycle)" if res.macs else ""),

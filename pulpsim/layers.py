@@ -59,7 +59,7 @@ LAYERS: dict[str, dict[str, tuple[tuple[str, ...], tuple[str, ...]]]] = {
 PARAMS = {
     "depthwise": {"stride": 1, "in_hw": None},
     "conv2d": {"stride": 1, "in_hw": None},
-    "avgpool": {"in_shape": None},
+    "avgpool": {"in_shape": None, "k": None},
     "softmax_ce": {"label": None},
     "sgd": {"lr": None, "momentum": 0.0, "weight_decay": 0.0},
 }
@@ -297,26 +297,33 @@ def plan(name: str, step: str, inputs: dict, **params) -> Plan:
         outs = {"out0": (LAYERS[name][step][1][0], x.shape)}
         dims.update(n=x.size)
     elif name == "avgpool":
+        k = p["k"]
+        if k is not None:
+            k = _int(k, "k (window)", name, step)
         if step == "fw":
             if p["in_shape"] is not None:
                 raise _err(name, step, "in_shape is only for bw")
             x = A("x", 3)
             C, H, Wd = x.shape
-            ins = {"in0": x}
-            outs = {"out0": ("y", (C, 1, 1))}
         else:
-            dy = A("dy", (1, 3))
-            C = dy.shape[0]
-            if dy.size != C:
-                raise _err(name, step, f"dy must be C or C x 1 x 1, got {dy.shape}")
             ish = p["in_shape"]
             if ish is None or len(ish) != 3:
                 raise _err(name, step, f"in_shape=(C, H, W) is required, got {ish!r}")
-            Ci, H, Wd = (_int(v, "in_shape", name, step) for v in ish)
-            _same(Ci, C, "in_shape channels vs dy", name, step)
+            C, H, Wd = (_int(v, "in_shape", name, step) for v in ish)
+        if k is not None and (k > H or k > Wd):
+            raise _err(name, step, f"window k={k} is larger than the input ({H}x{Wd})")
+        Ho, Wo = (1, 1) if k is None else (H // k, Wd // k)
+        if step == "fw":
+            ins = {"in0": x}
+            outs = {"out0": ("y", (C, Ho, Wo))}
+        else:
+            dy = A("dy", (1, 3))
+            if dy.shape[0] != C or dy.size != C * Ho * Wo:
+                raise _err(name, step, f"dy must be {C} x {Ho} x {Wo} (or {C} for a global pool), got {dy.shape}")
             ins = {"in2": dy}
             outs = {"out0": ("dx", (C, H, Wd))}
-        dims.update(C=C, H=H, W=Wd)
+        # The kernel's window: stride = k (0: global, one H x W window).
+        dims.update(C=C, H=H, W=Wd, Ho=Ho, Wo=Wo, stride=k or 0)
     elif name == "softmax_ce":
         z = A("z", 1)
         n = z.shape[0]
@@ -374,9 +381,11 @@ def golden(name: str, step: str, inputs: dict, **params) -> dict[str, np.ndarray
         r = _g.relu_fw(i["x"]) if step == "fw" else _g.relu_bw(i["x"], i["dy"])
     elif name == "avgpool":
         if step == "fw":
-            r = _g.avgpool_fw(i["x"])
+            r = _g.avgpool_fw(i["x"], p["k"])
         else:
-            r = _g.avgpool_bw(i["dy"].reshape(-1), p["in_shape"])
+            dy = i["dy"].reshape(-1) if p["k"] is None else i["dy"].reshape(pl.outs["out0"][1][0], pl.dims["Ho"],
+                                                                              pl.dims["Wo"])
+            r = _g.avgpool_bw(dy, p["in_shape"], p["k"])
     elif name == "softmax_ce":
         if step == "fw":
             return {"probs": _g.softmax(i["z"]), "loss": np.float32(_g.cross_entropy(i["z"], p["label"]))}
@@ -473,7 +482,8 @@ def run_layer(name: str, step: str, inputs: dict, platform="vega", cores: int | 
     """Run one training step of one layer on the simulated cluster.
 
     ``inputs`` maps the input names of ``LAYERS[name][step]`` to arrays (converted to float32);
-    ``params``: ``stride``/``in_hw`` (depthwise, conv2d), ``in_shape`` (avgpool bw), ``label``
+    ``params``: ``stride``/``in_hw`` (depthwise, conv2d), ``in_shape`` (avgpool bw) and ``k`` (avgpool
+    window and stride; None: global), ``label``
     (softmax_ce), ``lr``/``momentum``/``weight_decay`` (sgd).  ``contract=False`` builds with
     ``-ffp-contract=off`` (bit-exact with a host build of the same C).
     """

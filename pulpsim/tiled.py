@@ -187,9 +187,10 @@ def _problem(name: str, step: str, pl: ly.Plan):
             return ChannelProblem(OP_DW_WG, C, (("x", H * W, 0), ("dy", Ho * Wo, 2)), (("dW", 9),), **geo)
         return ChannelProblem(OP_DW_IG, C, (("W", 9, 1), ("dy", Ho * Wo, 2)), (("dx", H * W),), **geo)
     if name == "avgpool":
+        geo = dict(H=H, W=W, Ho=d["Ho"], Wo=d["Wo"], stride=d["stride"])   # stride: the window (0: global)
         if step == "fw":
-            return ChannelProblem(OP_POOL_FW, C, (("x", H * W, 0),), (("y", 1),), H=H, W=W)
-        return ChannelProblem(OP_POOL_BW, C, (("dy", 1, 2),), (("dx", H * W),), H=H, W=W)
+            return ChannelProblem(OP_POOL_FW, C, (("x", H * W, 0),), (("y", d["Ho"] * d["Wo"]),), **geo)
+        return ChannelProblem(OP_POOL_BW, C, (("dy", d["Ho"] * d["Wo"], 2),), (("dx", H * W),), **geo)
     if name == "relu":
         n = d["n"]
         if step == "fw":
@@ -559,7 +560,7 @@ def reduction_length(name: str, step: str, pl: ly.Plan) -> int:
     return {("pointwise", "fw"): d["C"], ("pointwise", "wg"): HW, ("pointwise", "ig"): d["K"],
             ("linear", "fw"): d["C"], ("linear", "wg"): 1, ("linear", "ig"): d["K"],
             ("depthwise", "fw"): 9, ("depthwise", "wg"): HoWo, ("depthwise", "ig"): 9,
-            ("avgpool", "fw"): HW}.get((name, step), 1)
+            ("avgpool", "fw"): HW if d["stride"] == 0 else d["stride"] ** 2}.get((name, step), 1)
 
 
 def within_bound(name: str, step: str, inputs: dict, outputs: dict, **params) -> bool:

@@ -81,7 +81,7 @@ class SweepTable:
 
 
 def sweep(layer: str, step: str, dims: dict, l1_budget: int, platform="vega", cores: int | None = 8, *,
-          stride: int = 1, count: int = 4, seed: int = 0) -> SweepTable:
+          stride: int = 1, window: int | None = None, count: int = 4, seed: int = 0) -> SweepTable:
     """Run the ``count`` best-ranked tilings per buffering mode of one step under ``l1_budget`` bytes.
 
     ``dims`` names the shape values of :data:`pulpsim.kernel_cli.SHAPE_ARGS` for the layer (e.g.
@@ -98,7 +98,7 @@ def sweep(layer: str, step: str, dims: dict, l1_budget: int, platform="vega", co
     if stride not in (1, 2):
         raise ConfigError(f"tiling: stride must be 1 or 2, got {stride!r}")
     dims = kernel_cli.checked_dims(layer, list(dims.values()) if isinstance(dims, dict) else list(dims))
-    inputs, params, _ = kernel_cli.random_inputs(layer, step, dims, stride, np.random.default_rng(seed))
+    inputs, params, _ = kernel_cli.random_inputs(layer, step, dims, stride, np.random.default_rng(seed), window)
     plat = _platform(platform)
     rows = []
     for double in (True, False):

@@ -60,7 +60,8 @@ def _inputs(name, step, d, seed=0):
     if name == "relu":
         return {"x": r(*d["shape"])} if step == "fw" else {"x": r(*d["shape"]), "dy": r(*d["shape"])}
     if name == "avgpool":
-        return {"x": r(C, H, W)} if step == "fw" else {"dy": r(C, 1, 1)}
+        k = d.get("k")
+        return {"x": r(C, H, W)} if step == "fw" else {"dy": r(C, H // k, W // k) if k else r(C, 1, 1)}
     if name == "softmax_ce":
         return {"z": r(d["n"]) * np.float32(d.get("scale", 1.0))}
     if name == "sgd":
@@ -74,8 +75,11 @@ def _params(name, step, d):
         if step == "ig":
             p["in_hw"] = (d["H"], d["W"])
         return p
-    if name == "avgpool" and step == "bw":
-        return {"in_shape": (d["C"], d["H"], d["W"])}
+    if name == "avgpool":
+        p = {"k": d["k"]} if "k" in d else {}
+        if step == "bw":
+            p["in_shape"] = (d["C"], d["H"], d["W"])
+        return p
     if name == "softmax_ce":
         return {"label": d["label"]}
     if name == "sgd":
@@ -96,7 +100,8 @@ DIMS = {
     "conv2d": [dict(C=1, K=1, H=1, W=1, s=1), dict(C=2, K=3, H=5, W=5, s=1), dict(C=3, K=4, H=5, W=7, s=2),
                dict(C=1, K=9, H=4, W=4, s=2), dict(C=5, K=2, H=3, W=3, s=1)],
     "relu": [dict(shape=(1,)), dict(shape=(37,)), dict(shape=(3, 4, 5))],
-    "avgpool": [dict(C=1, H=1, W=1), dict(C=3, H=4, W=5), dict(C=9, H=7, W=7), dict(C=10, H=1, W=1)],
+    "avgpool": [dict(C=1, H=1, W=1), dict(C=3, H=4, W=5), dict(C=9, H=7, W=7), dict(C=10, H=1, W=1),
+                dict(C=3, H=4, W=4, k=2), dict(C=9, H=7, W=8, k=3), dict(C=2, H=5, W=5, k=1), dict(C=1, H=3, W=6, k=3)],
     "softmax_ce": [dict(n=1, label=0), dict(n=3, label=2), dict(n=10, label=4), dict(n=37, label=36),
                    dict(n=10, label=1, scale=30.0)],
     "sgd": [dict(shape=(1,), lr=0.1, m=0.0, wd=0.0), dict(shape=(37,), lr=0.01, m=0.9, wd=5e-4),
@@ -134,6 +139,9 @@ def check_golden(name, step, d, inputs, params, out):
         elif (name, step) == ("bias", "wg"):
             hw = inputs["dy"].size // inputs["dy"].shape[0]
             bound = (hw + 1) * EPS * np.abs(inputs["dy"]).reshape(len(g), -1).sum(1, dtype=np.float64)
+        elif (name, step) == ("avgpool", "fw") and "k" in params:
+            mag = L.golden(name, step, {"x": np.abs(inputs["x"])}, **params)[k]
+            bound = (params["k"] ** 2 + 1) * EPS * mag.astype(np.float64) + np.finfo(np.float32).tiny
         elif (name, step) == ("avgpool", "fw"):
             x = inputs["x"]
             bound = ((x[0].size + 1) * EPS * np.abs(x).reshape(len(x), -1).mean(1, dtype=np.float64)).reshape(g.shape)

@@ -39,6 +39,8 @@ CASES = [
     ("depthwise", "ig", lambda: {"W": f(11, 3, 3), "dy": f(11, 4, 4)}, {"stride": 2, "in_hw": (7, 7)}),
     ("avgpool", "fw", lambda: {"x": f(19, 4, 4)}, {}),
     ("avgpool", "bw", lambda: {"dy": f(19)}, {"in_shape": (19, 4, 4)}),
+    ("avgpool", "fw", lambda: {"x": f(5, 7, 8)}, {"k": 3}),
+    ("avgpool", "bw", lambda: {"dy": f(5, 2, 2)}, {"k": 3, "in_shape": (5, 7, 8)}),
     ("relu", "fw", lambda: {"x": f(101)}, {}),
     ("relu", "bw", lambda: {"x": f(101), "dy": f(101)}, {}),
 ]

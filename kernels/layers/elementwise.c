@@ -32,34 +32,60 @@ static void relu_bw_k(void *args)
         a->out0[i] = a->in0[i] > 0.0f ? a->in2[i] : 0.0f;
 }
 
-/* y[c] = (sum_hw x[c, hw], increasing hw) / HW; parallel over channels. */
+/* Average pooling with non-overlapping windows of k x k (stride k: a->stride;
+ * 0 means one global H x W window): y[c, oh, ow] = (sum over the window in
+ * row-major order) / window size; parallel over channels. */
 static void avgpool_fw_k(void *args)
 {
     const struct ly_args *a = (const struct ly_args *)args;
-    int hw = a->H * a->W, lo, hi;
-    float n = (float)hw;
+    int H = a->H, W = a->W, Ho = a->Ho, Wo = a->Wo, kh = a->stride ? a->stride : H, kw = a->stride ? a->stride : W;
+    int lo, hi;
+    float n = (float)(kh * kw);
     mm_range(a->C, &lo, &hi);
     for (int c = lo; c < hi; c++) {
-        const float *x = a->in0 + c * hw;
-        float acc = x[0];
-        for (int i = 1; i < hw; i++)
-            acc += x[i];
-        a->out0[c] = acc / n;
+        const float *x = a->in0 + c * H * W;
+        float *y = a->out0 + c * Ho * Wo;
+        for (int oh = 0; oh < Ho; oh++)
+            for (int ow = 0; ow < Wo; ow++) {
+                const float *win = x + oh * kh * W + ow * kw;
+                float acc = win[0];
+                for (int j = 1; j < kw; j++)
+                    acc += win[j];
+                for (int i = 1; i < kh; i++)
+                    for (int j = 0; j < kw; j++)
+                        acc += win[i * W + j];
+                y[oh * Wo + ow] = acc / n;
+            }
     }
 }
 
-/* dx[c, hw] = dy[c] / HW (one divide per channel); parallel over channels. */
+/* dx[c, h, w] = dy[c, h / k, w / k] / (k * k) inside the windows, 0 in the
+ * trailing rows and columns no window covers; one divide per output. */
 static void avgpool_bw_k(void *args)
 {
     const struct ly_args *a = (const struct ly_args *)args;
-    int hw = a->H * a->W, lo, hi;
-    float n = (float)hw;
+    int H = a->H, W = a->W, Ho = a->Ho, Wo = a->Wo, kh = a->stride ? a->stride : H, kw = a->stride ? a->stride : W;
+    int lo, hi;
+    float n = (float)(kh * kw);
     mm_range(a->C, &lo, &hi);
     for (int c = lo; c < hi; c++) {
-        float g = a->in2[c] / n;
-        float *dx = a->out0 + c * hw;
-        for (int i = 0; i < hw; i++)
-            dx[i] = g;
+        const float *dy = a->in2 + c * Ho * Wo;
+        float *dx = a->out0 + c * H * W;
+        for (int h = Ho * kh; h < H; h++)
+            for (int w = 0; w < W; w++)
+                dx[h * W + w] = 0.0f;
+        for (int oh = 0; oh < Ho; oh++) {
+            for (int ow = 0; ow < Wo; ow++) {
+                float g = dy[oh * Wo + ow] / n;
+                float *win = dx + oh * kh * W + ow * kw;
+                for (int i = 0; i < kh; i++)
+                    for (int j = 0; j < kw; j++)
+                        win[i * W + j] = g;
+            }
+            for (int i = 0; i < kh; i++)
+                for (int w = Wo * kw; w < W; w++)
+                    dx[(oh * kh + i) * W + w] = 0.0f;
+        }
     }
 }
 

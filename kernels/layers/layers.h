@@ -25,8 +25,9 @@
  *             ig: in1=W in2=dy                   -> out0=dx[C,H,W]    tmp0: W^T [C*9,K], tmp1: cols [C*9,HoWo]
  *   relu      fw: in0=x[n]                       -> out0=y[n]
  *             bw: in0=x[n] in2=dy[n]             -> out0=dx[n]
- *   avgpool   fw: in0=x[C,HW]                    -> out0=y[C]          (global)
- *             bw: in2=dy[C]                      -> out0=dx[C,HW]
+ *   avgpool   fw: in0=x[C,H,W]                   -> out0=y[C,Ho,Wo]    windows k x k, stride k
+ *                                                    (k = stride; 0: one global H x W window, Ho = Wo = 1)
+ *             bw: in2=dy[C,Ho,Wo]                -> out0=dx[C,H,W]    (0 where no window covers)
  *   softmax_ce fw: in0=z[n], label               -> out0=p[n], out1=loss[1]   tmp0: per-core partials
  *             bw: in0=z[n], label                -> out0=dz[n]                tmp0: per-core partials
  *   sgd     step: in0=w[n] in1=g[n] in3=v[n]     -> out0=w'[n] out1=v'[n]
