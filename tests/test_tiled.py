@@ -154,3 +154,100 @@ def test_bad_requests_are_clear_errors():
         tiled.run_tiled("pointwise", "fw", {"x": x, "W": W}, platform="vega", l1_budget=10**7)
     with pytest.raises(ConfigError, match="L2"):
         tiled.run_tiled("pointwise", "fw", {"x": f(64, 32, 32), "W": f(512, 64)}, platform="vega")
+
+
+# ------------------------------------------------------------------------------ host builds (cffi)
+
+_HOST_SRC = r"""
+#include <math.h>
+#include "tmm.h"
+/* C (+)= op(A) @ op(B) as one chain per element in increasing k: fused (fmaf) or mul-then-add. */
+void ref_chain(const float *A, const float *B, float *C, int M, int N, int K, int layout, int acc, int fused)
+{
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            float s = acc ? C[i * N + j] : 0.0f;
+            for (int k = 0; k < K; k++) {
+                float a = layout == TMM_TN ? A[k * M + i] : A[i * K + k];
+                float b = layout == TMM_NT ? B[j * K + k] : B[k * N + j];
+                if (fused)
+                    s = fmaf(a, b, s);
+                else {
+                    volatile float p = a * b;
+                    s = s + p;
+                }
+            }
+            C[i * N + j] = s;
+        }
+}
+"""
+
+_HOST_CDEF = """
+struct tmm_args { const float *A; const float *B; float *C; int M, N, K; int layout; int acc; };
+void tmm_kernel(void *args);
+void ref_chain(const float *A, const float *B, float *C, int M, int N, int K, int layout, int acc, int fused);
+"""
+
+
+@pytest.fixture(scope="module")
+def host(tmp_path_factory):
+    import importlib.util
+    cffi = pytest.importorskip("cffi")
+    from pulpsim import kernel_runner as kr
+    td, md = tiled.tiled_dir(), kr.kernel_dir()
+    ffi = cffi.FFI()
+    ffi.cdef(_HOST_CDEF)
+    ffi.set_source("_tmm_host", _HOST_SRC, sources=[str(td / "tmm.c")],
+                   include_dirs=[str(md / "host"), str(md), str(td)], define_macros=[("MM_HOST", "1")],
+                   extra_compile_args=["-O2", "-ffp-contract=off", "-std=c99"], libraries=["m"])
+    so = ffi.compile(tmpdir=str(tmp_path_factory.mktemp("tmm_host")), verbose=False)
+    spec = importlib.util.spec_from_file_location("_tmm_host", so)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _host_mm(host, fn, A, B, C0, M, N, K, layout, acc, fused=0):
+    ffi, lib = host.ffi, host.lib
+    A, B = np.ascontiguousarray(A, np.float32), np.ascontiguousarray(B, np.float32)
+    C = np.ascontiguousarray(C0, np.float32).copy()
+    pa, pb, pc = (ffi.cast("float *", ffi.from_buffer(x)) for x in (A, B, C))
+    if fn == "tmm":
+        lib.tmm_kernel(ffi.new("struct tmm_args *", {"A": pa, "B": pb, "C": pc, "M": M, "N": N, "K": K,
+                                                     "layout": layout, "acc": acc}))
+    else:
+        lib.ref_chain(pa, pb, pc, M, N, K, layout, acc, fused)
+    return C
+
+
+@pytest.mark.parametrize("M,N,K", [(1, 1, 1), (4, 4, 4), (7, 5, 9), (1, 13, 6), (9, 1, 3), (12, 8, 1)])
+@pytest.mark.parametrize("layout", [tiled.TMM_NN, tiled.TMM_TN, tiled.TMM_NT], ids=["NN", "TN", "NT"])
+@pytest.mark.parametrize("acc", [0, 1])
+def test_host_build_of_the_tile_matmul(host, M, N, K, layout, acc):
+    """tmm.c compiled natively: every layout and accumulate mode equals a plain chain, and numpy within bound."""
+    A = f(K, M) if layout == tiled.TMM_TN else f(M, K)
+    B = f(N, K) if layout == tiled.TMM_NT else f(K, N)
+    C0 = f(M, N)
+    got = _host_mm(host, "tmm", A, B, C0, M, N, K, layout, acc)
+    want = _host_mm(host, "ref", A, B, C0, M, N, K, layout, acc)
+    np.testing.assert_array_equal(got.view(np.uint32), want.view(np.uint32))
+    opA = (A.T if layout == tiled.TMM_TN else A).astype(np.float64)
+    opB = (B.T if layout == tiled.TMM_NT else B).astype(np.float64)
+    exact = opA @ opB + (C0.astype(np.float64) if acc else 0)
+    mag = np.abs(opA) @ np.abs(opB) + (np.abs(C0.astype(np.float64)) if acc else 0)
+    assert np.all(np.abs(got - exact) <= (K + 1) * np.finfo(np.float32).eps * mag)
+
+
+@pytest.mark.parametrize("step", ["fw", "wg", "ig"])
+def test_simulated_tiles_equal_a_host_fused_chain(host, step):
+    """The simulator's tiled pointwise steps (fmadd.s chains over K chunks) equal fmaf chains on the host, bit for
+    bit: an independent check of the ISA's fused multiply-add, the tiling and the operand layouts together."""
+    x, W, dy = f(10, 3, 3), f(7, 10), f(7, 3, 3)
+    inputs = {"fw": {"x": x, "W": W}, "wg": {"x": x, "dy": dy}, "ig": {"W": W, "dy": dy}}[step]
+    r = tiled.run_tiled("pointwise", step, inputs, platform="vega", tiles={"tm": 4, "tn": 5, "tk": 3})
+    x2, dy2 = x.reshape(10, 9), dy.reshape(7, 9)
+    M, N, K, lay, A, B = {"fw": (7, 9, 10, tiled.TMM_NN, W, x2), "wg": (7, 10, 9, tiled.TMM_NT, dy2, x2),
+                          "ig": (10, 9, 7, tiled.TMM_TN, W, dy2)}[step]
+    want = _host_mm(host, "ref", A, B, np.zeros((M, N), np.float32), M, N, K, lay, 0, fused=1)
+    (k, got), = r.outputs.items()
+    np.testing.assert_array_equal(got.reshape(M, N).view(np.uint32), want.view(np.uint32))
