@@ -22,7 +22,6 @@ References:
 
 from __future__ import annotations
 
-import importlib.util
 import zlib
 
 import numpy as np
@@ -31,6 +30,8 @@ import pytest
 from pulpsim import kernel_runner as kr
 from pulpsim import layers as L
 from pulpsim.errors import ConfigError
+
+from hostbuild import build_host_module
 
 EPS = float(np.finfo(np.float32).eps)
 
@@ -177,19 +178,9 @@ float ly_logf(float x);
 
 @pytest.fixture(scope="module")
 def host(tmp_path_factory):
-    cffi = pytest.importorskip("cffi")
-    ffi = cffi.FFI()
-    ffi.cdef(_HOST_CDEF)
-    md, ld = kr.kernel_dir(), L.layer_dir()
-    ffi.set_source("_ly_host", '#include "layers.h"\n',
-                   sources=[str(p) for p in L.layer_sources()] + [str(md / "matmul.c")],
-                   include_dirs=[str(md / "host"), str(ld), str(md)], define_macros=[("MM_HOST", "1")],
-                   extra_compile_args=["-O2", "-ffp-contract=off", "-std=c99"], libraries=["m"])
-    so = ffi.compile(tmpdir=str(tmp_path_factory.mktemp("ly_host")), verbose=False)
-    spec = importlib.util.spec_from_file_location("_ly_host", so)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    md = kr.kernel_dir()
+    return build_host_module("_ly_host", '#include "layers.h"\n', _HOST_CDEF, [*L.layer_sources(), md / "matmul.c"],
+                             [L.layer_dir()], tmp_path_factory.mktemp("ly_host"))
 
 
 def host_run(host, name, step, inputs, **params):

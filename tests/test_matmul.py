@@ -15,7 +15,6 @@ Two golden references:
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 
 import numpy as np
@@ -23,6 +22,8 @@ import pytest
 
 from pulpsim import kernel_runner as kr
 from pulpsim.errors import ConfigError
+
+from hostbuild import build_host_module
 
 PLATFORMS = ("vega", "pulp-open")
 
@@ -83,19 +84,8 @@ void ref_fma(const float *A, const float *B, float *C, int M, int N, int K);
 
 @pytest.fixture(scope="module")
 def host(tmp_path_factory):
-    cffi = pytest.importorskip("cffi")
-    kd = kr.kernel_dir()
-    ffi = cffi.FFI()
-    ffi.cdef(_HOST_CDEF)
-    ffi.set_source("_mm_host", _HOST_SRC, sources=[str(kd / "matmul.c")],
-                   include_dirs=[str(kd / "host"), str(kd)], define_macros=[("MM_HOST", "1")],
-                   extra_compile_args=["-O2", "-ffp-contract=off", "-std=c99"], libraries=["m"])
-    tmp = tmp_path_factory.mktemp("mm_host")
-    so = ffi.compile(tmpdir=str(tmp), verbose=False)
-    spec = importlib.util.spec_from_file_location("_mm_host", so)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return build_host_module("_mm_host", _HOST_SRC, _HOST_CDEF, [kr.kernel_dir() / "matmul.c"], [],
+                             tmp_path_factory.mktemp("mm_host"))
 
 
 def _host_run(host, variant, A, B):

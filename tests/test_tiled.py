@@ -14,6 +14,8 @@ import pytest
 from pulpsim import layers, tiled
 from pulpsim.errors import ConfigError
 
+from hostbuild import build_host_module
+
 rng = np.random.default_rng(7)
 
 
@@ -191,20 +193,8 @@ void ref_chain(const float *A, const float *B, float *C, int M, int N, int K, in
 
 @pytest.fixture(scope="module")
 def host(tmp_path_factory):
-    import importlib.util
-    cffi = pytest.importorskip("cffi")
-    from pulpsim import kernel_runner as kr
-    td, md = tiled.tiled_dir(), kr.kernel_dir()
-    ffi = cffi.FFI()
-    ffi.cdef(_HOST_CDEF)
-    ffi.set_source("_tmm_host", _HOST_SRC, sources=[str(td / "tmm.c")],
-                   include_dirs=[str(md / "host"), str(md), str(td)], define_macros=[("MM_HOST", "1")],
-                   extra_compile_args=["-O2", "-ffp-contract=off", "-std=c99"], libraries=["m"])
-    so = ffi.compile(tmpdir=str(tmp_path_factory.mktemp("tmm_host")), verbose=False)
-    spec = importlib.util.spec_from_file_location("_tmm_host", so)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return build_host_module("_tmm_host", _HOST_SRC, _HOST_CDEF, [tiled.tiled_dir() / "tmm.c"], [tiled.tiled_dir()],
+                             tmp_path_factory.mktemp("tmm_host"))
 
 
 def _host_mm(host, fn, A, B, C0, M, N, K, layout, acc, fused=0):
