@@ -60,6 +60,8 @@ __all__ = ["TILED_LAYERS", "Xfer", "Step", "TilePlan", "TiledLayerResult", "plan
 OP_MM, OP_DW_FW, OP_DW_WG, OP_DW_IG, OP_POOL_FW, OP_POOL_BW, OP_RELU_FW, OP_RELU_BW = range(1, 9)
 FIRST, LAST = 1, 2
 MAX_LOADS, MAX_STORES, NARGS = 4, 2, 12
+#: Largest DMA transfer in bytes (the 17-bit length field of the MCHAN command word).
+DMA_MAX_BYTES = (1 << 17) - 1
 TMM_NN, TMM_TN, TMM_NT = 0, 1, 2
 
 #: layer -> steps the executor tiles.
@@ -163,7 +165,6 @@ class ChannelProblem:
     Ho: int = 1
     Wo: int = 1
     stride: int = 1
-    unit: int = 1               #: channels per kernel "channel" (relu works on elements)
 
 
 def _problem(name: str, step: str, pl: ly.Plan):
@@ -344,6 +345,8 @@ def _rank(p, budget: int, double: bool, cores: int, plat: Platform, tiles: dict 
             cands = [(tm, tn, tk) for tm in _candidates(p.M) for tn in _candidates(p.N) for tk in _candidates(p.K)]
         for tm, tn, tk in cands:
             need = _mm_l1(tm, tn, tk, double)
+            if 4 * max(tm * tk, tk * tn, tm * tn) > DMA_MAX_BYTES:
+                continue
             if need <= budget:
                 out.append(({"tm": tm, "tn": tn, "tk": tk}, need, _mm_cost(p, tm, tn, tk, cores, fc, double)))
     else:
@@ -351,9 +354,10 @@ def _rank(p, budget: int, double: bool, cores: int, plat: Platform, tiles: dict 
         pix = p.Ho * p.Wo if p.op in (OP_DW_FW, OP_DW_WG) else p.H * p.W
         per_in = 4 * sum(n for _, n, _ in p.ins)
         per_out = 4 * sum(n for _, n in p.outs)
+        per_max = max([n for _, n, _ in p.ins] + [n for _, n in p.outs])
         for tc in cands:
             need = _ch_l1(p, tc, double)
-            if need > budget:
+            if need > budget or 4 * tc * per_max > DMA_MAX_BYTES:
                 continue
             compute = math.ceil(tc / cores) * pix * _CH_CYCLES.get(p.op, 10)
             dma_in = len(p.ins) * _DMA_CMD_CYCLES + tc * per_in / 8

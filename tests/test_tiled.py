@@ -241,3 +241,12 @@ def test_simulated_tiles_equal_a_host_fused_chain(host, step):
     want = _host_mm(host, "ref", A, B, np.zeros((M, N), np.float32), M, N, K, lay, 0, fused=1)
     (k, got), = r.outputs.items()
     np.testing.assert_array_equal(got.reshape(M, N).view(np.uint32), want.view(np.uint32))
+
+
+def test_no_transfer_exceeds_the_dma_length_field():
+    """A large budget still yields transfers the 17-bit MCHAN length field can hold."""
+    for name, step, inputs in [("relu", "fw", {"x": np.zeros(100_000, np.float32)}),
+                               ("pointwise", "fw", {"x": np.zeros((300, 20, 20), np.float32),
+                                                    "W": np.zeros((300, 300), np.float32)})]:
+        tp = tiled.plan_tiles(name, step, inputs, 10**7, double_buffer=False)
+        assert all(x.size <= tiled.DMA_MAX_BYTES for s in tp.steps for x in s.loads + s.stores)
