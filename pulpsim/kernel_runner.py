@@ -170,7 +170,7 @@ def build_matmul(M: int, N: int, K: int, variant: str = "naive", platform="pulp-
     layout = _layout(plat, 4 * (M * K + K * N + M * N))
     src = _DRIVER.format(MK=M * K, KN=K * N, MN=M * N, M=M, N=N, K=K, CORES=cores, VARIANT=variant)
     kd = kernel_dir()
-    driver = toolchain._snippet(src, ".c", f"mm_{variant}")
+    driver = toolchain.source_file(src, ".c", f"mm_{variant}")
     return toolchain.build([driver, kd / "matmul.c", kd / "mm_asm.S"], opt=OPT,
                            cflags=CONTRACT_FLAGS if contract else NO_CONTRACT_FLAGS,
                            include_dirs=[kd], layout=layout, pmsis=True)

@@ -471,7 +471,7 @@ def build_layer(pl: Plan, platform="vega", cores: int | None = None, *, contract
     init += [f"    .{k} = {_hexf(v)}," for k, v in pl.fparams.items()]
     src = _DRIVER.format(DECLS=decls, INIT="\n".join(init), NAME=pl.name, STEP=pl.step)
     md = _mm_dir()
-    driver = toolchain._snippet(src, ".c", f"ly_{pl.name}_{pl.step}")
+    driver = toolchain.source_file(src, ".c", f"ly_{pl.name}_{pl.step}")
     return toolchain.build([driver, *layer_sources(), md / "matmul.c", md / "mm_asm.S"], opt=OPT,
                            cflags=CONTRACT_FLAGS if contract else NO_CONTRACT_FLAGS,
                            include_dirs=[layer_dir(), md], layout=layout, pmsis=True)

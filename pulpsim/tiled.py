@@ -435,8 +435,8 @@ def build_executor(platform="vega") -> Path:
     """Build (or fetch from the cache) the tiled executor ELF for a platform's memory layout."""
     plat = kr._platform(platform)
     md, ld = kr.kernel_dir(), ly.layer_dir()
-    return toolchain.build([tiled_dir() / "tiled.c", tiled_dir() / "tmm.c", *ly.layer_sources(), md / "matmul.c",
-                            md / "mm_asm.S"], opt=kr.OPT, cflags=kr.CONTRACT_FLAGS,
+    return toolchain.build([tiled_dir() / "tiled.c", tiled_dir() / "tmm.c", tiled_dir() / "tmm_asm.S",
+                            *ly.layer_sources(), md / "matmul.c", md / "mm_asm.S"], opt=kr.OPT, cflags=kr.CONTRACT_FLAGS,
                            include_dirs=[tiled_dir(), ld, md], layout=_layout(plat), pmsis=True)
 
 

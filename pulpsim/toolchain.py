@@ -49,7 +49,7 @@ from .errors import ConfigError, ToolchainError
 
 __all__ = [
     "L2_BASE", "L2_SIZE", "TCDM_BASE", "TCDM_SIZE", "CLANG_TARGET", "CLANG_MCPU", "GCC_MABI",
-    "Layout", "PMSIS_LAYOUT", "layout_for", "build", "build_c", "build_asm", "linker_script", "cache_dir", "runtime_dir",
+    "Layout", "PMSIS_LAYOUT", "layout_for", "build", "build_c", "build_asm", "source_file", "linker_script", "cache_dir", "runtime_dir",
 ]
 
 # Default memory map of the cluster (shared spec "Memory map"); layouts may
@@ -792,7 +792,9 @@ def _drop_empty_load_segments(path: Path) -> None:
         path.write_bytes(bytes(data))
 
 
-def _snippet(text: str, suffix: str, name: str) -> Path:
+def source_file(text: str, suffix: str = ".c", name: str = "snippet") -> Path:
+    """Write generated source text to the build cache as ``<name>-<hash><suffix>`` and return its path,
+    for :func:`build` source lists that mix generated drivers with files of the tree."""
     data = text.encode()
     if not data.endswith(b"\n"):
         data += b"\n"  # assemblers warn about a missing final newline
@@ -809,11 +811,11 @@ def build_c(text: str, *, name: str = "c", **kw) -> Path:
     """Build a C snippet (written to the cache as ``<name>-<hash>.c``);
     keyword arguments as for :func:`build` (``runtime=True`` by default, so
     the snippet defines ``main``)."""
-    return build([_snippet(text, ".c", name)], **kw)
+    return build([source_file(text, ".c", name)], **kw)
 
 
 def build_asm(text: str, *, name: str = "asm", **kw) -> Path:
     """Build an assembly snippet (preprocessed, so ``#include "pulpsim.h"``
     and ``#define`` work); keyword arguments as for :func:`build`.  Pass
     ``runtime=False`` when the snippet defines ``_start`` itself."""
-    return build([_snippet(text, ".S", name)], **kw)
+    return build([source_file(text, ".S", name)], **kw)

@@ -46,9 +46,34 @@ TMM_UNROLL
             C[r * ldc + s] = acc[r][s];
 }
 
+#ifndef MM_HOST
+/* The hand-written 4x4 blocks (tmm_asm.S): the same operations as tmm_block
+ * with contraction, so the same bits.  sa, sb: the layout's strides in bytes. */
+void tmm_asm_nn(const float *A, const float *B, float *C, int K, int sa, int sb, int ldc, int acc);
+void tmm_asm_tn(const float *A, const float *B, float *C, int K, int sa, int sb, int ldc, int acc);
+void tmm_asm_nt(const float *A, const float *B, float *C, int K, int sa, int sb, int ldc, int acc);
+#endif
+
+/* A full 4x4 block: the assembly kernel of the layout on the guest, the C one on the host. */
+TMM_INLINE void tmm_block4(const float *A, const float *B, float *C, int N, int K, int acc,
+                           int ars, int aks, int bks, int bss, const int layout)
+{
+#ifndef MM_HOST
+    if (layout == TMM_TN)
+        tmm_asm_tn(A, B, C, K, 4 * aks, 4 * bks, 4 * N, acc);
+    else if (layout == TMM_NT)
+        tmm_asm_nt(A, B, C, K, 4 * ars, 4 * bss, 4 * N, acc);
+    else
+        tmm_asm_nn(A, B, C, K, 4 * ars, 4 * bks, 4 * N, acc);
+#else
+    (void)layout;
+    tmm_block(A, B, C, N, K, acc, ars, aks, bks, bss, 4, 4);
+#endif
+}
+
 /* This core's chunk of the 4x4 blocks of C, for one operand layout given by
  * the element strides (ars, aks) of A and (bks, bss) of B. */
-TMM_INLINE void tmm_run(const struct tmm_args *a, int ars, int aks, int bks, int bss)
+TMM_INLINE void tmm_run(const struct tmm_args *a, int ars, int aks, int bks, int bss, const int layout)
 {
     int M = a->M, N = a->N, K = a->K, acc = a->acc;
     int nbj = (N + 3) >> 2, lo, hi;
@@ -59,7 +84,7 @@ TMM_INLINE void tmm_run(const struct tmm_args *a, int ars, int aks, int bks, int
         float *C = a->C + i * N + j;
         int R = M - i < 4 ? M - i : 4, S = N - j < 4 ? N - j : 4;
         if (R == 4 && S == 4) {
-            tmm_block(A, B, C, N, K, acc, ars, aks, bks, bss, 4, 4);
+            tmm_block4(A, B, C, N, K, acc, ars, aks, bks, bss, layout);
             continue;
         }
         /* Edge block: 1x4 rows or 4x1 columns when a side is whole, else element by element. */
@@ -81,8 +106,8 @@ void tmm_kernel(void *args)
 {
     const struct tmm_args *a = (const struct tmm_args *)args;
     switch (a->layout) {
-    case TMM_TN: tmm_run(a, 1, a->M, a->N, 1); break;     /* A stored [K][M] */
-    case TMM_NT: tmm_run(a, a->K, 1, 1, a->K); break;     /* B stored [N][K] */
-    default:     tmm_run(a, a->K, 1, a->N, 1); break;     /* NN */
+    case TMM_TN: tmm_run(a, 1, a->M, a->N, 1, TMM_TN); break;     /* A stored [K][M] */
+    case TMM_NT: tmm_run(a, a->K, 1, 1, a->K, TMM_NT); break;     /* B stored [N][K] */
+    default:     tmm_run(a, a->K, 1, a->N, 1, TMM_NN); break;     /* NN */
     }
 }
