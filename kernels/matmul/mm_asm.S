@@ -16,6 +16,8 @@
  * result of the flw right before it (no load-use stall).  Plain RV32IMF: no
  * post-increment loads, no hardware loops.
  */
+#include "mm_fmas.h"
+
     .text
     .globl  mm_asm_4x4_block
     .type   mm_asm_4x4_block, @function
@@ -32,22 +34,7 @@
     flw     fs2,  8(a1);               \
     flw     fs3,  12(a1);              \
     add     a1, a1, a5;                \
-    fmadd.s ft0, ft8,  fs0, ft0;       \
-    fmadd.s ft1, ft8,  fs1, ft1;       \
-    fmadd.s ft2, ft8,  fs2, ft2;       \
-    fmadd.s ft3, ft8,  fs3, ft3;       \
-    fmadd.s ft4, ft9,  fs0, ft4;       \
-    fmadd.s ft5, ft9,  fs1, ft5;       \
-    fmadd.s ft6, ft9,  fs2, ft6;       \
-    fmadd.s ft7, ft9,  fs3, ft7;       \
-    fmadd.s fa0, ft10, fs0, fa0;       \
-    fmadd.s fa1, ft10, fs1, fa1;       \
-    fmadd.s fa2, ft10, fs2, fa2;       \
-    fmadd.s fa3, ft10, fs3, fa3;       \
-    fmadd.s fa4, ft11, fs0, fa4;       \
-    fmadd.s fa5, ft11, fs1, fa5;       \
-    fmadd.s fa6, ft11, fs2, fa6;       \
-    fmadd.s fa7, ft11, fs3, fa7
+    MM_FMAS_4X4
 
 /* Store one row of 4 accumulators at a2, then a2 += N*4. */
 #define STROW(R0, R1, R2, R3)          \

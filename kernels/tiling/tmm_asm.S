@@ -24,23 +24,8 @@
  */
     .text
 
-#define FMAS                           \
-    fmadd.s ft0, ft8,  fs0, ft0;       \
-    fmadd.s ft1, ft8,  fs1, ft1;       \
-    fmadd.s ft2, ft8,  fs2, ft2;       \
-    fmadd.s ft3, ft8,  fs3, ft3;       \
-    fmadd.s ft4, ft9,  fs0, ft4;       \
-    fmadd.s ft5, ft9,  fs1, ft5;       \
-    fmadd.s ft6, ft9,  fs2, ft6;       \
-    fmadd.s ft7, ft9,  fs3, ft7;       \
-    fmadd.s fa0, ft10, fs0, fa0;       \
-    fmadd.s fa1, ft10, fs1, fa1;       \
-    fmadd.s fa2, ft10, fs2, fa2;       \
-    fmadd.s fa3, ft10, fs3, fa3;       \
-    fmadd.s fa4, ft11, fs0, fa4;       \
-    fmadd.s fa5, ft11, fs1, fa5;       \
-    fmadd.s fa6, ft11, fs2, fa6;       \
-    fmadd.s fa7, ft11, fs3, fa7
+#include "mm_fmas.h"
+#define FMAS MM_FMAS_4X4
 
 /* A contiguous in k: 4 row pointers, k at byte offset OFF. */
 #define LA_ROWS(OFF)   flw ft8, OFF(a0); flw ft9, OFF(t0); flw ft10, OFF(t1); flw ft11, OFF(t2)
