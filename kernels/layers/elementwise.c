@@ -42,6 +42,16 @@ static void avgpool_fw_k(void *args)
     int lo, hi;
     float n = (float)(kh * kw);
     mm_range(a->C, &lo, &hi);
+    if (!a->stride) {   /* global: one contiguous window per channel */
+        for (int c = lo; c < hi; c++) {
+            const float *x = a->in0 + c * H * W;
+            float acc = x[0];
+            for (int i = 1; i < H * W; i++)
+                acc += x[i];
+            a->out0[c] = acc / n;
+        }
+        return;
+    }
     for (int c = lo; c < hi; c++) {
         const float *x = a->in0 + c * H * W;
         float *y = a->out0 + c * Ho * Wo;
@@ -68,6 +78,14 @@ static void avgpool_bw_k(void *args)
     int lo, hi;
     float n = (float)(kh * kw);
     mm_range(a->C, &lo, &hi);
+    if (!a->stride) {   /* global: every input of the channel gets dy / HW */
+        for (int c = lo; c < hi; c++) {
+            float g = a->in2[c] / n, *dx = a->out0 + c * H * W;
+            for (int i = 0; i < H * W; i++)
+                dx[i] = g;
+        }
+        return;
+    }
     for (int c = lo; c < hi; c++) {
         const float *dy = a->in2 + c * Ho * Wo;
         float *dx = a->out0 + c * H * W;

@@ -59,6 +59,10 @@ TMM_INLINE void tmm_block4(const float *A, const float *B, float *C, int N, int 
                            int ars, int aks, int bks, int bss, const int layout)
 {
 #ifndef MM_HOST
+    if (K < 4) {    /* too short a chain to pay for the call and the register spills */
+        tmm_block(A, B, C, N, K, acc, ars, aks, bks, bss, 4, 4);
+        return;
+    }
     if (layout == TMM_TN)
         tmm_asm_tn(A, B, C, K, 4 * aks, 4 * bks, 4 * N, acc);
     else if (layout == TMM_NT)
