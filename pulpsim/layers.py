@@ -441,7 +441,7 @@ def _layout(plat: Platform, pl: Plan) -> toolchain.Layout:
     avail = plat.tcdm.size - base.num_cores * _STACKS[-1] - _L1_RESERVE
     raise ConfigError(f"layer {pl.name}/{pl.step}: the tensors and arguments need {nbytes} bytes of TCDM but platform "
                       f"{plat.name!r} has {avail} bytes free ({plat.tcdm.size} minus {base.num_cores} stacks "
-                      f"of {_STACKS[-1]} bytes)")
+                      f"of {_STACKS[-1]} bytes); layers with tensors in L2 run tiled (pulpsim.tiled, `pulpsim tiling`)")
 
 
 def _cores(cores, plat: Platform) -> int:
