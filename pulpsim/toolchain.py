@@ -688,7 +688,7 @@ def build(sources, *, output: PathLike | None = None, opt: str | None = "-O2",
     user_flags = ([opt] if opt else []) + [f"-I{d}" for d in inc_dirs] + _define_flags(defines) + cflags
     keep_debug = any(f.startswith("-g") and f != "-g0" for f in user_flags)
     flag_dirs, forced = _include_dirs_from_flags(user_flags)
-    search_dirs = inc_dirs + flag_dirs + [rt]
+    search_dirs = inc_dirs + flag_dirs + [rt, rt / "libc"]
     forced = [f for f in forced if f.is_file()]
     user_headers = _scan_headers(srcs + forced, search_dirs)
     if pmsis is None:
@@ -699,6 +699,8 @@ def build(sources, *, output: PathLike | None = None, opt: str | None = "-O2",
         runtime_files += [_runtime_file(f) for f in _PMSIS_FILES]
     script = linker_script(layout, keep_debug=keep_debug,
                            keep_objects=_object_patterns(comp, runtime_files + srcs))
+    # libm.c (<math.h>) is not KEPT: --gc-sections links only the functions a program calls.
+    runtime_files += [_runtime_file("libm.c")] if runtime else []
     all_srcs = runtime_files + srcs
     headers = dict(user_headers)
     headers.update(_scan_headers(runtime_files, search_dirs))
@@ -739,7 +741,7 @@ def _compile(comp: _Compiler, sources: list[Path], script: str, user_flags: list
         ld = tmpdir / "link.ld"
         ld.write_text(script)
         elf = tmpdir / "out.elf"
-        cmd = [*comp.argv0, *_base_flags(comp), *user_flags, f"-I{rt}", "-T", str(ld),
+        cmd = [*comp.argv0, *_base_flags(comp), *user_flags, f"-I{rt}", f"-I{rt / 'libc'}", "-T", str(ld),
                *[str(s) for s in sources]]
         if comp.kind == "gcc":
             cmd += _gcc_probe(comp)[1]

@@ -29,6 +29,7 @@ import pytest
 
 from pulpsim import kernel_runner as kr
 from pulpsim import layers as L
+from pulpsim import toolchain
 from pulpsim.errors import ConfigError
 
 from hostbuild import build_host_module
@@ -180,7 +181,7 @@ float ly_logf(float x);
 def host(tmp_path_factory):
     md = kr.kernel_dir()
     return build_host_module("_ly_host", '#include "layers.h"\n', _HOST_CDEF, [*L.layer_sources(), md / "matmul.c"],
-                             [L.layer_dir()], tmp_path_factory.mktemp("ly_host"))
+                             [L.layer_dir(), toolchain.runtime_dir()], tmp_path_factory.mktemp("ly_host"))
 
 
 def host_run(host, name, step, inputs, **params):
