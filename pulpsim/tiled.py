@@ -394,7 +394,8 @@ def plan_tiles(name: str, step: str, inputs: dict, l1_budget: int, *, double_buf
     pl = _shapes_plan(name, step, inputs, params)
     prob = _problem(name, step, pl)
     plat = kr._platform(platform)
-    l1_budget = int(l1_budget)
+    l1_budget = _count("l1_budget", l1_budget, 0)
+    tiles = _check_tiles(prob, tiles)
     ranked = _rank(prob, l1_budget, double_buffer, cores, plat, tiles)
     if not ranked:
         what = f"the tiles {tiles}" if tiles else f"even the smallest tile ({_min_l1(prob, double_buffer)} bytes)"
@@ -408,11 +409,28 @@ def plan_tiles(name: str, step: str, inputs: dict, l1_budget: int, *, double_buf
     return TilePlan(name, step, prob, t, double_buffer, need, steps, cost)
 
 
+def _count(what: str, v, lo: int) -> int:
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
+        raise ConfigError(f"tiled: {what} must be an integer >= {lo}, got {v!r}")
+    return int(v)
+
+
+def _check_tiles(prob, tiles: dict | None) -> dict | None:
+    """The fixed tiling, checked: known keys for the problem, positive integers."""
+    if tiles is None:
+        return None
+    keys = ("tm", "tn", "tk") if isinstance(prob, MatmulProblem) else ("tc",)
+    if not isinstance(tiles, dict) or not tiles or any(k not in keys for k in tiles):
+        raise ConfigError(f"tiled: tiles must be a dict with keys among {', '.join(keys)}, got {tiles!r}")
+    return {k: _count(f"tile {k}", v, 1) for k, v in tiles.items()}
+
+
 def rank_tilings(name: str, step: str, inputs: dict, l1_budget: int, *, double_buffer: bool = True,
                  cores: int = 8, platform="vega", **params) -> list[tuple[dict, int, float]]:
     """Every tiling that fits ``l1_budget`` as (tiles, L1 bytes, cost-model cycles), cheapest first."""
     pl = _shapes_plan(name, step, inputs, params)
-    return _rank(_problem(name, step, pl), int(l1_budget), double_buffer, cores, kr._platform(platform), None)
+    return _rank(_problem(name, step, pl), _count("l1_budget", l1_budget, 0), double_buffer, cores,
+                 kr._platform(platform), None)
 
 
 def _tensor_names(name: str, step: str) -> tuple[str, ...]:
@@ -509,7 +527,7 @@ def run_tiled(name: str, step: str, inputs: dict, platform="vega", cores: int | 
     syms = machine.load_elf(elf).symbols
     l1_base = (syms["__l1_heap_start"] + _ARENA_ALIGN - 1) // _ARENA_ALIGN * _ARENA_ALIGN
     arena = syms["__l1_heap_end"] - l1_base
-    budget = arena if l1_budget is None else int(l1_budget)
+    budget = arena if l1_budget is None else _count("l1_budget", l1_budget, 0)
     if budget > arena:
         raise ConfigError(f"tiled {name}/{step}: L1 budget {budget} exceeds the {arena} bytes the executor leaves "
                           f"free on platform {plat.name!r}")

@@ -154,6 +154,11 @@ def test_bad_requests_are_clear_errors():
         tiled.run_tiled("pointwise", "bw", {"x": x, "W": W}, platform="vega")
     with pytest.raises(ConfigError, match="exceeds"):
         tiled.run_tiled("pointwise", "fw", {"x": x, "W": W}, platform="vega", l1_budget=10**7)
+    for bad in ({"tm": 0}, {"tc": 4}, {"tm": 2.5}, []):
+        with pytest.raises(ConfigError, match="tile"):
+            tiled.run_tiled("pointwise", "fw", {"x": x, "W": W}, platform="vega", tiles=bad)
+    with pytest.raises(ConfigError, match="l1_budget"):
+        tiled.run_tiled("pointwise", "fw", {"x": x, "W": W}, platform="vega", l1_budget="big")
     with pytest.raises(ConfigError, match="L2"):
         tiled.run_tiled("pointwise", "fw", {"x": f(64, 32, 32), "W": f(512, 64)}, platform="vega")
 
