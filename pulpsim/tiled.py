@@ -320,8 +320,11 @@ def _ch_steps(p: ChannelProblem, tc, double, l2: dict, l1: int) -> list[Step]:
             slots[slot] = loc
             loc += 4 * tc * per
         oloc = l1 + nb * set_sz + o * out_sz
-        stores = [Xfer(l2[nm] + 4 * c0 * per, oloc, 4 * c * per) for nm, per in p.outs]
-        args = slots + [oloc, c, p.H, p.W, p.Ho, p.Wo, p.stride]
+        stores, loc = [], oloc
+        for nm, per in p.outs:
+            stores.append(Xfer(l2[nm] + 4 * c0 * per, loc, 4 * c * per))
+            loc += 4 * tc * per
+        args = slots + [oloc, c, p.H, p.W, p.Ho, p.Wo, p.stride]     # the kernel writes its output at out0
         steps.append(Step(p.op, args, 4, loads, stores, FIRST | LAST, o))
     return steps
 
