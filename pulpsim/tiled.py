@@ -54,12 +54,15 @@ from .platform import Platform
 from .result import Result, collect
 
 __all__ = ["TILED_LAYERS", "Xfer", "Step", "TilePlan", "TiledLayerResult", "plan_tiles", "rank_tilings",
-           "build_executor", "run_tiled", "l1_arena", "within_bound"]
+           "build_executor", "run_tiled", "SeqStep", "SequenceLayer", "SequenceResult", "run_sequence",
+           "l1_arena", "within_bound"]
 
 # Op codes and flags of tiled.c.
 OP_MM, OP_DW_FW, OP_DW_WG, OP_DW_IG, OP_POOL_FW, OP_POOL_BW, OP_RELU_FW, OP_RELU_BW = range(1, 9)
-FIRST, LAST = 1, 2
+FIRST, LAST, SYNC = 1, 2, 4
 MAX_LOADS, MAX_STORES, NARGS = 4, 2, 12
+#: Sync points whose time the executor records (TS_MAX_MARKS of tiled.c).
+_MAX_MARKS = 64
 #: Largest DMA transfer in bytes (the 17-bit length field of the MCHAN command word).
 DMA_MAX_BYTES = (1 << 17) - 1
 TMM_NN, TMM_TN, TMM_NT = 0, 1, 2
@@ -514,6 +517,70 @@ def _relocate(steps: list[Step], l2: dict[int, int], l1: int) -> list[Step]:
     return out
 
 
+def _executor(plat: Platform, max_cycles) -> tuple[Machine, dict, int, int]:
+    """A machine with the executor loaded: (machine, symbols, L1 arena base, arena bytes)."""
+    machine = Machine(plat, max_cycles=max_cycles)
+    syms = machine.load_elf(build_executor(plat)).symbols
+    l1_base = (syms["__l1_heap_start"] + _ARENA_ALIGN - 1) // _ARENA_ALIGN * _ARENA_ALIGN
+    return machine, syms, l1_base, syms["__l1_heap_end"] - l1_base
+
+
+def _budget(l1_budget, arena: int, what: str, plat: Platform) -> int:
+    budget = arena if l1_budget is None else _count("l1_budget", l1_budget, 0)
+    if budget > arena:
+        raise ConfigError(f"tiled {what}: L1 budget {budget} exceeds the {arena} bytes the executor leaves "
+                          f"free on platform {plat.name!r}")
+    return budget
+
+
+@dataclass
+class _Executed:
+    outputs: dict               #: tensor name -> array read back from L2
+    total: int
+    compute: int
+    dma_wait: int
+    marks: list                 #: cycles at each TS_SYNC step
+    result: Result
+
+
+def _execute(machine: Machine, syms: dict, plat: Platform, cores: int, double: bool, l1_base: int,
+             layers: list[tuple[TilePlan, dict]], tensors: dict, out_shapes: dict, what: str) -> _Executed:
+    """Place the tensors and the schedule of ``layers`` (each: a plan and its local -> global tensor names)
+    in L2, run the executor, and read back the tensors named in ``out_shapes``."""
+    addr = (syms["__l2_heap_start"] + 63) // 64 * 64
+    base = addr
+    where = {}
+    for nm, n in [(nm, a.size) for nm, a in tensors.items()] + \
+                 [(nm, max(1, int(np.prod(sh)))) for nm, sh in out_shapes.items()]:
+        where[nm] = addr
+        addr = (addr + 4 * n + 63) // 64 * 64
+    steps = []
+    for tp, names in layers:
+        local = _tensor_names(tp.name, tp.step)
+        steps += _relocate(tp.steps, {i: where[names[nm]] for i, nm in enumerate(local)}, l1_base)
+    sched_addr = addr
+    blob = b"".join(st.pack() for st in steps)
+    if sched_addr + len(blob) > syms["__l2_heap_end"]:
+        raise ConfigError(f"tiled {what}: the tensors and the schedule need {sched_addr + len(blob) - base} bytes "
+                          f"of L2 but platform {plat.name!r} leaves {syms['__l2_heap_end'] - base} "
+                          f"(set l2.size larger)")
+    for nm, a in tensors.items():
+        machine.write_bytes(where[nm], a.tobytes())
+    machine.write_bytes(sched_addr, blob)
+    machine.write_bytes(syms["ts_sched"], struct.pack("<4I", len(steps), int(bool(double)), cores, sched_addr))
+    code = machine.run(stdout=False)
+    res = collect(machine, code)
+    if code != 0:
+        raise GuestError(f"tiled {what} executor exited with code {code}: {res.stdout.strip()}")
+    total, compute, wait, nsteps, nmarks = struct.unpack("<5I", machine.read_bytes(syms["ts_stats"], 20))
+    if nsteps != len(steps):
+        raise GuestError(f"tiled {what}: the executor ran {nsteps} of {len(steps)} steps")
+    nm_ = min(nmarks, _MAX_MARKS)
+    marks = list(struct.unpack(f"<{nm_}I", machine.read_bytes(syms["ts_stats"] + 20, 4 * nm_))) if nm_ else []
+    outputs = {nm: kr.read_floats(machine, where[nm], sh) for nm, sh in out_shapes.items()}
+    return _Executed(outputs, total, compute, wait, marks, res)
+
+
 def run_tiled(name: str, step: str, inputs: dict, platform="vega", cores: int | None = 8, *,
               double_buffer: bool = True, l1_budget: int | None = None, tiles: dict | None = None,
               max_cycles: int | None = None, **params) -> TiledLayerResult:
@@ -525,57 +592,139 @@ def run_tiled(name: str, step: str, inputs: dict, platform="vega", cores: int | 
     plat = kr._platform(platform)
     cores = ly._cores(cores, plat)
     pl = _shapes_plan(name, step, inputs, params)
-    elf = build_executor(plat)
-    machine = Machine(plat, max_cycles=max_cycles)
-    syms = machine.load_elf(elf).symbols
-    l1_base = (syms["__l1_heap_start"] + _ARENA_ALIGN - 1) // _ARENA_ALIGN * _ARENA_ALIGN
-    arena = syms["__l1_heap_end"] - l1_base
-    budget = arena if l1_budget is None else _count("l1_budget", l1_budget, 0)
-    if budget > arena:
-        raise ConfigError(f"tiled {name}/{step}: L1 budget {budget} exceeds the {arena} bytes the executor leaves "
-                          f"free on platform {plat.name!r}")
+    machine, syms, l1_base, arena = _executor(plat, max_cycles)
+    budget = _budget(l1_budget, arena, f"{name}/{step}", plat)
     tp = plan_tiles(name, step, inputs, budget, double_buffer=double_buffer, cores=cores, platform=plat,
                     tiles=tiles, **params)
-
-    # L2 placement: the tensors, then the schedule, in the L2 heap.
-    names = _tensor_names(name, step)
-    ins_by_name = {nm: np.ascontiguousarray(np.asarray(inputs[nm], dtype=np.float32)) for nm in names
-                   if nm in inputs}
+    ins, outs = ly.LAYERS[name][step]
+    tensors = {nm: np.ascontiguousarray(np.asarray(inputs[nm], dtype=np.float32)) for nm in ins}
     out_shapes = {oname: shape for oname, shape in pl.outs.values()}
-    addr = (syms["__l2_heap_start"] + 63) // 64 * 64
-    l2 = {}
-    n_in = len(ly.LAYERS[name][step][0])
-    for i, nm in enumerate(names):
-        n = ins_by_name[nm].size if i < n_in else max(1, int(np.prod(out_shapes[nm])))
-        l2[i] = addr
-        addr = (addr + 4 * n + 63) // 64 * 64
-    sched_addr = addr
-    steps = _relocate(tp.steps, l2, l1_base)
-    blob = b"".join(s.pack() for s in steps)
-    end = sched_addr + len(blob)
-    if end > syms["__l2_heap_end"]:
-        raise ConfigError(f"tiled {name}/{step}: the tensors and the schedule need {end - l2[0]} bytes of L2 but "
-                          f"platform {plat.name!r} leaves {syms['__l2_heap_end'] - l2[0]} (set l2.size larger)")
-    for i, nm in enumerate(names[:n_in]):
-        machine.write_bytes(l2[i], ins_by_name[nm].tobytes())
-    machine.write_bytes(sched_addr, blob)
-    machine.write_bytes(syms["ts_sched"], struct.pack("<4I", len(steps), int(bool(double_buffer)), cores,
-                                                       sched_addr))
-    code = machine.run(stdout=False)
-    res = collect(machine, code)
-    if code != 0:
-        raise GuestError(f"tiled {name}/{step} executor exited with code {code}: {res.stdout.strip()}")
-    outputs = {}
-    for i, nm in enumerate(names):
-        if i >= n_in:
-            outputs[nm] = kr.read_floats(machine, l2[i], out_shapes[nm])
-    total, compute, wait, nsteps = struct.unpack("<4I", machine.read_bytes(syms["ts_stats"], 16))
-    if nsteps != len(steps):
-        raise GuestError(f"tiled {name}/{step}: the executor ran {nsteps} of {len(steps)} steps")
-    return TiledLayerResult(outputs=outputs, plan=tp, cycles=total, compute_cycles=compute, dma_wait_cycles=wait,
-                            macs=pl.macs, bank_conflicts=sum(b["conflicts"] for b in res.banks),
+    ex = _execute(machine, syms, plat, cores, double_buffer, l1_base, [(tp, {nm: nm for nm in ins + outs})],
+                  tensors, out_shapes, f"{name}/{step}")
+    res = ex.result
+    return TiledLayerResult(outputs=ex.outputs, plan=tp, cycles=ex.total, compute_cycles=ex.compute,
+                            dma_wait_cycles=ex.dma_wait, macs=pl.macs,
+                            bank_conflicts=sum(b["conflicts"] for b in res.banks),
                             dma_delayed_beats=int(res.dma.get("delayed_beats", 0)), platform=plat.name,
                             cores=cores, result=res)
+
+
+@dataclass
+class SeqStep:
+    """One layer step of a sequence: ``ins`` and ``outs`` map the step's tensor names
+    (:data:`pulpsim.layers.LAYERS`) to names of the sequence's tensors."""
+
+    layer: str
+    step: str
+    ins: dict
+    outs: dict
+    params: dict = field(default_factory=dict)
+    tiles: dict | None = None
+
+
+@dataclass
+class SequenceLayer:
+    """Per-step outcome inside :class:`SequenceResult`."""
+
+    layer: str
+    step: str
+    plan: TilePlan
+    cycles: int                 #: from this step's first DMA (after earlier outputs reached L2) to the next one's
+    macs: int
+
+    @property
+    def mac_per_cycle(self) -> float:
+        return self.macs / self.cycles if self.cycles else 0.0
+
+
+@dataclass
+class SequenceResult:
+    """Outcome of :func:`run_sequence`."""
+
+    tensors: dict               #: every tensor the sequence produced, read back from L2
+    layers: list                #: SequenceLayer per step, in order
+    cycles: int                 #: core 0: the whole sequence
+    compute_cycles: int
+    dma_wait_cycles: int
+    bank_conflicts: int
+    platform: str
+    cores: int
+    result: Result | None = field(default=None, repr=False)
+
+    @property
+    def macs(self) -> int:
+        return sum(lay.macs for lay in self.layers)
+
+
+def run_sequence(seq, tensors: dict, platform="vega", cores: int | None = 8, *, double_buffer: bool = True,
+                 l1_budget: int | None = None, max_cycles: int | None = None) -> SequenceResult:
+    """Run several tiled layer steps back to back in one program, their tensors in L2.
+
+    ``seq`` is a list of :class:`SeqStep` (or tuples ``(layer, step, ins, outs[, params[, tiles]])``);
+    an input is a tensor name, or ``(name, shape)`` to read it in another shape of the same size
+    (e.g. a pooled ``(C, 1, 1)`` map as the ``(C,)`` input of a linear layer).
+    ``tensors`` holds the sequence's given tensors by name.  A step may read the given tensors and
+    those of earlier steps; each name is produced once.  Steps are tiled independently (each under
+    the whole budget); the executor drains the stores of one step before the next one's loads
+    (a sync point, where core 0 also takes the time for the per-step cycles).  Double buffering
+    works within each step.
+    """
+    plat = kr._platform(platform)
+    cores = ly._cores(cores, plat)
+    if not isinstance(tensors, dict):
+        raise ConfigError("tiled sequence: tensors must be a dict of name -> array")
+    try:
+        steps = [st if isinstance(st, SeqStep) else SeqStep(*st) for st in seq]
+    except TypeError as e:
+        raise ConfigError(f"tiled sequence: each step is (layer, step, ins, outs[, params[, tiles]]): {e}") from None
+    if not steps or len(steps) > _MAX_MARKS:
+        raise ConfigError(f"tiled sequence: between 1 and {_MAX_MARKS} steps, got {len(steps)}")
+    given = {nm: np.ascontiguousarray(np.asarray(a, dtype=np.float32)) for nm, a in tensors.items()}
+    shapes = {nm: a.shape for nm, a in given.items()}
+    machine, syms, l1_base, arena = _executor(plat, max_cycles)
+    budget = _budget(l1_budget, arena, "sequence", plat)
+    layers, produced, plans = [], {}, []
+    for k, st in enumerate(steps):
+        what = f"sequence step {k} ({st.layer}/{st.step})"
+        if st.layer not in TILED_LAYERS or st.step not in TILED_LAYERS.get(st.layer, ()):
+            raise ConfigError(f"tiled {what}: not a tiled layer step; tiled: "
+                              + ", ".join(f"{n}/{'|'.join(v)}" for n, v in TILED_LAYERS.items()))
+        ins, outs = ly.LAYERS[st.layer][st.step]
+        if not isinstance(st.ins, dict) or set(st.ins) != set(ins) or not isinstance(st.outs, dict) \
+                or set(st.outs) != set(outs):
+            raise ConfigError(f"tiled {what}: ins must map {', '.join(ins)} and outs {', '.join(outs)} "
+                              f"to tensor names")
+        names, local_inputs = {}, {}
+        for local, ref in st.ins.items():
+            nm, shape = ((ref, None) if isinstance(ref, str) else
+                         tuple(ref) if isinstance(ref, (tuple, list)) and len(ref) == 2 else (None, None))
+            if nm not in shapes:
+                raise ConfigError(f"tiled {what}: input {local} = {ref!r} is neither given nor produced earlier "
+                                  f"(a name, or (name, shape) to view it in another shape)")
+            a = given[nm] if nm in given else np.zeros(shapes[nm], np.float32)
+            if shape is not None:
+                if int(np.prod(shape)) != a.size:
+                    raise ConfigError(f"tiled {what}: {nm!r} has {a.size} elements, not a {tuple(shape)} view")
+                a = a.reshape(shape)
+            names[local], local_inputs[local] = nm, a
+        pl = _shapes_plan(st.layer, st.step, local_inputs, dict(st.params))
+        tp = plan_tiles(st.layer, st.step, local_inputs, budget, double_buffer=double_buffer, cores=cores,
+                        platform=plat, tiles=st.tiles, **st.params)
+        tp.steps[0].flags |= SYNC
+        for local, nm in st.outs.items():
+            if nm in shapes:
+                raise ConfigError(f"tiled {what}: output {local} = {nm!r} is already a tensor of the sequence")
+            shapes[nm] = produced[nm] = next(sh for o, sh in pl.outs.values() if o == local)
+        layers.append((tp, {**names, **st.outs}))
+        plans.append((st, tp, pl.macs))
+    ex = _execute(machine, syms, plat, cores, double_buffer, l1_base, layers, given, produced, "sequence")
+    marks = ex.marks + [ex.total]
+    per = [SequenceLayer(st.layer, st.step, tp, (marks[i + 1] - marks[i]) if i + 1 < len(marks) else 0, macs)
+           for i, (st, tp, macs) in enumerate(plans)]
+    res = ex.result
+    return SequenceResult(tensors=ex.outputs, layers=per, cycles=ex.total, compute_cycles=ex.compute,
+                          dma_wait_cycles=ex.dma_wait, bank_conflicts=sum(b["conflicts"] for b in res.banks),
+                          platform=plat.name, cores=cores, result=res)
 
 
 def reduction_length(name: str, step: str, pl: ly.Plan) -> int:

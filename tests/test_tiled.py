@@ -255,3 +255,72 @@ def test_no_transfer_exceeds_the_dma_length_field():
                                                     "W": np.zeros((300, 300), np.float32)})]:
         tp = tiled.plan_tiles(name, step, inputs, 10**7, double_buffer=False)
         assert all(x.size <= tiled.DMA_MAX_BYTES for s in tp.steps for x in s.loads + s.stores)
+
+
+# ------------------------------------------------------------------------------ sequences
+
+
+def _forward_chain():
+    t = {"x0": f(12, 6, 6), "w1": f(20, 12), "wd": f(20, 3, 3), "wf": f(5, 20)}
+    seq = [("pointwise", "fw", {"x": "x0", "W": "w1"}, {"y": "z1"}),
+           ("relu", "fw", {"x": "z1"}, {"y": "a1"}),
+           ("depthwise", "fw", {"x": "a1", "W": "wd"}, {"y": "z2"}, {"stride": 2}),
+           ("avgpool", "fw", {"x": "z2"}, {"y": "p"}),
+           ("linear", "fw", {"x": ("p", (20,)), "W": "wf"}, {"y": "out"})]
+    return t, seq
+
+
+@pytest.mark.parametrize("double", [True, False], ids=["double", "single"])
+def test_sequence_equals_the_steps_run_one_by_one(double):
+    """Each step of a chained run reads what the previous ones wrote (the sync drains the stores first):
+    every tensor equals running the steps separately on the previous step's simulated output."""
+    t, seq = _forward_chain()
+    r = tiled.run_sequence(seq, t, platform="vega", double_buffer=double, l1_budget=1600)
+    assert set(r.tensors) == {"z1", "a1", "z2", "p", "out"}
+    env = dict(t)
+    for st in seq:
+        layer, step, ins, outs = st[:4]
+        params = st[4] if len(st) > 4 else {}
+        feed = {k: (env[v] if isinstance(v, str) else env[v[0]].reshape(v[1])) for k, v in ins.items()}
+        one = tiled.run_tiled(layer, step, feed, platform="vega", double_buffer=double, l1_budget=1600, **params)
+        (local, name), = outs.items()
+        np.testing.assert_array_equal(r.tensors[name], one.outputs[local])
+        env[name] = r.tensors[name]
+    assert len(r.layers) == 5 and all(lay.cycles > 0 for lay in r.layers)
+    assert sum(lay.cycles for lay in r.layers) <= r.cycles
+    assert r.layers[0].macs == 20 * 12 * 36 and r.macs == sum(lay.macs for lay in r.layers)
+
+
+def test_sequence_backward_chain_against_numpy():
+    """A backward chain: the input gradient of a pointwise layer through ReLU, and the weight gradient
+    that uses it, against the numpy reference of each step."""
+    x, W1, W2, dy = f(8, 4, 4), f(10, 8), f(6, 10), f(6, 4, 4)
+    z1 = layers.golden("pointwise", "fw", {"x": x, "W": W1})["y"]
+    seq = [("pointwise", "ig", {"W": "W2", "dy": "dy"}, {"dx": "da1"}),
+           ("relu", "bw", {"x": "z1", "dy": "da1"}, {"dx": "dz1"}),
+           ("pointwise", "wg", {"x": "x", "dy": "dz1"}, {"dW": "dW1"})]
+    r = tiled.run_sequence(seq, {"x": x, "W2": W2, "dy": dy, "z1": z1}, platform="vega", l1_budget=2000)
+    da1 = layers.golden("pointwise", "ig", {"W": W2, "dy": dy})["dx"]
+    assert tiled.within_bound("pointwise", "ig", {"W": W2, "dy": dy}, {"dx": r.tensors["da1"]})
+    dz1 = r.tensors["dz1"]
+    np.testing.assert_array_equal(dz1, np.where(z1 > 0, r.tensors["da1"], 0).astype(np.float32))
+    assert tiled.within_bound("pointwise", "wg", {"x": x, "dy": dz1}, {"dW": r.tensors["dW1"]})
+    assert np.allclose(r.tensors["da1"], da1, rtol=1e-4, atol=1e-5)
+
+
+def test_sequence_errors():
+    t, seq = _forward_chain()
+    with pytest.raises(ConfigError, match="neither given"):
+        tiled.run_sequence([("relu", "fw", {"x": "nope"}, {"y": "a"})], t, platform="vega")
+    with pytest.raises(ConfigError, match="already"):
+        tiled.run_sequence([("relu", "fw", {"x": "x0"}, {"y": "w1"})], t, platform="vega")
+    with pytest.raises(ConfigError, match="must map"):
+        tiled.run_sequence([("relu", "fw", {"z": "x0"}, {"y": "a"})], t, platform="vega")
+    with pytest.raises(ConfigError, match="not a tiled"):
+        tiled.run_sequence([("conv2d", "fw", {"x": "x0", "W": "w1"}, {"y": "a"})], t, platform="vega")
+    with pytest.raises(ConfigError, match="steps"):
+        tiled.run_sequence([], t, platform="vega")
+    with pytest.raises(ConfigError, match="view"):
+        tiled.run_sequence([("relu", "fw", {"x": ("x0", (5,))}, {"y": "a"})], t, platform="vega")
+    with pytest.raises(ConfigError, match="each step"):
+        tiled.run_sequence([("relu",)], t, platform="vega")

@@ -21,9 +21,13 @@
  *       only before its buffer is written again).
  *   double_buffer = 0: load, wait, compute, store, wait, step after step.
  *
+ * A schedule may chain several layers (pulpsim.tiled.run_sequence): the first
+ * step of each carries TS_SYNC, which drains the stores in flight before its
+ * loads (a layer reads what the previous ones wrote) and is never prefetched.
+ *
  * Core 0 measures with mcycle (which also runs while it sleeps): ts_stats
- * total (the whole schedule), compute (inside the ops' forks) and dma_wait
- * (inside DMA waits).
+ * total (the whole schedule), compute (inside the ops' forks), dma_wait
+ * (inside DMA waits) and the time of each TS_SYNC step (per-layer cycles).
  */
 #include "pmsis.h"
 #include "matmul.h"
@@ -45,7 +49,13 @@ enum {
     TS_OP_RELU_BW = 8,
 };
 
-enum { TS_FIRST = 1, TS_LAST = 2 };
+/* TS_FIRST: first step of its output tile; TS_LAST: last one (its stores follow);
+ * TS_SYNC: first step of a layer in a sequence: every store in flight must have
+ * reached L2 before its loads start (they may read what earlier layers wrote),
+ * so it is not prefetched; core 0 records the time in ts_marks. */
+enum { TS_FIRST = 1, TS_LAST = 2, TS_SYNC = 4 };
+
+#define TS_MAX_MARKS 64
 
 struct ts_xfer {
     uint32_t ext, loc, size;
@@ -66,6 +76,8 @@ struct ts_schedule {
 
 struct ts_stats {
     uint32_t total, compute, dma_wait, steps;
+    uint32_t nmarks;
+    uint32_t marks[TS_MAX_MARKS];   /* mcycle - start at each TS_SYNC step (the first TS_MAX_MARKS) */
 };
 
 /* Written by the host into the loaded image (in .data, so crt0 keeps it). */
@@ -136,15 +148,25 @@ int main(void)
     uint32_t pending[2] = {0, 0};   /* stores in flight from output buffer 0 / 1 */
     unsigned t0 = read_mcycle();
 
-    ts_stats.compute = ts_stats.dma_wait = ts_stats.steps = 0;
-    if (dbl && n)
+    ts_stats.compute = ts_stats.dma_wait = ts_stats.steps = ts_stats.nmarks = 0;
+    if (dbl && n && !(steps[0].flags & TS_SYNC))
         issue(steps[0].load, steps[0].nload, PI_CL_DMA_DIR_EXT2LOC, ld[0]);
     for (uint32_t i = 0; i < n; i++) {
         const struct ts_step *s = &steps[i];
         uint32_t b = i & 1, o = s->obuf & 1;
+        if (s->flags & TS_SYNC) {           /* a new layer: earlier outputs must be in L2 */
+            wait_all(st[0], pending[0]);
+            wait_all(st[1], pending[1]);
+            pending[0] = pending[1] = 0;
+            if (ts_stats.nmarks < TS_MAX_MARKS)
+                ts_stats.marks[ts_stats.nmarks] = read_mcycle() - t0;
+            ts_stats.nmarks++;
+            if (dbl)                        /* not prefetched: load it now */
+                issue(s->load, s->nload, PI_CL_DMA_DIR_EXT2LOC, ld[b]);
+        }
         if (dbl) {
             wait_all(ld[b], s->nload);
-            if (i + 1 < n)
+            if (i + 1 < n && !(steps[i + 1].flags & TS_SYNC))
                 issue(steps[i + 1].load, steps[i + 1].nload, PI_CL_DMA_DIR_EXT2LOC, ld[b ^ 1]);
         } else {
             issue(s->load, s->nload, PI_CL_DMA_DIR_EXT2LOC, ld[0]);
