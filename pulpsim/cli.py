@@ -119,9 +119,11 @@ def _cmd_kernel(args: argparse.Namespace) -> int:
     import numpy as np
     from . import kernel_runner as kr
     from .errors import PulpsimError
+    from .platform import get_platform
+    plat = get_platform(args.platform, _parse_sets(args.set))
     if args.name != "matmul":
         from . import kernel_cli
-        print(kernel_cli.run(args.name, args.step, args.shape, platform=args.platform, cores=args.cores,
+        print(kernel_cli.run(args.name, args.step, args.shape, platform=plat, cores=args.cores,
                              stride=args.stride, seed=args.seed, window=args.window))
         return 0
     if len(args.shape) != 3:
@@ -132,8 +134,6 @@ def _cmd_kernel(args: argparse.Namespace) -> int:
             raise ConfigError(f"matmul: {name} must be >= 1, got {v}")
     if args.variant not in kr.VARIANTS:
         raise ConfigError(f"matmul: unknown variant {args.variant!r}; expected one of {', '.join(kr.VARIANTS)}")
-    from .platform import get_platform
-    plat = get_platform(args.platform)
     nbytes = 4 * (M * K + K * N + M * N)
     if nbytes > plat.tcdm.size:  # checked before allocating the inputs (the runner checks the exact room)
         raise ConfigError(f"matmul: A, B and C need {nbytes} bytes of TCDM but platform {plat.name!r} has "
@@ -141,7 +141,7 @@ def _cmd_kernel(args: argparse.Namespace) -> int:
     rng = np.random.default_rng(args.seed)
     A = rng.standard_normal((M, K)).astype(np.float32)
     B = rng.standard_normal((K, N)).astype(np.float32)
-    r = kr.run_matmul(A, B, variant=args.variant, platform=args.platform, cores=args.cores)
+    r = kr.run_matmul(A, B, variant=args.variant, platform=plat, cores=args.cores)
     A64, B64 = A.astype(np.float64), B.astype(np.float64)
     exact = A64 @ B64
     bound = K * np.finfo(np.float32).eps * (np.abs(A64) @ np.abs(B64))
@@ -169,7 +169,9 @@ def _cmd_tiling(args: argparse.Namespace) -> int:
     from .kernel_cli import checked_dims
     step = args.step or tiled.TILED_LAYERS[args.layer][0]
     dims = checked_dims(args.layer, args.shape)
-    table = tiling.sweep(args.layer, step, dims, args.l1, platform=args.platform, cores=args.cores,
+    from .platform import get_platform
+    plat = get_platform(args.platform, _parse_sets(args.set))
+    table = tiling.sweep(args.layer, step, dims, args.l1, platform=plat, cores=args.cores,
                          stride=args.stride, window=args.window, count=args.count, seed=args.seed)
     print(table.format())
     if args.plot:
@@ -228,6 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cores", type=int, default=None, help="team size (default: all cores of the platform)")
     p.add_argument("--variant", default="4x4", help="matmul variant (default 4x4)")
     p.add_argument("--platform", default="vega", help="platform preset (default vega)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a platform parameter")
     p.add_argument("--seed", type=int, default=0, help="random seed of the inputs (default 0)")
     p.set_defaults(func=_cmd_kernel)
 
@@ -240,6 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stride", type=int, default=1, help="depthwise stride, 1 or 2 (default 1)")
     p.add_argument("--window", type=int, default=None, help="avgpool window k (stride k; default: global)")
     p.add_argument("--platform", default="vega")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a platform parameter")
     p.add_argument("--cores", type=int, default=8)
     p.add_argument("--count", type=int, default=4, help="tilings tried per buffering mode (default 4)")
     p.add_argument("--seed", type=int, default=0)

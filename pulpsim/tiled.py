@@ -563,7 +563,7 @@ def _execute(machine: Machine, syms: dict, plat: Platform, cores: int, double: b
     if sched_addr + len(blob) > syms["__l2_heap_end"]:
         raise ConfigError(f"tiled {what}: the tensors and the schedule need {sched_addr + len(blob) - base} bytes "
                           f"of L2 but platform {plat.name!r} leaves {syms['__l2_heap_end'] - base} "
-                          f"(set l2.size larger)")
+                          f"(raise l2.size: --set l2.size=BYTES, or get_platform(..., l2__size=BYTES))")
     for nm, a in tensors.items():
         machine.write_bytes(where[nm], a.tobytes())
     machine.write_bytes(sched_addr, blob)

@@ -73,3 +73,14 @@ def test_cli_unknown_layer_is_a_usage_error():
     p = subprocess.run([sys.executable, "-m", "pulpsim", "tiling", "conv3d", "--shape", "1", "--l1", "9"],
                        capture_output=True, text=True, timeout=300)
     assert p.returncode != 0 and "Traceback" not in p.stderr
+
+
+def test_cli_tiling_platform_overrides():
+    """A layer too big for the preset's L2 runs once --set enlarges it."""
+    args = [sys.executable, "-m", "pulpsim", "tiling", "pointwise", "--shape", "512", "1024", "2", "2",
+            "--l1", "60000", "--count", "1"]
+    p = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    assert p.returncode == 251 and "l2.size" in p.stderr and len(p.stderr.strip().splitlines()) == 1
+    p = subprocess.run(args + ["--set", "l2.size=0x400000"], capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stderr
+    assert "<- best" in p.stdout
