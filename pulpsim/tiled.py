@@ -58,9 +58,9 @@ __all__ = ["TILED_LAYERS", "Xfer", "Step", "TilePlan", "TiledLayerResult", "plan
            "l1_arena", "within_bound"]
 
 # Op codes and flags of tiled.c.
-OP_MM, OP_DW_FW, OP_DW_WG, OP_DW_IG, OP_POOL_FW, OP_POOL_BW, OP_RELU_FW, OP_RELU_BW = range(1, 9)
+OP_MM, OP_DW_FW, OP_DW_WG, OP_DW_IG, OP_POOL_FW, OP_POOL_BW, OP_RELU_FW, OP_RELU_BW, OP_SGD = range(1, 10)
 FIRST, LAST, SYNC = 1, 2, 4
-MAX_LOADS, MAX_STORES, NARGS = 4, 2, 12
+MAX_LOADS, MAX_STORES, NARGS = 4, 2, 16
 #: Sync points whose time the executor records (TS_MAX_MARKS of tiled.c).
 _MAX_MARKS = 64
 #: Largest DMA transfer in bytes (the 17-bit length field of the MCHAN command word).
@@ -74,6 +74,7 @@ TILED_LAYERS = {
     "depthwise": ("fw", "wg", "ig"),
     "avgpool": ("fw", "bw"),
     "relu": ("fw", "bw"),
+    "sgd": ("step",),
 }
 
 #: Per-core stack of the executor (no printf on its path).
@@ -161,13 +162,14 @@ class ChannelProblem:
 
     op: int
     C: int
-    ins: tuple                  #: ((name, floats per channel, kernel slot), ...) slots 0..2 = in0..in2
-    outs: tuple                 #: ((name, floats per channel),)
+    ins: tuple                  #: ((name, floats per channel, kernel slot), ...) slots 0..3 = in0..in3
+    outs: tuple                 #: ((name, floats per channel, kernel slot), ...) slots 0..1 = out0..out1
     H: int = 1
     W: int = 1
     Ho: int = 1
     Wo: int = 1
     stride: int = 1
+    fparams: tuple = (0.0, 0.0, 0.0)    #: lr, momentum, weight decay (sgd)
 
 
 def _problem(name: str, step: str, pl: ly.Plan):
@@ -186,20 +188,24 @@ def _problem(name: str, step: str, pl: ly.Plan):
         Ho, Wo, s = d["Ho"], d["Wo"], d["stride"]
         geo = dict(H=H, W=W, Ho=Ho, Wo=Wo, stride=s)
         if step == "fw":
-            return ChannelProblem(OP_DW_FW, C, (("x", H * W, 0), ("W", 9, 1)), (("y", Ho * Wo),), **geo)
+            return ChannelProblem(OP_DW_FW, C, (("x", H * W, 0), ("W", 9, 1)), (("y", Ho * Wo, 0),), **geo)
         if step == "wg":
-            return ChannelProblem(OP_DW_WG, C, (("x", H * W, 0), ("dy", Ho * Wo, 2)), (("dW", 9),), **geo)
-        return ChannelProblem(OP_DW_IG, C, (("W", 9, 1), ("dy", Ho * Wo, 2)), (("dx", H * W),), **geo)
+            return ChannelProblem(OP_DW_WG, C, (("x", H * W, 0), ("dy", Ho * Wo, 2)), (("dW", 9, 0),), **geo)
+        return ChannelProblem(OP_DW_IG, C, (("W", 9, 1), ("dy", Ho * Wo, 2)), (("dx", H * W, 0),), **geo)
     if name == "avgpool":
         geo = dict(H=H, W=W, Ho=d["Ho"], Wo=d["Wo"], stride=d["stride"])   # stride: the window (0: global)
         if step == "fw":
-            return ChannelProblem(OP_POOL_FW, C, (("x", H * W, 0),), (("y", d["Ho"] * d["Wo"]),), **geo)
-        return ChannelProblem(OP_POOL_BW, C, (("dy", d["Ho"] * d["Wo"], 2),), (("dx", H * W),), **geo)
+            return ChannelProblem(OP_POOL_FW, C, (("x", H * W, 0),), (("y", d["Ho"] * d["Wo"], 0),), **geo)
+        return ChannelProblem(OP_POOL_BW, C, (("dy", d["Ho"] * d["Wo"], 2),), (("dx", H * W, 0),), **geo)
     if name == "relu":
         n = d["n"]
         if step == "fw":
-            return ChannelProblem(OP_RELU_FW, n, (("x", 1, 0),), (("y", 1),))
-        return ChannelProblem(OP_RELU_BW, n, (("x", 1, 0), ("dy", 1, 2)), (("dx", 1),))
+            return ChannelProblem(OP_RELU_FW, n, (("x", 1, 0),), (("y", 1, 0),))
+        return ChannelProblem(OP_RELU_BW, n, (("x", 1, 0), ("dy", 1, 2)), (("dx", 1, 0),))
+    if name == "sgd":
+        fp = pl.fparams
+        return ChannelProblem(OP_SGD, d["n"], (("w", 1, 0), ("g", 1, 1), ("v", 1, 3)), (("w", 1, 0), ("v", 1, 1)),
+                              fparams=(fp["lr"], fp["momentum"], fp["wd"]))
     raise ConfigError(f"tiled: layer {name!r} is not tiled; tiled layers: {', '.join(TILED_LAYERS)}")
 
 
@@ -247,7 +253,7 @@ def _mm_l1(tm, tn, tk, double) -> int:
 
 def _ch_l1(p: ChannelProblem, tc: int, double: bool) -> int:
     nb = 2 if double else 1
-    per = sum(n for _, n, _ in p.ins) + sum(n for _, n in p.outs)
+    per = sum(n for _, n, _ in p.ins) + sum(n for _, n, _ in p.outs)
     return 4 * nb * per * tc
 
 
@@ -273,7 +279,7 @@ class TilePlan:
                f"{len(self.steps)} steps, {self.l1_bytes} B of L1"
 
 
-def _mm_steps(p: MatmulProblem, tm, tn, tk, double, l2: dict, l1: int) -> list[Step]:
+def _mm_steps(p: MatmulProblem, tm, tn, tk, double, l2_in: dict, l2_out: dict, l1: int) -> list[Step]:
     nb = 2 if double else 1
     a_sz, b_sz, c_sz = 4 * tm * tk, 4 * tk * tn, 4 * tm * tn
     a_buf = [l1 + i * (a_sz + b_sz) for i in range(nb)]
@@ -289,12 +295,12 @@ def _mm_steps(p: MatmulProblem, tm, tn, tk, double, l2: dict, l1: int) -> list[S
             for k0 in range(0, p.K, tk):
                 k = min(tk, p.K - k0)
                 s = len(steps) % nb
-                la = (_chunk(l2[p.a], p.M, k0, k, i0, m, a_buf[s]) if p.ta
-                      else _chunk(l2[p.a], p.K, i0, m, k0, k, a_buf[s]))
-                lb = (_chunk(l2[p.b], p.K, j0, n, k0, k, b_buf[s]) if p.tb
-                      else _chunk(l2[p.b], p.N, k0, k, j0, n, b_buf[s]))
+                la = (_chunk(l2_in[p.a], p.M, k0, k, i0, m, a_buf[s]) if p.ta
+                      else _chunk(l2_in[p.a], p.K, i0, m, k0, k, a_buf[s]))
+                lb = (_chunk(l2_in[p.b], p.K, j0, n, k0, k, b_buf[s]) if p.tb
+                      else _chunk(l2_in[p.b], p.N, k0, k, j0, n, b_buf[s]))
                 flags = (FIRST if k0 == 0 else 0) | (LAST if k0 + k >= p.K else 0)
-                stores = [_chunk(l2[p.c], p.N, i0, m, j0, n, c_buf[o])] if flags & LAST else []
+                stores = [_chunk(l2_out[p.c], p.N, i0, m, j0, n, c_buf[o])] if flags & LAST else []
                 # A chunk already in this set's buffer (e.g. the whole of W when tm = M, tk = K) is not reloaded.
                 loads = [x for key, x in (("a", la), ("b", lb)) if held[s].get(key) != x]
                 held[s].update(a=la, b=lb)
@@ -304,31 +310,32 @@ def _mm_steps(p: MatmulProblem, tm, tn, tk, double, l2: dict, l1: int) -> list[S
     return steps
 
 
-def _ch_steps(p: ChannelProblem, tc, double, l2: dict, l1: int) -> list[Step]:
+def _f32_bits(x: float) -> int:
+    return struct.unpack("<i", struct.pack("<f", x))[0]
+
+
+def _ch_steps(p: ChannelProblem, tc, double, l2_in: dict, l2_out: dict, l1: int) -> list[Step]:
     nb = 2 if double else 1
-    per_in = [n for _, n, _ in p.ins]
-    per_out = [n for _, n in p.outs]
-    set_sz = 4 * tc * sum(per_in)
-    out_sz = 4 * tc * sum(per_out)
+    set_sz = 4 * tc * sum(n for _, n, _ in p.ins)
+    out_sz = 4 * tc * sum(n for _, n, _ in p.outs)
+    fbits = [_f32_bits(v) for v in p.fparams]
     steps = []
     for c0 in range(0, p.C, tc):
         c = min(tc, p.C - c0)
-        i = len(steps)
-        s, o = i % nb, i % nb
-        loc = l1 + s * set_sz
-        slots = [None, None, None]
-        loads = []
-        for (nm, per, slot) in p.ins:
-            loads.append(Xfer(l2[nm] + 4 * c0 * per, loc, 4 * c * per))
-            slots[slot] = loc
+        s = o = len(steps) % nb
+        ptr = [None] * 6                      # in0..in3, out0, out1
+        loads, loc = [], l1 + s * set_sz
+        for nm, per, slot in p.ins:
+            loads.append(Xfer(l2_in[nm] + 4 * c0 * per, loc, 4 * c * per))
+            ptr[slot] = loc
             loc += 4 * tc * per
-        oloc = l1 + nb * set_sz + o * out_sz
-        stores, loc = [], oloc
-        for nm, per in p.outs:
-            stores.append(Xfer(l2[nm] + 4 * c0 * per, loc, 4 * c * per))
+        stores, loc = [], l1 + nb * set_sz + o * out_sz
+        for nm, per, slot in p.outs:
+            stores.append(Xfer(l2_out[nm] + 4 * c0 * per, loc, 4 * c * per))
+            ptr[4 + slot] = loc
             loc += 4 * tc * per
-        args = slots + [oloc, c, p.H, p.W, p.Ho, p.Wo, p.stride]     # the kernel writes its output at out0
-        steps.append(Step(p.op, args, 4, loads, stores, FIRST | LAST, o))
+        args = ptr + [c, p.H, p.W, p.Ho, p.Wo, p.stride, 0] + fbits
+        steps.append(Step(p.op, args, 6, loads, stores, FIRST | LAST, o))
     return steps
 
 
@@ -359,8 +366,8 @@ def _rank(p, budget: int, double: bool, cores: int, plat: Platform, tiles: dict 
         cands = [min(int(tiles["tc"]), p.C)] if tiles else sorted({p.C} | set(range(1, p.C + 1)))
         pix = p.Ho * p.Wo if p.op in (OP_DW_FW, OP_DW_WG) else p.H * p.W
         per_in = 4 * sum(n for _, n, _ in p.ins)
-        per_out = 4 * sum(n for _, n in p.outs)
-        per_max = max([n for _, n, _ in p.ins] + [n for _, n in p.outs])
+        per_out = 4 * sum(n for _, n, _ in p.outs)
+        per_max = max([n for _, n, _ in p.ins] + [n for _, n, _ in p.outs])
         for tc in cands:
             need = _ch_l1(p, tc, double)
             if need > budget or 4 * tc * per_max > DMA_MAX_BYTES:
@@ -408,10 +415,11 @@ def plan_tiles(name: str, step: str, inputs: dict, l1_budget: int, *, double_buf
         raise ConfigError(f"tiled {name}/{step}: an L1 budget of {l1_budget} bytes is too small for {what}, "
                           f"{'double' if double_buffer else 'single'}-buffered")
     t, need, cost = ranked[0]
-    names = _tensor_names(name, step)
-    l2 = {nm: i << 28 for i, nm in enumerate(names)}
-    steps = (_mm_steps(prob, t["tm"], t["tn"], t["tk"], double_buffer, l2, 0) if isinstance(prob, MatmulProblem)
-             else _ch_steps(prob, t["tc"], double_buffer, l2, 0))
+    ins, outs = ly.LAYERS[name][step]
+    l2_in = {nm: i << 28 for i, nm in enumerate(ins)}
+    l2_out = {nm: (len(ins) + j) << 28 for j, nm in enumerate(outs)}
+    steps = (_mm_steps(prob, t["tm"], t["tn"], t["tk"], double_buffer, l2_in, l2_out, 0)
+             if isinstance(prob, MatmulProblem) else _ch_steps(prob, t["tc"], double_buffer, l2_in, l2_out, 0))
     return TilePlan(name, step, prob, t, double_buffer, need, steps, cost)
 
 
@@ -437,11 +445,6 @@ def rank_tilings(name: str, step: str, inputs: dict, l1_budget: int, *, double_b
     pl = _shapes_plan(name, step, inputs, params)
     return _rank(_problem(name, step, pl), _count("l1_budget", l1_budget, 0), double_buffer, cores,
                  kr._platform(platform), None)
-
-
-def _tensor_names(name: str, step: str) -> tuple[str, ...]:
-    ins, outs = ly.LAYERS[name][step]
-    return ins + outs
 
 
 # ------------------------------------------------------------------------------ build and run
@@ -544,20 +547,23 @@ class _Executed:
 
 
 def _execute(machine: Machine, syms: dict, plat: Platform, cores: int, double: bool, l1_base: int,
-             layers: list[tuple[TilePlan, dict]], tensors: dict, out_shapes: dict, what: str) -> _Executed:
-    """Place the tensors and the schedule of ``layers`` (each: a plan and its local -> global tensor names)
-    in L2, run the executor, and read back the tensors named in ``out_shapes``."""
+             layers: list[tuple[TilePlan, dict, dict]], tensors: dict, out_shapes: dict, what: str) -> _Executed:
+    """Place the tensors and the schedule of ``layers`` in L2, run the executor, and read back the tensors
+    named in ``out_shapes``.  Each layer is (plan, its inputs' and its outputs' local -> global names); an
+    output named like a given tensor is written in place."""
     addr = (syms["__l2_heap_start"] + 63) // 64 * 64
     base = addr
     where = {}
     for nm, n in [(nm, a.size) for nm, a in tensors.items()] + \
-                 [(nm, max(1, int(np.prod(sh)))) for nm, sh in out_shapes.items()]:
+                 [(nm, max(1, int(np.prod(sh)))) for nm, sh in out_shapes.items() if nm not in tensors]:
         where[nm] = addr
         addr = (addr + 4 * n + 63) // 64 * 64
     steps = []
-    for tp, names in layers:
-        local = _tensor_names(tp.name, tp.step)
-        steps += _relocate(tp.steps, {i: where[names[nm]] for i, nm in enumerate(local)}, l1_base)
+    for tp, ins, outs in layers:
+        lin, lout = ly.LAYERS[tp.name][tp.step]
+        index = {i: where[ins[nm]] for i, nm in enumerate(lin)}
+        index.update({len(lin) + j: where[outs[nm]] for j, nm in enumerate(lout)})
+        steps += _relocate(tp.steps, index, l1_base)
     sched_addr = addr
     blob = b"".join(st.pack() for st in steps)
     if sched_addr + len(blob) > syms["__l2_heap_end"]:
@@ -599,8 +605,8 @@ def run_tiled(name: str, step: str, inputs: dict, platform="vega", cores: int | 
     ins, outs = ly.LAYERS[name][step]
     tensors = {nm: np.ascontiguousarray(np.asarray(inputs[nm], dtype=np.float32)) for nm in ins}
     out_shapes = {oname: shape for oname, shape in pl.outs.values()}
-    ex = _execute(machine, syms, plat, cores, double_buffer, l1_base, [(tp, {nm: nm for nm in ins + outs})],
-                  tensors, out_shapes, f"{name}/{step}")
+    ex = _execute(machine, syms, plat, cores, double_buffer, l1_base,
+                  [(tp, {nm: nm for nm in ins}, {nm: nm for nm in outs})], tensors, out_shapes, f"{name}/{step}")
     res = ex.result
     return TiledLayerResult(outputs=ex.outputs, plan=tp, cycles=ex.total, compute_cycles=ex.compute,
                             dma_wait_cycles=ex.dma_wait, macs=pl.macs,
@@ -715,7 +721,7 @@ def run_sequence(seq, tensors: dict, platform="vega", cores: int | None = 8, *, 
             if nm in shapes:
                 raise ConfigError(f"tiled {what}: output {local} = {nm!r} is already a tensor of the sequence")
             shapes[nm] = produced[nm] = next(sh for o, sh in pl.outs.values() if o == local)
-        layers.append((tp, {**names, **st.outs}))
+        layers.append((tp, names, dict(st.outs)))
         plans.append((st, tp, pl.macs))
     ex = _execute(machine, syms, plat, cores, double_buffer, l1_base, layers, given, produced, "sequence")
     marks = ex.marks + [ex.total]
@@ -743,6 +749,8 @@ def within_bound(name: str, step: str, inputs: dict, outputs: dict, **params) ->
     magnitudes summed)."""
     pl = ly.plan(name, step, inputs, **params)
     ref = ly.golden(name, step, inputs, **params)
+    if name == "sgd":   # every operation rounded as in the reference: exact
+        return all(np.array_equal(np.asarray(outputs[k], np.float32).reshape(np.shape(r)), r) for k, r in ref.items())
     mag = ly.golden(name, step, {k: np.abs(np.asarray(v, np.float32)) for k, v in inputs.items()}, **params)
     L = reduction_length(name, step, pl)
     eps = np.finfo(np.float32).eps

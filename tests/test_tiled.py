@@ -45,6 +45,8 @@ CASES = [
     ("avgpool", "bw", lambda: {"dy": f(5, 2, 2)}, {"k": 3, "in_shape": (5, 7, 8)}),
     ("relu", "fw", lambda: {"x": f(101)}, {}),
     ("relu", "bw", lambda: {"x": f(101), "dy": f(101)}, {}),
+    ("sgd", "step", lambda: {"w": f(203), "g": f(203), "v": f(203)},
+     {"lr": 0.01, "momentum": 0.9, "weight_decay": 5e-4}),
 ]
 
 
@@ -65,8 +67,9 @@ def test_tiled_matches_golden_and_untiled(case, double):
     assert r.plan.l1_bytes <= budget
     assert tiled.within_bound(name, step, inputs, r.outputs, **params)
     ref = layers.run_layer(name, step, inputs, platform="vega", cores=8, **params)
-    k, out = _flat(r.outputs)
-    np.testing.assert_array_equal(out.reshape(ref.outputs[k].shape), ref.outputs[k])
+    assert set(r.outputs) == set(ref.outputs)
+    for k, out in r.outputs.items():
+        np.testing.assert_array_equal(out.reshape(ref.outputs[k].shape), ref.outputs[k])
     assert r.cycles >= r.compute_cycles > 0
     assert r.macs == ref.macs
 
@@ -292,14 +295,22 @@ def test_sequence_equals_the_steps_run_one_by_one(double):
 
 
 def test_sequence_backward_chain_against_numpy():
-    """A backward chain: the input gradient of a pointwise layer through ReLU, and the weight gradient
-    that uses it, against the numpy reference of each step."""
+    """A backward chain: the input gradient of a pointwise layer through ReLU, the weight gradient that
+    uses it and the SGD update of the weights, against the numpy reference of each step."""
     x, W1, W2, dy = f(8, 4, 4), f(10, 8), f(6, 10), f(6, 4, 4)
     z1 = layers.golden("pointwise", "fw", {"x": x, "W": W1})["y"]
     seq = [("pointwise", "ig", {"W": "W2", "dy": "dy"}, {"dx": "da1"}),
            ("relu", "bw", {"x": "z1", "dy": "da1"}, {"dx": "dz1"}),
-           ("pointwise", "wg", {"x": "x", "dy": "dz1"}, {"dW": "dW1"})]
-    r = tiled.run_sequence(seq, {"x": x, "W2": W2, "dy": dy, "z1": z1}, platform="vega", l1_budget=2000)
+           ("pointwise", "wg", {"x": "x", "dy": "dz1"}, {"dW": "dW1"}),
+           ("sgd", "step", {"w": "W1", "g": "dW1", "v": "v1"}, {"w": "W1n", "v": "v1n"},
+            {"lr": 0.05, "momentum": 0.9, "weight_decay": 1e-3})]
+    v1 = f(10, 8)
+    r = tiled.run_sequence(seq, {"x": x, "W2": W2, "dy": dy, "z1": z1, "W1": W1, "v1": v1}, platform="vega",
+                           l1_budget=2000)
+    w_ref, v_ref = layers.golden("sgd", "step", {"w": W1, "g": r.tensors["dW1"], "v": v1}, lr=0.05, momentum=0.9,
+                                 weight_decay=1e-3).values()
+    np.testing.assert_array_equal(r.tensors["W1n"], w_ref)
+    np.testing.assert_array_equal(r.tensors["v1n"], v_ref)
     da1 = layers.golden("pointwise", "ig", {"W": W2, "dy": dy})["dx"]
     assert tiled.within_bound("pointwise", "ig", {"W": W2, "dy": dy}, {"dx": r.tensors["da1"]})
     dz1 = r.tensors["dz1"]
