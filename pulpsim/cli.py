@@ -235,10 +235,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_kernel)
 
     p = sub.add_parser("tiling", help="sweep tile shapes and DMA buffering of a layer step with tensors in L2")
-    p.add_argument("layer", choices=["pointwise", "linear", "depthwise", "avgpool", "relu", "sgd"])
+    p.add_argument("layer", choices=["pointwise", "linear", "depthwise", "avgpool", "relu", "sgd", "softmax_ce"])
     p.add_argument("--shape", type=int, nargs="+", required=True,
                    help="as for `pulpsim kernel`: pointwise C K H W, linear IN OUT, depthwise/avgpool/relu C H W, "
-                        "sgd N")
+                        "sgd and softmax_ce N")
     p.add_argument("--step", default=None, help="fw, wg, ig (bw for avgpool/relu, step for sgd); default the first")
     p.add_argument("--l1", type=int, required=True, metavar="BYTES", help="L1 byte budget of the tile buffers")
     p.add_argument("--stride", type=int, default=1, help="depthwise stride, 1 or 2 (default 1)")

@@ -58,9 +58,12 @@ __all__ = ["TILED_LAYERS", "Xfer", "Step", "TilePlan", "TiledLayerResult", "plan
            "l1_arena", "within_bound"]
 
 # Op codes and flags of tiled.c.
-OP_MM, OP_DW_FW, OP_DW_WG, OP_DW_IG, OP_POOL_FW, OP_POOL_BW, OP_RELU_FW, OP_RELU_BW, OP_SGD = range(1, 10)
+(OP_MM, OP_DW_FW, OP_DW_WG, OP_DW_IG, OP_POOL_FW, OP_POOL_BW, OP_RELU_FW, OP_RELU_BW, OP_SGD, OP_SOFTMAX_FW,
+ OP_SOFTMAX_BW) = range(1, 12)
 FIRST, LAST, SYNC = 1, 2, 4
-MAX_LOADS, MAX_STORES, NARGS = 4, 2, 16
+MAX_LOADS, MAX_STORES, NARGS = 4, 2, 17
+#: Largest team (per-core scratch of the softmax op).
+_MAX_CORES = 16
 #: Sync points whose time the executor records (TS_MAX_MARKS of tiled.c).
 _MAX_MARKS = 64
 #: Largest DMA transfer in bytes (the 17-bit length field of the MCHAN command word).
@@ -75,6 +78,7 @@ TILED_LAYERS = {
     "avgpool": ("fw", "bw"),
     "relu": ("fw", "bw"),
     "sgd": ("step",),
+    "softmax_ce": ("fw", "bw"),
 }
 
 #: Per-core stack of the executor (no printf on its path).
@@ -170,6 +174,12 @@ class ChannelProblem:
     Wo: int = 1
     stride: int = 1
     fparams: tuple = (0.0, 0.0, 0.0)    #: lr, momentum, weight decay (sgd)
+    label: int = 0
+    #: A whole-vector op (softmax): one tile of all C, plus outputs of a fixed size ((name, floats, slot), ...)
+    #: and per-core scratch floats (tmp0).
+    whole: bool = False
+    fixed_outs: tuple = ()
+    scratch: int = 0
 
 
 def _problem(name: str, step: str, pl: ly.Plan):
@@ -202,6 +212,13 @@ def _problem(name: str, step: str, pl: ly.Plan):
         if step == "fw":
             return ChannelProblem(OP_RELU_FW, n, (("x", 1, 0),), (("y", 1, 0),))
         return ChannelProblem(OP_RELU_BW, n, (("x", 1, 0), ("dy", 1, 2)), (("dx", 1, 0),))
+    if name == "softmax_ce":
+        n = d["n"]
+        if step == "fw":
+            return ChannelProblem(OP_SOFTMAX_FW, n, (("z", 1, 0),), (("probs", 1, 0),), label=d["label"], whole=True,
+                                  fixed_outs=(("loss", 1, 1),), scratch=_MAX_CORES)
+        return ChannelProblem(OP_SOFTMAX_BW, n, (("z", 1, 0),), (("dz", 1, 0),), label=d["label"], whole=True,
+                              scratch=_MAX_CORES)
     if name == "sgd":
         fp = pl.fparams
         return ChannelProblem(OP_SGD, d["n"], (("w", 1, 0), ("g", 1, 1), ("v", 1, 3)), (("w", 1, 0), ("v", 1, 1)),
@@ -254,7 +271,7 @@ def _mm_l1(tm, tn, tk, double) -> int:
 def _ch_l1(p: ChannelProblem, tc: int, double: bool) -> int:
     nb = 2 if double else 1
     per = sum(n for _, n, _ in p.ins) + sum(n for _, n, _ in p.outs)
-    return 4 * nb * per * tc
+    return 4 * nb * (per * tc + sum(n for _, n, _ in p.fixed_outs)) + 4 * p.scratch
 
 
 # ------------------------------------------------------------------------------ plans
@@ -317,13 +334,14 @@ def _f32_bits(x: float) -> int:
 def _ch_steps(p: ChannelProblem, tc, double, l2_in: dict, l2_out: dict, l1: int) -> list[Step]:
     nb = 2 if double else 1
     set_sz = 4 * tc * sum(n for _, n, _ in p.ins)
-    out_sz = 4 * tc * sum(n for _, n, _ in p.outs)
+    out_sz = 4 * (tc * sum(n for _, n, _ in p.outs) + sum(n for _, n, _ in p.fixed_outs))
+    scratch = l1 + nb * (set_sz + out_sz) if p.scratch else None
     fbits = [_f32_bits(v) for v in p.fparams]
     steps = []
     for c0 in range(0, p.C, tc):
         c = min(tc, p.C - c0)
         s = o = len(steps) % nb
-        ptr = [None] * 6                      # in0..in3, out0, out1
+        ptr = [None] * 6                      # in0..in3, out0, out1 (then tmp0)
         loads, loc = [], l1 + s * set_sz
         for nm, per, slot in p.ins:
             loads.append(Xfer(l2_in[nm] + 4 * c0 * per, loc, 4 * c * per))
@@ -334,8 +352,12 @@ def _ch_steps(p: ChannelProblem, tc, double, l2_in: dict, l2_out: dict, l1: int)
             stores.append(Xfer(l2_out[nm] + 4 * c0 * per, loc, 4 * c * per))
             ptr[4 + slot] = loc
             loc += 4 * tc * per
-        args = ptr + [c, p.H, p.W, p.Ho, p.Wo, p.stride, 0] + fbits
-        steps.append(Step(p.op, args, 6, loads, stores, FIRST | LAST, o))
+        for nm, size, slot in p.fixed_outs:
+            stores.append(Xfer(l2_out[nm], loc, 4 * size))
+            ptr[4 + slot] = loc
+            loc += 4 * size
+        args = ptr + [scratch, c, p.H, p.W, p.Ho, p.Wo, p.stride, p.label] + fbits
+        steps.append(Step(p.op, args, 7, loads, stores, FIRST | LAST, o))
     return steps
 
 
@@ -363,7 +385,10 @@ def _rank(p, budget: int, double: bool, cores: int, plat: Platform, tiles: dict 
             if need <= budget:
                 out.append(({"tm": tm, "tn": tn, "tk": tk}, need, _mm_cost(p, tm, tn, tk, cores, fc, double)))
     else:
-        cands = [min(int(tiles["tc"]), p.C)] if tiles else sorted({p.C} | set(range(1, p.C + 1)))
+        if p.whole:
+            cands = [p.C]       # one tile: the op needs the whole vector
+        else:
+            cands = [min(int(tiles["tc"]), p.C)] if tiles else sorted({p.C} | set(range(1, p.C + 1)))
         pix = p.Ho * p.Wo if p.op in (OP_DW_FW, OP_DW_WG) else p.H * p.W
         per_in = 4 * sum(n for _, n, _ in p.ins)
         per_out = 4 * sum(n for _, n, _ in p.outs)
@@ -583,7 +608,8 @@ def _execute(machine: Machine, syms: dict, plat: Platform, cores: int, double: b
         raise GuestError(f"tiled {what}: the executor ran {nsteps} of {len(steps)} steps")
     nm_ = min(nmarks, _MAX_MARKS)
     marks = list(struct.unpack(f"<{nm_}I", machine.read_bytes(syms["ts_stats"] + 20, 4 * nm_))) if nm_ else []
-    outputs = {nm: kr.read_floats(machine, where[nm], sh) for nm, sh in out_shapes.items()}
+    outputs = {nm: kr.read_floats(machine, where[nm], sh) if sh else np.float32(kr.read_floats(machine, where[nm], sh)[0])
+               for nm, sh in out_shapes.items()}
     return _Executed(outputs, total, compute, wait, marks, res)
 
 
@@ -751,9 +777,22 @@ def within_bound(name: str, step: str, inputs: dict, outputs: dict, **params) ->
     ref = ly.golden(name, step, inputs, **params)
     if name == "sgd":   # every operation rounded as in the reference: exact
         return all(np.array_equal(np.asarray(outputs[k], np.float32).reshape(np.shape(r)), r) for k, r in ref.items())
+    eps = np.finfo(np.float32).eps
+    if name == "softmax_ce":    # n exponentials and a sum of n terms; the loss also carries log(sum) and z
+        z = np.asarray(inputs["z"], np.float64)
+        n = z.size
+        p = ly.golden(name, "fw", inputs, **params)["probs"].astype(np.float64)
+        for k, r in ref.items():
+            out = np.asarray(outputs[k], np.float64)
+            if k == "loss":
+                bound = (n + 8) * eps * (abs(float(r)) + np.abs(z - z.max()).max() + 1.0)
+            else:
+                bound = (n + 8) * eps * p + np.finfo(np.float32).tiny
+            if not np.all(np.abs(out - np.asarray(r, np.float64)) <= bound):
+                return False
+        return True
     mag = ly.golden(name, step, {k: np.abs(np.asarray(v, np.float32)) for k, v in inputs.items()}, **params)
     L = reduction_length(name, step, pl)
-    eps = np.finfo(np.float32).eps
     for k, r in ref.items():
         out = np.asarray(outputs[k], np.float64).reshape(np.shape(r))
         bound = (L + 2) * eps * np.abs(np.asarray(mag[k], np.float64)) + np.finfo(np.float32).tiny

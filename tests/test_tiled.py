@@ -45,6 +45,8 @@ CASES = [
     ("avgpool", "bw", lambda: {"dy": f(5, 2, 2)}, {"k": 3, "in_shape": (5, 7, 8)}),
     ("relu", "fw", lambda: {"x": f(101)}, {}),
     ("relu", "bw", lambda: {"x": f(101), "dy": f(101)}, {}),
+    ("softmax_ce", "fw", lambda: {"z": f(50)}, {"label": 7}),
+    ("softmax_ce", "bw", lambda: {"z": f(37) * 4}, {"label": 36}),
     ("sgd", "step", lambda: {"w": f(203), "g": f(203), "v": f(203)},
      {"lr": 0.01, "momentum": 0.9, "weight_decay": 5e-4}),
 ]
@@ -269,7 +271,8 @@ def _forward_chain():
            ("relu", "fw", {"x": "z1"}, {"y": "a1"}),
            ("depthwise", "fw", {"x": "a1", "W": "wd"}, {"y": "z2"}, {"stride": 2}),
            ("avgpool", "fw", {"x": "z2"}, {"y": "p"}),
-           ("linear", "fw", {"x": ("p", (20,)), "W": "wf"}, {"y": "out"})]
+           ("linear", "fw", {"x": ("p", (20,)), "W": "wf"}, {"y": "out"}),
+           ("softmax_ce", "bw", {"z": "out"}, {"dz": "dout"}, {"label": 2})]
     return t, seq
 
 
@@ -279,7 +282,7 @@ def test_sequence_equals_the_steps_run_one_by_one(double):
     every tensor equals running the steps separately on the previous step's simulated output."""
     t, seq = _forward_chain()
     r = tiled.run_sequence(seq, t, platform="vega", double_buffer=double, l1_budget=1600)
-    assert set(r.tensors) == {"z1", "a1", "z2", "p", "out"}
+    assert set(r.tensors) == {"z1", "a1", "z2", "p", "out", "dout"}
     env = dict(t)
     for st in seq:
         layer, step, ins, outs = st[:4]
@@ -289,7 +292,7 @@ def test_sequence_equals_the_steps_run_one_by_one(double):
         (local, name), = outs.items()
         np.testing.assert_array_equal(r.tensors[name], one.outputs[local])
         env[name] = r.tensors[name]
-    assert len(r.layers) == 5 and all(lay.cycles > 0 for lay in r.layers)
+    assert len(r.layers) == 6 and all(lay.cycles > 0 for lay in r.layers)
     assert sum(lay.cycles for lay in r.layers) <= r.cycles
     assert r.layers[0].macs == 20 * 12 * 36 and r.macs == sum(lay.macs for lay in r.layers)
 

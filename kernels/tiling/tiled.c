@@ -40,7 +40,7 @@
 enum {
     TS_OP_NONE = 0,
     TS_OP_MM = 1,         /* arg: A B C M N K layout acc                       */
-    TS_OP_DW_FW = 2,      /* arg: in0 in1 in2 in3 out0 out1 C H W Ho Wo stride label lr momentum wd (ly_args) */
+    TS_OP_DW_FW = 2,      /* arg: in0 in1 in2 in3 out0 out1 tmp0 C H W Ho Wo stride label lr momentum wd (ly_args) */
     TS_OP_DW_WG = 3,
     TS_OP_DW_IG = 4,
     TS_OP_POOL_FW = 5,
@@ -48,6 +48,8 @@ enum {
     TS_OP_RELU_FW = 7,    /* C = element count                                 */
     TS_OP_RELU_BW = 8,
     TS_OP_SGD = 9,        /* C = element count; lr, momentum, wd as float bits */
+    TS_OP_SOFTMAX_FW = 10, /* C = n, label; tmp0: per-core scratch (one tile: the whole vector) */
+    TS_OP_SOFTMAX_BW = 11,
 };
 
 /* TS_FIRST: first step of its output tile; TS_LAST: last one (its stores follow);
@@ -67,7 +69,7 @@ struct ts_step {
     uint32_t op, flags, obuf, nload, nstore;
     struct ts_xfer load[TS_MAX_LOADS];
     struct ts_xfer store[TS_MAX_STORES];
-    int32_t arg[16];
+    int32_t arg[17];
 };
 
 struct ts_schedule {
@@ -113,21 +115,22 @@ static void run_op(const struct ts_step *s, int cores)
         pi_cl_team_fork(cores, tmm_kernel, &m);
     } else {
         struct ly_args a = {0};
-        union { int32_t i; float f; } lr = {g[13]}, mom = {g[14]}, wd = {g[15]};
+        union { int32_t i; float f; } lr = {g[14]}, mom = {g[15]}, wd = {g[16]};
         a.in0 = (const float *)g[0];
         a.in1 = (const float *)g[1];
         a.in2 = (const float *)g[2];
         a.in3 = (const float *)g[3];
         a.out0 = (float *)g[4];
         a.out1 = (float *)g[5];
-        a.C = g[6];
-        a.H = g[7];
-        a.W = g[8];
-        a.Ho = g[9];
-        a.Wo = g[10];
-        a.stride = g[11];
-        a.label = g[12];
-        a.n = g[6];
+        a.tmp0 = (float *)g[6];
+        a.C = g[7];
+        a.H = g[8];
+        a.W = g[9];
+        a.Ho = g[10];
+        a.Wo = g[11];
+        a.stride = g[12];
+        a.label = g[13];
+        a.n = g[7];
         a.lr = lr.f;
         a.momentum = mom.f;
         a.wd = wd.f;
@@ -141,6 +144,8 @@ static void run_op(const struct ts_step *s, int cores)
         case TS_OP_RELU_FW: ly_relu_fw(&a); break;
         case TS_OP_RELU_BW: ly_relu_bw(&a); break;
         case TS_OP_SGD: ly_sgd_step(&a); break;
+        case TS_OP_SOFTMAX_FW: ly_softmax_ce_fw(&a); break;
+        case TS_OP_SOFTMAX_BW: ly_softmax_ce_bw(&a); break;
         default: break;
         }
     }
