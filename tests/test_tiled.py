@@ -338,3 +338,49 @@ def test_sequence_errors():
         tiled.run_sequence([("relu", "fw", {"x": ("x0", (5,))}, {"y": "a"})], t, platform="vega")
     with pytest.raises(ConfigError, match="each step"):
         tiled.run_sequence([("relu",)], t, platform="vega")
+
+
+def test_a_whole_training_step_as_one_sequence():
+    """Forward pass, loss gradient, backward pass and SGD of a small pointwise + ReLU + pool + linear net in one
+    program, against the same step computed in float64 with numpy."""
+    C, K, H, n = 6, 12, 3, 5
+    x, W1, W2 = f(C, H, H), f(K, C) * 0.5, f(n, K) * 0.5
+    v1, v2 = np.zeros((K, C), np.float32), np.zeros((n, K), np.float32)
+    label, sgd = 3, {"lr": 0.1, "momentum": 0.9, "weight_decay": 1e-3}
+    seq = [("pointwise", "fw", {"x": "x", "W": "W1"}, {"y": "z1"}),
+           ("relu", "fw", {"x": "z1"}, {"y": "a1"}),
+           ("avgpool", "fw", {"x": "a1"}, {"y": "p"}),
+           ("linear", "fw", {"x": ("p", (K,)), "W": "W2"}, {"y": "logits"}),
+           ("softmax_ce", "fw", {"z": "logits"}, {"probs": "probs", "loss": "loss"}, {"label": label}),
+           ("softmax_ce", "bw", {"z": "logits"}, {"dz": "dlogits"}, {"label": label}),
+           ("linear", "wg", {"x": ("p", (K,)), "dy": "dlogits"}, {"dW": "dW2"}),
+           ("linear", "ig", {"W": "W2", "dy": "dlogits"}, {"dx": "dp"}),
+           ("avgpool", "bw", {"dy": "dp"}, {"dx": "da1"}, {"in_shape": (K, H, H)}),
+           ("relu", "bw", {"x": "z1", "dy": "da1"}, {"dx": "dz1"}),
+           ("pointwise", "wg", {"x": "x", "dy": "dz1"}, {"dW": "dW1"}),
+           ("sgd", "step", {"w": "W1", "g": "dW1", "v": "v1"}, {"w": "W1n", "v": "v1n"}, sgd),
+           ("sgd", "step", {"w": "W2", "g": "dW2", "v": "v2"}, {"w": "W2n", "v": "v2n"}, sgd)]
+    r = tiled.run_sequence(seq, {"x": x, "W1": W1, "W2": W2, "v1": v1, "v2": v2}, platform="vega", l1_budget=4000)
+
+    X, A1, A2 = x.astype(np.float64).reshape(C, -1), W1.astype(np.float64), W2.astype(np.float64)
+    z1 = A1 @ X
+    a1 = np.maximum(z1, 0)
+    p = a1.mean(axis=1)
+    logits = A2 @ p
+    e = np.exp(logits - logits.max())
+    probs = e / e.sum()
+    loss = -np.log(probs[label])
+    dlog = probs - np.eye(n)[label]
+    dW2 = np.outer(dlog, p)
+    da1 = np.repeat((A2.T @ dlog)[:, None] / (H * H), H * H, axis=1)
+    dW1 = (da1 * (z1 > 0)) @ X.T
+
+    def updated(w, g):
+        v = g + sgd["weight_decay"] * w
+        return w - sgd["lr"] * v
+
+    assert abs(float(r.tensors["loss"]) - loss) <= 1e-5 * max(1.0, loss)
+    np.testing.assert_allclose(r.tensors["dW1"], dW1, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(r.tensors["W1n"], updated(A1, dW1), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(r.tensors["W2n"], updated(A2, dW2), rtol=1e-5, atol=1e-6)
+    assert [lay.layer for lay in r.layers][-2:] == ["sgd", "sgd"] and r.macs > 0
