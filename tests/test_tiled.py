@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pulpsim import layers, tiled
+from pulpsim import layers, tiled, tileplan
 from pulpsim.errors import ConfigError
 
 from hostbuild import build_host_module
@@ -91,7 +91,7 @@ def test_reduction_split_in_chunks_is_bit_exact(step, layout_tiles):
     inputs = {"fw": {"x": x, "W": W}, "wg": {"x": x, "dy": dy}, "ig": {"W": W, "dy": dy}}[step]
     r = tiled.run_tiled("pointwise", step, inputs, platform="vega", tiles=layout_tiles)
     assert r.tiles == layout_tiles
-    first_steps = [s for s in r.plan.steps if s.flags & tiled.FIRST]
+    first_steps = [s for s in r.plan.steps if s.flags & tileplan.FIRST]
     assert len(r.plan.steps) > len(first_steps)          # some output tiles took several chunks
     ref = layers.run_layer("pointwise", step, inputs, platform="vega")
     k, out = _flat(r.outputs)
@@ -131,7 +131,7 @@ def test_schedule_invariants(name, step, shapes, params, double):
         assert not _overlap(_ranges(nxt.loads), reads)
         assert not _overlap(_ranges(nxt.loads), _ranges(cur.stores))
     # Output tiles alternate between two buffers: the stores of one are never overwritten by the next.
-    lasts = [s for s in tp.steps if s.flags & tiled.LAST]
+    lasts = [s for s in tp.steps if s.flags & tileplan.LAST]
     for a, b in zip(lasts, lasts[1:]):
         assert a.obuf != b.obuf
         assert not _overlap(_ranges(a.stores), _ranges(b.stores))
@@ -221,18 +221,18 @@ def _host_mm(host, fn, A, B, C0, M, N, K, layout, acc, fused=0):
 
 
 @pytest.mark.parametrize("M,N,K", [(1, 1, 1), (4, 4, 4), (7, 5, 9), (1, 13, 6), (9, 1, 3), (12, 8, 1)])
-@pytest.mark.parametrize("layout", [tiled.TMM_NN, tiled.TMM_TN, tiled.TMM_NT], ids=["NN", "TN", "NT"])
+@pytest.mark.parametrize("layout", [tileplan.TMM_NN, tileplan.TMM_TN, tileplan.TMM_NT], ids=["NN", "TN", "NT"])
 @pytest.mark.parametrize("acc", [0, 1])
 def test_host_build_of_the_tile_matmul(host, M, N, K, layout, acc):
     """tmm.c compiled natively: every layout and accumulate mode equals a plain chain, and numpy within bound."""
-    A = f(K, M) if layout == tiled.TMM_TN else f(M, K)
-    B = f(N, K) if layout == tiled.TMM_NT else f(K, N)
+    A = f(K, M) if layout == tileplan.TMM_TN else f(M, K)
+    B = f(N, K) if layout == tileplan.TMM_NT else f(K, N)
     C0 = f(M, N)
     got = _host_mm(host, "tmm", A, B, C0, M, N, K, layout, acc)
     want = _host_mm(host, "ref", A, B, C0, M, N, K, layout, acc)
     np.testing.assert_array_equal(got.view(np.uint32), want.view(np.uint32))
-    opA = (A.T if layout == tiled.TMM_TN else A).astype(np.float64)
-    opB = (B.T if layout == tiled.TMM_NT else B).astype(np.float64)
+    opA = (A.T if layout == tileplan.TMM_TN else A).astype(np.float64)
+    opB = (B.T if layout == tileplan.TMM_NT else B).astype(np.float64)
     exact = opA @ opB + (C0.astype(np.float64) if acc else 0)
     mag = np.abs(opA) @ np.abs(opB) + (np.abs(C0.astype(np.float64)) if acc else 0)
     assert np.all(np.abs(got - exact) <= (K + 1) * np.finfo(np.float32).eps * mag)
@@ -246,8 +246,8 @@ def test_simulated_tiles_equal_a_host_fused_chain(host, step):
     inputs = {"fw": {"x": x, "W": W}, "wg": {"x": x, "dy": dy}, "ig": {"W": W, "dy": dy}}[step]
     r = tiled.run_tiled("pointwise", step, inputs, platform="vega", tiles={"tm": 4, "tn": 5, "tk": 3})
     x2, dy2 = x.reshape(10, 9), dy.reshape(7, 9)
-    M, N, K, lay, A, B = {"fw": (7, 9, 10, tiled.TMM_NN, W, x2), "wg": (7, 10, 9, tiled.TMM_NT, dy2, x2),
-                          "ig": (10, 9, 7, tiled.TMM_TN, W, dy2)}[step]
+    M, N, K, lay, A, B = {"fw": (7, 9, 10, tileplan.TMM_NN, W, x2), "wg": (7, 10, 9, tileplan.TMM_NT, dy2, x2),
+                          "ig": (10, 9, 7, tileplan.TMM_TN, W, dy2)}[step]
     want = _host_mm(host, "ref", A, B, np.zeros((M, N), np.float32), M, N, K, lay, 0, fused=1)
     (k, got), = r.outputs.items()
     np.testing.assert_array_equal(got.reshape(M, N).view(np.uint32), want.view(np.uint32))
@@ -259,7 +259,7 @@ def test_no_transfer_exceeds_the_dma_length_field():
                                ("pointwise", "fw", {"x": np.zeros((300, 20, 20), np.float32),
                                                     "W": np.zeros((300, 300), np.float32)})]:
         tp = tiled.plan_tiles(name, step, inputs, 10**7, double_buffer=False)
-        assert all(x.size <= tiled.DMA_MAX_BYTES for s in tp.steps for x in s.loads + s.stores)
+        assert all(x.size <= tileplan.DMA_MAX_BYTES for s in tp.steps for x in s.loads + s.stores)
 
 
 # ------------------------------------------------------------------------------ sequences
