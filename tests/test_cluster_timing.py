@@ -1,42 +1,18 @@
 """Cluster timing microbenchmarks with hand-derived expectations (cluster.md "Timing rules").
 
-Every core runs the same program (SPMD): it reads mcycle, runs the measured pattern, reads mcycle again and
-stops itself by storing (delta << 1) | 1 to `tohost`, so each core's exit code is its own mcycle delta. All
-cores reach the measured pattern in the same cycle (the set-up code is identical and conflict-free).
+Every core runs the same program (SPMD, tests/spmd.py): each core's exit code is the mcycle delta of the
+measured pattern, which all cores reach in the same cycle (the set-up code is identical and conflict-free).
 """
 
 from __future__ import annotations
 
 import pulpsim
-from pulpsim import toolchain
 
-HARNESS = """
-    .section .text.init
-    .globl _start
-_start:
-    csrr  s2, mhartid
-    andi  s2, s2, 0xF
-{setup}
-    csrr  s0, mcycle
-{body}
-    csrr  s1, mcycle
-    sub   a0, s1, s0
-    slli  a0, a0, 1
-    ori   a0, a0, 1
-    la    t0, tohost
-    sw    a0, 0(t0)
-1:  j     1b
-    .section .tohost, "aw"
-    .globl tohost
-    .align 3
-tohost: .word 0
-"""
+from spmd import spmd_elf
 
 
 def run_spmd(setup, body, platform, name, **overrides):
-    elf = toolchain.build_asm(HARNESS.format(setup=setup, body=body), runtime=False, name=name)
-    res = pulpsim.run(elf, platform=platform, **overrides)
-    return res
+    return pulpsim.run(spmd_elf(setup, body, name=name), platform=platform, **overrides)
 
 
 # ---------------------------------------------------------------------------------------------- TCDM banks

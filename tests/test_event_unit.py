@@ -5,43 +5,15 @@ from __future__ import annotations
 import pytest
 
 import pulpsim
-from pulpsim import toolchain
 from pulpsim.errors import Deadlock, MemoryFault
 from pulpsim.machine import Machine
 from pulpsim.platform import get_platform
 
-EU = 0x10204000
+from spmd import spmd_elf   # t0 = the event unit base in the harness
+
 DMA = 0x10204400
 BARRIER0_WAIT_CLEAR = 0x200 + 0x1C
 
-SPMD = """
-    .section .text.init
-    .globl _start
-_start:
-    csrr  s2, mhartid
-    andi  s2, s2, 0xF
-    li    t0, {eu:#x}
-{setup}
-    csrr  s0, mcycle
-{body}
-    csrr  s1, mcycle
-    sub   a0, s1, s0
-    slli  a0, a0, 1
-    ori   a0, a0, 1
-    la    t4, tohost
-    sw    a0, 0(t4)
-1:  j     1b
-    .data
-{data}
-    .section .tohost, "aw"
-    .globl tohost
-    .align 3
-tohost: .word 0
-"""
-
-
-def build(setup="", body="", data="", name="eu"):
-    return toolchain.build_asm(SPMD.format(eu=EU, setup=setup, body=body, data=data), runtime=False, name=name)
 
 
 # barrier 0 over all 8 cores (every core writes the same masks); core i spins 4i + 2 cycles, then waits
@@ -68,7 +40,7 @@ def test_barrier_releases_all_cores_four_cycles_after_the_last_arrival():
     # after 1 + 4 (csrr) cycles, so it reaches the barrier at T0 + 7 + 4i; core 7 arrives last at T0 + 35
     # and every core's next instruction issues 4 cycles later, at T0 + 39.
     setup, body = BARRIER_SETUP, BARRIER_BODY
-    res = pulpsim.run(build(setup, body, name="barrier"), platform="vega")
+    res = pulpsim.run(spmd_elf(setup, body, name="barrier"), platform="vega")
     for i, core in enumerate(res.cores):
         assert core.exit_code == 39
         # asleep from the cycle after its wait issued (T0 + 8 + 4i) to the release (T0 + 39);
@@ -79,7 +51,7 @@ def test_barrier_releases_all_cores_four_cycles_after_the_last_arrival():
 
 def test_barrier_latency_is_a_parameter():
     setup, body = BARRIER_SETUP, BARRIER_BODY
-    res = pulpsim.run(build(setup, body, name="barrier"), platform="vega", overrides={"cluster.barrier_latency": 9})
+    res = pulpsim.run(spmd_elf(setup, body, name="barrier"), platform="vega", overrides={"cluster.barrier_latency": 9})
     assert all(core.exit_code == 35 + 9 for core in res.cores)
 
 
@@ -106,7 +78,7 @@ src: .word """ + ", ".join(hex(0x1000 * i + 7 * i + 1) for i in range(16)) + """
 
 
 def dma_elf(name="dma"):
-    return build(DMA_PROGRAM["setup"], DMA_PROGRAM["body"], DMA_PROGRAM["data"], name=name)
+    return spmd_elf(DMA_PROGRAM["setup"], DMA_PROGRAM["body"], DMA_PROGRAM["data"], name=name)
 
 
 def test_dma_copies_l2_to_tcdm_in_the_modelled_time():
@@ -147,7 +119,7 @@ def test_dma_contends_with_a_core_hammering_the_same_banks():
     bnez  t6, 5b
 4:
 """
-    elf = build("", hammer, DMA_PROGRAM["data"], name="dma_hammer")
+    elf = spmd_elf("", hammer, DMA_PROGRAM["data"], name="dma_hammer")
     m = Machine(get_platform("vega", cores=2))
     m.load_elf(elf)
     m.run(stdout=False)
@@ -174,7 +146,7 @@ def test_deadlock_is_detected_and_names_the_cores():
 6:
 """
     with pytest.raises(Deadlock) as info:
-        pulpsim.run(build(setup, "", name="deadlock"), platform="vega")
+        pulpsim.run(spmd_elf(setup, "", name="deadlock"), platform="vega")
     text = str(info.value)
     assert "core 0 asleep in barrier 0 wait" in text and "core 1 stopped" in text
 
@@ -190,7 +162,7 @@ def test_dma_to_unmapped_memory_is_an_error():
     sw    a5, 0(t3)
 """
     with pytest.raises(MemoryFault, match="DMA transfer touches unmapped address 0x30000000"):
-        pulpsim.run(build(setup, "", name="dma_bad"), platform="vega", cores=1)
+        pulpsim.run(spmd_elf(setup, "", name="dma_bad"), platform="vega", cores=1)
 
 
 def test_test_and_set_alias_software_events_and_timer():
@@ -217,7 +189,7 @@ def test_test_and_set_alias_software_events_and_timer():
 8:  lw    s3, 0xF0(a6)         # number of cores
 """
     m = Machine(get_platform("vega", cores=2))
-    m.load_elf(build("", body, name="tas_swevt"))
+    m.load_elf(spmd_elf("", body, name="tas_swevt"))
     m.run(stdout=False)
     x = {name: [int(m.xreg[c, i]) for c in range(2)] for name, i in (("a4", 14), ("a5", 15), ("a1", 11),
                                                                        ("a7", 17), ("s3", 19))}
@@ -247,4 +219,4 @@ def test_2d_dma_rows_must_stay_in_one_memory():
     sw    a7, 0(t3)
 """
     with pytest.raises(MemoryFault, match="DMA transfer touches unmapped address 0x1001fff0"):
-        pulpsim.run(build(setup, "", name="dma_rows"), platform="vega", cores=1)
+        pulpsim.run(spmd_elf(setup, "", name="dma_rows"), platform="vega", cores=1)
