@@ -4,7 +4,6 @@ one-line ElfError for every kind of unusable file."""
 from __future__ import annotations
 
 import dataclasses
-import os
 import random
 import re
 import shutil
@@ -23,16 +22,7 @@ HOST_CC = shutil.which("cc") or shutil.which("gcc")
 RV_GCC = shutil.which("riscv64-unknown-elf-gcc")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _cache(tmp_path_factory):
-    d = tmp_path_factory.mktemp("pulpsim-cache")
-    old = os.environ.get("PULPSIM_CACHE")
-    os.environ["PULPSIM_CACHE"] = str(d)
-    yield d
-    if old is None:
-        os.environ.pop("PULPSIM_CACHE", None)
-    else:
-        os.environ["PULPSIM_CACHE"] = old
+pytestmark = pytest.mark.usefixtures("private_build_cache")   # conftest.py
 
 
 GOOD_C = r"""

@@ -9,7 +9,6 @@ glibc.
 from __future__ import annotations
 
 import math
-import os
 import random
 import shutil
 import struct
@@ -28,18 +27,7 @@ HAVE_GCC = shutil.which("riscv64-unknown-elf-gcc") is not None
 HOST_CC = shutil.which("cc") or shutil.which("gcc")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _cache(tmp_path_factory):
-    """A private build cache for this module (tests must not depend on, or
-    pollute, the user's cache)."""
-    d = tmp_path_factory.mktemp("pulpsim-cache")
-    old = os.environ.get("PULPSIM_CACHE")
-    os.environ["PULPSIM_CACHE"] = str(d)
-    yield d
-    if old is None:
-        os.environ.pop("PULPSIM_CACHE", None)
-    else:
-        os.environ["PULPSIM_CACHE"] = old
+pytestmark = pytest.mark.usefixtures("private_build_cache")   # conftest.py
 
 
 PROGRAM = r"""
