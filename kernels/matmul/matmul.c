@@ -7,18 +7,9 @@
  */
 #include "pmsis.h"
 #include "matmul.h"
+#include "mm_block.h"
 
 #define MM_INLINE static inline __attribute__((always_inline))
-
-/* Full unrolling of the constant-bound loops of the register blocks. */
-#if defined(__clang__)
-#define MM_UNROLL _Pragma("unroll")
-#elif defined(__GNUC__)
-#define MM_UNROLL _Pragma("GCC unroll 4")
-#else
-#define MM_UNROLL
-#endif
-
 
 /* ---------------------------------------------------------------- naive */
 
@@ -85,36 +76,11 @@ void mm_unroll_k(void *args)
 
 /* ------------------------------------------------ register-blocked R x S */
 
-/* C[0..R-1][0..S-1] (row stride N) = A[0..R-1][:] (row stride K) * B[:][0..S-1];
- * R, S <= 4 are compile-time constants at every call (always inlined), so
- * the accumulators live in registers. */
+/* C[0..R-1][0..S-1] (row stride N) = A[0..R-1][:] (row stride K) * B[:][0..S-1]:
+ * the shared block with contiguous operands and C overwritten. */
 MM_INLINE void mm_block(const float *A, const float *B, float *C, int N, int K, const int R, const int S)
 {
-    float acc[4][4];
-MM_UNROLL
-    for (int r = 0; r < R; r++)
-MM_UNROLL
-        for (int s = 0; s < S; s++)
-            acc[r][s] = 0.0f;
-    for (int k = 0; k < K; k++) {
-        float av[4], bv[4];
-MM_UNROLL
-        for (int r = 0; r < R; r++)
-            av[r] = A[r * K + k];
-MM_UNROLL
-        for (int s = 0; s < S; s++)
-            bv[s] = B[k * N + s];
-MM_UNROLL
-        for (int r = 0; r < R; r++)
-MM_UNROLL
-            for (int s = 0; s < S; s++)
-                acc[r][s] += av[r] * bv[s];
-    }
-MM_UNROLL
-    for (int r = 0; r < R; r++)
-MM_UNROLL
-        for (int s = 0; s < S; s++)
-            C[r * N + s] = acc[r][s];
+    mm_block_strided(A, B, C, N, K, 0, K, 1, N, 1, R, S);
 }
 
 /* R rows of C: S-column blocks, then the N % S last columns one by one. */

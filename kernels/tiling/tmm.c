@@ -2,49 +2,9 @@
 #include "pmsis.h"
 #include "matmul.h"
 #include "tmm.h"
+#include "mm_block.h"
 
 #define TMM_INLINE static inline __attribute__((always_inline))
-
-#if defined(__clang__)
-#define TMM_UNROLL _Pragma("unroll")
-#else
-#define TMM_UNROLL _Pragma("GCC unroll 4")
-#endif
-
-/* C[0..R-1][0..S-1] (row stride ldc) (+)= A(r, k) B(k, s) over k < K, with
- * A(r, k) = A[r*ars + k*aks] and B(k, s) = B[k*bks + s*bss].  R, S <= 4 and
- * the unit strides are compile-time constants at every call (always
- * inlined), so the 16 accumulators live in registers and the loads use
- * immediate offsets. */
-TMM_INLINE void tmm_block(const float *A, const float *B, float *C, int ldc, int K, int acc_in,
-                          int ars, int aks, int bks, int bss, const int R, const int S)
-{
-    float acc[4][4];
-TMM_UNROLL
-    for (int r = 0; r < R; r++)
-TMM_UNROLL
-        for (int s = 0; s < S; s++)
-            acc[r][s] = acc_in ? C[r * ldc + s] : 0.0f;
-    for (int k = 0; k < K; k++) {
-        float av[4], bv[4];
-TMM_UNROLL
-        for (int r = 0; r < R; r++)
-            av[r] = A[r * ars + k * aks];
-TMM_UNROLL
-        for (int s = 0; s < S; s++)
-            bv[s] = B[k * bks + s * bss];
-TMM_UNROLL
-        for (int r = 0; r < R; r++)
-TMM_UNROLL
-            for (int s = 0; s < S; s++)
-                acc[r][s] += av[r] * bv[s];
-    }
-TMM_UNROLL
-    for (int r = 0; r < R; r++)
-TMM_UNROLL
-        for (int s = 0; s < S; s++)
-            C[r * ldc + s] = acc[r][s];
-}
 
 #ifndef MM_HOST
 /* The hand-written 4x4 blocks (tmm_asm.S): the same operations as tmm_block
@@ -60,7 +20,7 @@ TMM_INLINE void tmm_block4(const float *A, const float *B, float *C, int N, int 
 {
 #ifndef MM_HOST
     if (K < 4) {    /* too short a chain to pay for the call and the register spills */
-        tmm_block(A, B, C, N, K, acc, ars, aks, bks, bss, 4, 4);
+        mm_block_strided(A, B, C, N, K, acc, ars, aks, bks, bss, 4, 4);
         return;
     }
     if (layout == TMM_TN)
@@ -71,7 +31,7 @@ TMM_INLINE void tmm_block4(const float *A, const float *B, float *C, int N, int 
         tmm_asm_nn(A, B, C, K, 4 * ars, 4 * bks, 4 * N, acc);
 #else
     (void)layout;
-    tmm_block(A, B, C, N, K, acc, ars, aks, bks, bss, 4, 4);
+    mm_block_strided(A, B, C, N, K, acc, ars, aks, bks, bss, 4, 4);
 #endif
 }
 
@@ -94,14 +54,14 @@ TMM_INLINE void tmm_run(const struct tmm_args *a, int ars, int aks, int bks, int
         /* Edge block: 1x4 rows or 4x1 columns when a side is whole, else element by element. */
         if (S == 4) {
             for (int r = 0; r < R; r++)
-                tmm_block(A + r * ars, B, C + r * N, N, K, acc, ars, aks, bks, bss, 1, 4);
+                mm_block_strided(A + r * ars, B, C + r * N, N, K, acc, ars, aks, bks, bss, 1, 4);
         } else if (R == 4) {
             for (int s = 0; s < S; s++)
-                tmm_block(A, B + s * bss, C + s, N, K, acc, ars, aks, bks, bss, 4, 1);
+                mm_block_strided(A, B + s * bss, C + s, N, K, acc, ars, aks, bks, bss, 4, 1);
         } else {
             for (int r = 0; r < R; r++)
                 for (int s = 0; s < S; s++)
-                    tmm_block(A + r * ars, B + s * bss, C + r * N + s, N, K, acc, ars, aks, bks, bss, 1, 1);
+                    mm_block_strided(A + r * ars, B + s * bss, C + r * N + s, N, K, acc, ars, aks, bks, bss, 1, 1);
         }
     }
 }
