@@ -358,13 +358,16 @@ def _self_hash() -> str:
     return _SELF_HASH
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
+def _atomic_write(path: Path, data: bytes, mode: int | None = None) -> None:
     """Write via a temporary file in the same directory and rename, so that a
-    concurrent reader sees either nothing or the whole file."""
+    concurrent reader sees either nothing or the whole file (``mode``: its
+    permissions, else those of mkstemp)."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+        if mode is not None:
+            os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -376,18 +379,7 @@ def _atomic_write(path: Path, data: bytes) -> None:
 
 def _atomic_copy(src: Path, dst: Path) -> None:
     dst.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        shutil.copyfile(src, tmp)
-        os.chmod(tmp, 0o755)
-        os.replace(tmp, dst)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    _atomic_write(dst, src.read_bytes(), 0o755)
 
 
 # --------------------------------------------------------------------------
