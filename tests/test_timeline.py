@@ -7,7 +7,8 @@ import subprocess
 import sys
 
 import pulpsim
-from test_event_unit import BARRIER_BODY, BARRIER_SETUP, build, dma_elf
+from spmd import spmd_elf
+from test_event_unit import BARRIER_BODY, BARRIER_SETUP, dma_elf
 
 
 def load_events(path):
@@ -34,7 +35,7 @@ def test_timeline_shows_sleep_and_dma(tmp_path):
 def test_timeline_barrier_sleep_per_core(tmp_path):
     setup, body = BARRIER_SETUP, BARRIER_BODY
     out = tmp_path / "barrier.json"
-    res = pulpsim.run(build(setup, body, name="barrier"), platform="vega", timeline=out)
+    res = pulpsim.run(spmd_elf(setup, body, name="barrier"), platform="vega", timeline=out)
     events = load_events(out)
     for i in range(7):  # cores that waited at the barrier (core 7 arrived last)
         asleep = sum(e["dur"] for e in events if e["tid"] == i and e["pid"] == 0 and e["name"] == "asleep")
