@@ -25,8 +25,11 @@ RISC-V specifics honoured here (unprivileged spec, chapter "F"):
 * feq is a quiet comparison, flt/fle are signalling comparisons;
 * fcvt.w[u].s saturate on NaN/overflow and then raise NV but not NX.
 
-The slow paths are ports of Berkeley SoftFloat 3e (specialisation RISCV),
-using only 64-bit signed integer arithmetic: all intermediate significands
+The slow paths are ports of Berkeley SoftFloat 3e (specialisation RISCV;
+Copyright 2011-2018 The Regents of the University of California, BSD
+3-clause licence: its notice and full text are in the repository's NOTICE
+file, which applies to the code derived from it here), using only 64-bit
+signed integer arithmetic: all intermediate significands
 stay below 2**63, so Numba never has to mix signed and unsigned 64-bit
 types (which it would silently promote to float64).
 
