@@ -1,0 +1,6 @@
+"""Continual learning with quantized latent replays (installed as ``pulpsim.cl``).
+
+A MobileNet-V1 is split at a latent-replay (LR) layer into a frozen stage, run in int8
+after post-training quantization, and an adaptive stage trained in FP32. The frozen
+stage's outputs (the LRs) are kept in a replay memory of configurable precision.
+"""
