@@ -3,4 +3,7 @@
 A MobileNet-V1 is split at a latent-replay (LR) layer into a frozen stage, run in int8
 after post-training quantization, and an adaptive stage trained in FP32. The frozen
 stage's outputs (the LRs) are kept in a replay memory of configurable precision.
+
+Modules: ``model`` (the layer list and its split at the LR layer), ``nn`` (numpy forward and
+backward passes on mini-batches).
 """
