@@ -53,8 +53,10 @@ W_BARRIER = 3       #: barrier TRIGGER_WAIT
 W_BARRIER_CLEAR = 4
 W_DISPATCH = 5      #: dispatch FIFO pop
 W_MUTEX = 6         #: mutex lock
+W_WFI = 7           #: wfi: sleep until an event of the core's mask is pending (nothing is returned)
 
-WAIT_NAMES = ("running", "event wait", "event wait", "barrier wait", "barrier wait", "dispatch wait", "mutex wait")
+WAIT_NAMES = ("running", "event wait", "event wait", "barrier wait", "barrier wait", "dispatch wait", "mutex wait",
+              "wfi")
 
 # eu_core[c, E_*]
 E_MASK = 0
@@ -144,6 +146,12 @@ def wake(j, te, value, eu_core, cyc, tim, xreg, freg, stat):
 
 
 @njit(cache=True, error_model="numpy")
+def waits_for_events(w):
+    """Whether wait kind w ends as soon as an event of the core's mask is pending (EVENT_WAIT(_CLEAR), wfi)."""
+    return w == W_EVENT or w == W_EVENT_CLEAR or w == W_WFI
+
+
+@njit(cache=True, error_model="numpy")
 def raise_events(targets, bits, now, eu_core, cyc, tim, xreg, freg, stat, wake_latency):
     """Set event bits in the buffers of the target cores and wake the ones waiting for them.
 
@@ -155,7 +163,7 @@ def raise_events(targets, bits, now, eu_core, cyc, tim, xreg, freg, stat, wake_l
             continue
         eu_core[j, E_BUFFER] |= bits
         w = eu_core[j, E_WAIT]
-        if w == W_EVENT or w == W_EVENT_CLEAR:
+        if waits_for_events(w):
             v = eu_core[j, E_BUFFER] & eu_core[j, E_MASK]
             if v != 0:
                 if w == W_EVENT_CLEAR:
@@ -242,23 +250,8 @@ def eu_load(off, c, now, rd, pc_, eu_core, eu_glob, cyc, tim, xreg, freg, stat, 
             clear = reg == 0x1C
             earliest = NEVER
             if fired:
-                eu_glob[base + 1] = 0
-                te = now + barrier_latency
-                target = eu_glob[base + 2]
-                for j in range(ncores):
-                    if (target >> j) & 1 == 0:
-                        continue
-                    eu_core[j, E_BUFFER] |= 1 << EVT_BARRIER
-                    w = eu_core[j, E_WAIT]
-                    if j != c and (w == W_BARRIER or w == W_BARRIER_CLEAR):
-                        if w == W_BARRIER_CLEAR:
-                            eu_core[j, E_BUFFER] &= ~(1 << EVT_BARRIER)
-                        wake(j, te, 0, eu_core, cyc, tim, xreg, freg, stat)
-                        earliest = min(earliest, te)
-                    elif j != c and (w == W_EVENT or w == W_EVENT_CLEAR):
-                        e = raise_events(1 << j, 0, te - wake_latency, eu_core, cyc, tim, xreg, freg, stat,
-                                         wake_latency)
-                        earliest = min(earliest, e)
+                earliest = _fire_barrier(base, c, now + barrier_latency, eu_core, eu_glob, cyc, tim, xreg, freg,
+                                         stat, wake_latency)
                 if waits:
                     if clear:
                         eu_core[c, E_BUFFER] &= ~(1 << EVT_BARRIER)
@@ -277,6 +270,42 @@ def eu_load(off, c, now, rd, pc_, eu_core, eu_glob, cyc, tim, xreg, freg, stat, 
             return 1, 0, 1, NEVER
         return 0, 0, 1, NEVER
     return 0, 0, 1, NEVER  # other registers read as 0
+
+
+@njit(cache=True, error_model="numpy")
+def _fire_barrier(base, c, te, eu_core, eu_glob, cyc, tim, xreg, freg, stat, wake_latency):
+    """The barrier at eu_glob[base] fired (core c completed it): clear its status, send its event to every
+    core of its target mask, and wake, at te, the cores waiting on it or on an event of their mask (core c,
+    the last arrival, is the caller's business). Returns the earliest wake-up cycle (NEVER if nobody woke)."""
+    eu_glob[base + 1] = 0
+    earliest = NEVER
+    target = eu_glob[base + 2]
+    for j in range(eu_core.shape[0]):
+        if (target >> j) & 1 == 0:
+            continue
+        eu_core[j, E_BUFFER] |= 1 << EVT_BARRIER
+        w = eu_core[j, E_WAIT]
+        if j == c:
+            continue
+        if w == W_BARRIER or w == W_BARRIER_CLEAR:
+            if w == W_BARRIER_CLEAR:
+                eu_core[j, E_BUFFER] &= ~(1 << EVT_BARRIER)
+            wake(j, te, 0, eu_core, cyc, tim, xreg, freg, stat)
+            earliest = min(earliest, te)
+        elif waits_for_events(w):
+            earliest = min(earliest, raise_events(1 << j, 0, te - wake_latency, eu_core, cyc, tim, xreg, freg,
+                                                  stat, wake_latency))
+    return earliest
+
+
+@njit(cache=True, error_model="numpy")
+def wfi_sleep(c, now, pc_, eu_core):
+    """wfi of core c issued at `now`: True if the core goes to sleep (no event of its mask is pending; the
+    event unit's raise_events wakes it), False if it continues at once (as a nop)."""
+    if (eu_core[c, E_BUFFER] & eu_core[c, E_MASK]) != 0:
+        return False
+    _park(c, W_WFI, 0, 0, pc_, now, eu_core)
+    return True
 
 
 @njit(cache=True, error_model="numpy")
@@ -345,20 +374,8 @@ def eu_store(off, c, now, value, eu_core, eu_glob, cyc, tim, xreg, freg, stat, p
             eu_glob[base + 1] |= value
             trig = eu_glob[base]
             if trig != 0 and (eu_glob[base + 1] & trig) == trig:
-                eu_glob[base + 1] = 0
-                te = now + params[P_BARRIER_LATENCY]
-                earliest = NEVER
-                target = eu_glob[base + 2]
-                for j in range(ncores):
-                    if (target >> j) & 1:
-                        eu_core[j, E_BUFFER] |= 1 << EVT_BARRIER
-                        w = eu_core[j, E_WAIT]
-                        if w == W_BARRIER or w == W_BARRIER_CLEAR:
-                            if w == W_BARRIER_CLEAR:
-                                eu_core[j, E_BUFFER] &= ~(1 << EVT_BARRIER)
-                            wake(j, te, 0, eu_core, cyc, tim, xreg, freg, stat)
-                            earliest = te
-                return earliest
+                return _fire_barrier(base, c, now + params[P_BARRIER_LATENCY], eu_core, eu_glob, cyc, tim, xreg,
+                                     freg, stat, wake_latency)
     return NEVER
 
 

@@ -1201,7 +1201,9 @@ def run(code, opflags, evs, params, regions, mem8, mem16, mem32,
                 cost = 4
                 stat[c, S_FENCE] += 3
             elif op == OP_WFI:
-                pass  # no interrupt sources: executes as a nop (as on cluster cores)
+                # the core's clock stops until an event of its event-unit mask is pending (there are no
+                # interrupt sources); with one already pending it continues as a nop
+                sleeping = cl.wfi_sleep(c, issue, p, eu_core)
             elif op == OP_ECALL:
                 trap_cause = CAUSE_ECALL_M
             elif op == OP_EBREAK:

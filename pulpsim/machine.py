@@ -54,9 +54,10 @@ def _op_flags(shared_fpu: bool = False, shared_div: bool = False) -> np.ndarray:
             f |= engine.OPF_JUMP
         if insn.uses_fpu and insn.name not in ("fdiv.s", "fsqrt.s"):
             f |= engine.OPF_SHARED_FPU
-        # what other cores can observe or compete for must execute in global cycle order
+        # what other cores can observe or compete for must execute in global cycle order (wfi reads the
+        # event buffer, which other cores and the DMA write)
         if (f & (engine.OPF_LOAD | engine.OPF_STORE) or (shared_fpu and f & engine.OPF_SHARED_FPU)
-                or (shared_div and insn.name in ("fdiv.s", "fsqrt.s"))):
+                or (shared_div and insn.name in ("fdiv.s", "fsqrt.s")) or insn.name == "wfi"):
             f |= engine.OPF_ORDERED
         flags[op] = f
     return flags
@@ -362,8 +363,8 @@ class Machine:
             what = f"barrier {int(self.eu_core[core, cluster.E_WAIT_ARG])} wait"
         elif wait == cluster.W_MUTEX:
             what = f"mutex {int(self.eu_core[core, cluster.E_WAIT_ARG])} wait"
-        elif wait in (cluster.W_EVENT, cluster.W_EVENT_CLEAR):
-            what = f"event wait (mask 0x{int(self.eu_core[core, cluster.E_MASK]):x})"
+        elif wait in (cluster.W_EVENT, cluster.W_EVENT_CLEAR, cluster.W_WFI):
+            what = f"{what} (mask 0x{int(self.eu_core[core, cluster.E_MASK]):x})"
         wpc = int(self.eu_core[core, cluster.E_WAIT_PC])
         sym = self.symbolize(wpc)
         return f"asleep in {what} at pc 0x{wpc:08x}" + (f" ({sym})" if sym else "")

@@ -151,6 +151,55 @@ def test_deadlock_is_detected_and_names_the_cores():
     assert "core 0 asleep in barrier 0 wait" in text and "core 1 stopped" in text
 
 
+# wfi: core 1 sleeps until core 0 sends it SW event 0 (both unmask SW event 0 in the set-up)
+WFI_SETUP = """
+    li    t1, 1
+    sw    t1, 0(t0)
+"""
+WFI_BODY = f"""
+    bnez  s2, 5f
+    li    t2, 20
+3:  addi  t2, t2, -1
+    bnez  t2, 3b
+    li    t1, 2
+    sw    t1, {0x100:#x}(t0)
+    j     6f
+5:  wfi
+6:
+"""
+
+
+def test_wfi_sleeps_until_an_event_of_its_mask_wakes_it():
+    # From T0 = both cores' first mcycle read (csrr 4). Core 0: bnez not taken 1, li 1, the loop
+    # 19 x (1 + 3) + 1 + 1 = 78, li 1: its sw (SW event 0 to core 1) issues at T0 + 85; j 2: s1 at T0 + 88.
+    # Core 1: bnez taken 3, wfi issues at T0 + 7 and sleeps from T0 + 8; the event at T0 + 85 wakes it
+    # wake_latency (2) later: csrr s1 issues at T0 + 87, so its delta is 87 and it slept 87 - 8 = 79 cycles.
+    res = pulpsim.run(spmd_elf(WFI_SETUP, WFI_BODY, name="wfi_wake"), platform="vega", cores=2)
+    assert [c.exit_code for c in res.cores] == [88, 87]
+    assert res.cores[1].asleep == 79 and res.cores[0].asleep == 0
+    check_accounting(res)
+
+
+def test_wfi_wake_latency_is_a_parameter():
+    res = pulpsim.run(spmd_elf(WFI_SETUP, WFI_BODY, name="wfi_wake"), platform="vega", cores=2,
+                      cluster__wake_latency=5)
+    assert [c.exit_code for c in res.cores] == [88, 90]
+    assert res.cores[1].asleep == 82
+
+
+@pytest.mark.parametrize("platform, cores", [("single", 1), ("vega", 8)])
+def test_wfi_with_no_wake_source_is_a_deadlock_naming_each_core_and_pc(platform, cores):
+    # nothing is unmasked and nothing can raise an event: every core sleeps for ever
+    elf = spmd_elf("", "    .globl parked\nparked: wfi", name="wfi_deadlock")
+    parked = Machine(get_platform(platform)).load_elf(elf).symbols["parked"]
+    with pytest.raises(Deadlock) as info:
+        pulpsim.run(elf, platform=platform)
+    text = str(info.value)
+    for core in range(cores):
+        assert f"core {core} asleep in wfi (mask 0x0) at pc 0x{parked:08x}" in text
+    assert info.value.pc == parked
+
+
 def test_dma_to_unmapped_memory_is_an_error():
     setup = f"""
     li    t3, {DMA:#x}

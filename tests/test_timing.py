@@ -1001,7 +1001,15 @@ def test_mret_assumption():
     check_loop("mret\n.Lafter:", 7, setup=setup, **{"core.mret_cycles": 7})
 
 
-def test_wfi_is_nop():
-    """Spec silent for single cores; assumption (pulp-reference 1.2, cluster
-    cores): wfi executes as a nop: 2 x 1 = 2."""
-    check_loop("wfi\nwfi", 2)
+def test_wfi_with_an_event_pending_takes_one_cycle():
+    """wfi sleeps until an event of the core's event-unit mask is pending (there are no interrupt
+    sources); with one pending it does not sleep. The set-up unmasks SW event 0 and sends it to core 0;
+    it stays pending (nothing clears it), so every wfi takes 1 cycle: 2 x 1 = 2. (With nothing pending a
+    wfi sleeps: tests/test_event_unit.py.)"""
+    setup = """
+    li t0, 0x10204000
+    li t1, 1
+    sw t1, 0(t0)
+    sw t1, 0x100(t0)
+"""
+    check_loop("wfi\nwfi", 2, setup=setup)

@@ -487,6 +487,8 @@ def test_fault_without_handler_raises_typed_error(case):
 
 
 def test_wfi_is_legal_in_machine_mode():
-    """wfi in M-mode is legal (the spec allows it to be a nop when no interrupt can wake it)."""
-    r = run_asm("li s7, 1\nwfi\nli s7, 2\nfault:")
+    """wfi in M-mode is legal; with an event of the core's mask pending (SW event 0, sent to itself
+    through the event unit) it does not sleep."""
+    r = run_asm("li t0, 0x10204000\nli t1, 1\nsw t1, 0(t0)\nsw t1, 0x100(t0)\n"
+                "li s7, 1\nwfi\nli s7, 2\nfault:")
     assert r["s6"] == 0 and r["s7"] == 2
