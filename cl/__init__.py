@@ -5,5 +5,6 @@ after post-training quantization, and an adaptive stage trained in FP32. The fro
 stage's outputs (the LRs) are kept in a replay memory of configurable precision.
 
 Modules: ``model`` (the layer list and its split at the LR layer), ``nn`` (numpy forward and
-backward passes on mini-batches).
+backward passes on mini-batches), ``quant`` (post-training int8 quantization of the frozen
+stage, bit-exact integer reference).
 """
