@@ -6,5 +6,6 @@ stage's outputs (the LRs) are kept in a replay memory of configurable precision.
 
 Modules: ``model`` (the layer list and its split at the LR layer), ``nn`` (numpy forward and
 backward passes on mini-batches), ``quant`` (post-training int8 quantization of the frozen
-stage, bit-exact integer reference).
+stage, bit-exact integer reference), ``replay`` (the LR memory: bit-packed UINT-Q or FP32
+storage and the AR1* buffer update), ``memory`` (byte accounting of LRs, labels and weights).
 """
