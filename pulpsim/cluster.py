@@ -524,7 +524,10 @@ def dma_chunks(dma_tr, dma_glob, regions, nbanks, out):
 
 @njit(cache=True, error_model="numpy")
 def dma_move(chunk, now, dma_tr, dma_glob, regions, mem8):
-    """Copy one granted chunk between L2 and TCDM (direction from the active command)."""
+    """Copy one granted chunk between L2 and TCDM (direction from the active command).
+
+    Returns the flat memory offset of the bytes written (-1: none), so that decoded code there is
+    marked stale."""
     tid = dma_glob[DG_ACTIVE]
     if dma_tr[tid, D_FIRST] < 0:
         dma_tr[tid, D_FIRST] = now
@@ -535,10 +538,12 @@ def dma_move(chunk, now, dma_tr, dma_glob, regions, mem8):
     re = find_region(regions, ext, nb)
     if rt < 0 or re < 0:  # cannot happen for a validated transfer; never index outside memory
         dma_tr[tid, D_DONE] += nb
-        return
+        return -1
     ot = tcdm - regions[rt, R_BASE] + regions[rt, R_OFFSET]
     oe = ext - regions[re, R_BASE] + regions[re, R_OFFSET]
+    dst = oe
     if (dma_tr[tid, D_CMD] & CMD_TYPE_EXT2LOC) != 0:
+        dst = ot
         for i in range(nb):
             mem8[ot + i] = mem8[oe + i]
     else:
@@ -546,6 +551,7 @@ def dma_move(chunk, now, dma_tr, dma_glob, regions, mem8):
             mem8[oe + i] = mem8[ot + i]
     dma_tr[tid, D_DONE] += nb
     dma_glob[DG_BYTES] += nb
+    return dst
 
 
 @njit(cache=True, error_model="numpy")

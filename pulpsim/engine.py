@@ -1,11 +1,12 @@
 """The Numba engine: executes predecoded instructions on N cores, cycle by cycle.
 
 Data flow: :mod:`pulpsim.machine` loads an ELF into the flat memory array,
-predecodes the executable segments (:mod:`pulpsim.decode`) and calls
+decodes the pages of memory that hold code (:mod:`pulpsim.decode`) and calls
 :func:`run` with plain numpy arrays (layouts in :mod:`pulpsim.state`).
 :func:`run` returns a status (``ST_*``) whenever Python has to act: the
-program ended, a fault, an output or trace buffer is full, or the instruction
-budget of this call is spent.
+program ended, a fault, an output or trace buffer is full, a core fetches from
+memory that is not decoded yet (or changed since), or the instruction budget
+of this call is spent.
 
 Timing: each core has its own clock ``cyc[core]`` = the cycle at which its
 next instruction issues.  The core with the smallest clock (lowest id on a
@@ -44,7 +45,7 @@ from .isa import (  # noqa: E402
     OP_FDIV_S, OP_FENCE, OP_FENCE_I, OP_FEQ_S, OP_FLE_S, OP_FLT_S, OP_FLW, OP_FMADD_S, OP_FMAX_S,
     OP_FMIN_S, OP_FMSUB_S, OP_FMUL_S, OP_FMV_W_X, OP_FMV_X_W, OP_FNMADD_S, OP_FNMSUB_S,
     OP_FSGNJ_S, OP_FSGNJN_S, OP_FSGNJX_S, OP_FSQRT_S, OP_FSUB_S, OP_FSW, OP_JAL, OP_JALR, OP_LB,
-    OP_LBU, OP_LH, OP_LHU, OP_LUI, OP_LW, OP_MRET, OP_MUL, OP_MULH, OP_MULHSU, OP_MULHU, OP_NOCODE,
+    OP_LBU, OP_LH, OP_LHU, OP_LUI, OP_LW, OP_MRET, OP_MUL, OP_MULH, OP_MULHSU, OP_MULHU, OP_NOCODE, OP_STALE,
     OP_OR, OP_ORI, OP_REM, OP_REMU, OP_SB, OP_SH, OP_SLL, OP_SLLI, OP_SLT, OP_SLTI, OP_SLTIU,
     OP_SLTU, OP_SRA, OP_SRAI, OP_SRL, OP_SRLI, OP_SUB, OP_SW, OP_WFI, OP_XOR, OP_XORI,
 )
@@ -433,7 +434,41 @@ def tcdm_bank(regions, r, addr, nbanks):
 
 
 @njit(cache=True, error_model="numpy")
-def arbitrate(code, opflags, params, regions, xreg, pc, cyc, tim, stat, banks, shared, sched, t0,
+def fetch_window(regions, pagemap, p):
+    """The code-table window that holds pc `p`: (lo, hi, row_delta).
+
+    For every word-aligned p' in [lo, hi) the instruction at p' is row (p' >> 2) + row_delta of
+    the code table; the window is one decoded page of one region. An unmapped or misaligned p
+    gets a one-word window on the fetch-fault row, a p whose page is not decoded yet a one-word
+    window on the stale row (the engine returns ST_DECODE there).
+    """
+    r = find_region(regions, p, 4)
+    if r < 0 or (p & 3) != 0:
+        return p, p + 4, CODE_ROW_NOCODE - (p >> 2)
+    base = regions[r, R_BASE]
+    off = p - base + regions[r, R_OFFSET]
+    row0 = pagemap[off >> CODE_PAGE_SHIFT]
+    if row0 < 0:
+        return p, p + 4, CODE_ROW_STALE - (p >> 2)
+    page_va = p - (off & (CODE_PAGE_BYTES - 1))
+    lo = max(base, page_va)
+    hi = min(base + regions[r, R_SIZE], page_va + CODE_PAGE_BYTES)
+    return lo, hi, row0 - (page_va >> 2)
+
+
+@njit(cache=True, error_model="numpy")
+def invalidate_code(code, pagemap, off, nbytes):
+    """Mark the decoded words overlapping flat bytes [off, off+nbytes) stale (they were written)."""
+    w = off >> 2
+    while w <= (off + nbytes - 1) >> 2:
+        row0 = pagemap[w >> (CODE_PAGE_SHIFT - 2)]
+        if row0 >= 0:
+            code[row0 + (w & (CODE_PAGE_WORDS - 1)), _OP] = OP_STALE
+        w += 1
+
+
+@njit(cache=True, error_model="numpy")
+def arbitrate(code, pagemap, opflags, params, regions, xreg, pc, cyc, tim, stat, banks, shared, sched, t0,
               dma_chunk, nchunk):
     """Arbitrate TCDM banks and shared FPUs among the cores issuing in cycle t0.
 
@@ -443,8 +478,6 @@ def arbitrate(code, opflags, params, regions, xreg, pc, cyc, tim, stat, banks, s
     is scratch space.
     """
     ncores = pc.shape[0]
-    code_lo = params[P_CODE_LO]
-    ncode = params[P_NCODE]
     nbanks = params[P_NBANKS]
     policy = params[P_ARBITRATION]
     nfpu = params[P_NFPU]
@@ -458,24 +491,24 @@ def arbitrate(code, opflags, params, regions, xreg, pc, cyc, tim, stat, banks, s
         sched[n] = k
         bank = -1
         fpu = 0
-        idx = (pc[k] - code_lo) >> 2
-        if pc[k] >= code_lo and idx < ncode:
-            op = code[idx, _OP]
-            f = opflags[op]
-            if (f & (OPF_LOAD | OPF_STORE)) != 0:
-                nb = 4 if (op == OP_LW or op == OP_SW or op == OP_FLW or op == OP_FSW) else (
-                    2 if (op == OP_LH or op == OP_LHU or op == OP_SH) else 1)
-                addr = (xreg[k, code[idx, _RS1]] + code[idx, _IMM]) & MASK32
-                r = find_region(regions, addr, nb)
-                if r >= 0:
-                    bank = tcdm_bank(regions, r, addr, nbanks)
-                    if bank >= 0 and not bank_clash:
-                        if (seen >> bank) & 1:
-                            bank_clash = True
-                        seen |= 1 << bank
-            elif (f & OPF_SHARED_FPU) != 0:
-                fpu = 1
-                nfpu_req += 1
+        lo, hi, row_delta = fetch_window(regions, pagemap, pc[k])
+        idx = (pc[k] >> 2) + row_delta   # not decoded yet: the stale row, which requests nothing
+        op = code[idx, _OP]
+        f = opflags[op]
+        if (f & (OPF_LOAD | OPF_STORE)) != 0:
+            nb = 4 if (op == OP_LW or op == OP_SW or op == OP_FLW or op == OP_FSW) else (
+                2 if (op == OP_LH or op == OP_LHU or op == OP_SH) else 1)
+            addr = (xreg[k, code[idx, _RS1]] + code[idx, _IMM]) & MASK32
+            r = find_region(regions, addr, nb)
+            if r >= 0:
+                bank = tcdm_bank(regions, r, addr, nbanks)
+                if bank >= 0 and not bank_clash:
+                    if (seen >> bank) & 1:
+                        bank_clash = True
+                    seen |= 1 << bank
+        elif (f & OPF_SHARED_FPU) != 0:
+            fpu = 1
+            nfpu_req += 1
         sched[ncores + n] = bank
         sched[2 * ncores + n] = fpu
         n += 1
@@ -560,14 +593,12 @@ def arbitrate(code, opflags, params, regions, xreg, pc, cyc, tim, stat, banks, s
 # ----------------------------------------------------------------------------
 
 @njit(cache=True, error_model="numpy")
-def run(code, opflags, evs, params, regions, mem8, mem16, mem32,
+def run(code, pagemap, opflags, evs, params, regions, mem8, mem16, mem32,
         pc, xreg, freg, csr, cyc, tim, stat, opcount, vc_acc, vc_snap,
         banks, shared, sched, eu_core, eu_glob, dma_tr, dma_port, dma_glob, dma_chunk, dma_log,
         region_log, outbuf, trace, io, budget):
     """Execute up to `budget` instructions (all cores together); return a status ST_*."""
     ncores = pc.shape[0]
-    code_lo = params[P_CODE_LO]
-    ncode = params[P_NCODE]
     stdout_base = params[P_STDOUT]
     stdout_size = params[P_STDOUT_SIZE]
     corestatus = params[P_CORESTATUS]
@@ -587,6 +618,10 @@ def run(code, opflags, evs, params, regions, mem8, mem16, mem32,
     trace_cap = trace.shape[0]
     executed = 0
     status = ST_BUDGET
+    # fetch window: the decoded code page last fetched from (see fetch_window); empty at first
+    f_lo = 0
+    f_hi = 0
+    f_row = 0
 
     # sched[0 .. ncores): work list of the cycle being arbitrated; see below.
     phase = PH_SCHEDULE
@@ -624,7 +659,9 @@ def run(code, opflags, evs, params, regions, mem8, mem16, mem32,
                     if b >= 0:
                         banks[b, B_ACCESSES] += 1
                         banks[b, B_FLAG] ^= 1
-                    cl.dma_move(dma_chunk[i], dma_t, dma_tr, dma_glob, regions, mem8)
+                    dst = cl.dma_move(dma_chunk[i], dma_t, dma_tr, dma_glob, regions, mem8)
+                    if dst >= 0:
+                        invalidate_code(code, pagemap, dst, dma_chunk[i, 2])
                 dma_glob[cl.DG_BUSY] += 1
                 dma_glob[cl.DG_TIME] = dma_t + 1
                 cl.dma_finish_if_done(dma_t, dma_tr, dma_glob, dma_log, eu_core, cyc, tim, xreg, freg, stat, params)
@@ -659,8 +696,8 @@ def run(code, opflags, evs, params, regions, mem8, mem16, mem32,
                     nchunk = 0
                     if dma_t == t0:
                         nchunk = cl.dma_chunks(dma_tr, dma_glob, regions, nbanks, dma_chunk)
-                    nwork = arbitrate(code, opflags, params, regions, xreg, pc, cyc, tim, stat, banks, shared,
-                                      sched, t0, dma_chunk, nchunk)
+                    nwork = arbitrate(code, pagemap, opflags, params, regions, xreg, pc, cyc, tim, stat, banks,
+                                      shared, sched, t0, dma_chunk, nchunk)
                     if dma_t == t0:
                         moved = False
                         for i in range(nchunk):
@@ -669,7 +706,9 @@ def run(code, opflags, evs, params, regions, mem8, mem16, mem32,
                                 if b >= 0:
                                     banks[b, B_ACCESSES] += 1
                                     banks[b, B_FLAG] ^= 1
-                                cl.dma_move(dma_chunk[i], t0, dma_tr, dma_glob, regions, mem8)
+                                dst = cl.dma_move(dma_chunk[i], t0, dma_tr, dma_glob, regions, mem8)
+                                if dst >= 0:
+                                    invalidate_code(code, pagemap, dst, dma_chunk[i, 2])
                                 moved = True
                             else:
                                 dma_glob[cl.DG_CONFLICTS] += 1
@@ -711,12 +750,17 @@ def run(code, opflags, evs, params, regions, mem8, mem16, mem32,
                 break
             if t > max_cycles:
                 break  # the scheduler reports the runaway once no core is left before the limit
-            idx = (p - code_lo) >> 2
-            if p < code_lo or idx >= ncode:
-                op = OP_NOCODE
-                idx = 0
-            else:
-                op = code[idx, _OP]
+            # ---- fetch from any mapped memory: a page is decoded on its first fetch, a word again
+            # after a store or DMA transfer changed it (Python decodes it: ST_DECODE, then calls again)
+            if p < f_lo or p >= f_hi:
+                f_lo, f_hi, f_row = fetch_window(regions, pagemap, p)
+            idx = (p >> 2) + f_row
+            op = code[idx, _OP]
+            if op == OP_STALE:
+                status = ST_DECODE
+                io[IO_CORE] = c
+                io[IO_CODE_ADDR] = p
+                break
             flags = opflags[op]
 
             # ---- stalls charged before issue (already included in t if resolved)
@@ -811,6 +855,7 @@ def run(code, opflags, evs, params, regions, mem8, mem16, mem32,
                         stat[c, S_TCDM_ACCESSES] += 1
                         if kind == RK_TAS:  # test-and-set: the word becomes all ones
                             mem_write(mem8, mem16, mem32, off, nb, -1)
+                            invalidate_code(code, pagemap, off, nb)
                     if op == OP_FLW:
                         ms = csr[c, C_MSTATUS]
                         if (ms & MSTATUS_FS) == 0:
@@ -859,7 +904,9 @@ def run(code, opflags, evs, params, regions, mem8, mem16, mem32,
                     v = xreg[c, rs2]
                 r = find_region(regions, addr, nb) if trap_cause < 0 else -2
                 if r >= 0:
-                    mem_write(mem8, mem16, mem32, addr - regions[r, R_BASE] + regions[r, R_OFFSET], nb, v)
+                    off = addr - regions[r, R_BASE] + regions[r, R_OFFSET]
+                    mem_write(mem8, mem16, mem32, off, nb, v)
+                    invalidate_code(code, pagemap, off, nb)
                     if regions[r, R_KIND] != RK_PLAIN:
                         b = ((addr - regions[r, R_BASE]) >> 2) & (nbanks - 1)
                         banks[b, B_ACCESSES] += 1
@@ -879,10 +926,6 @@ def run(code, opflags, evs, params, regions, mem8, mem16, mem32,
                         tim[c, T_HALTED] = 1
                         tim[c, T_EXIT_CODE] = (v & MASK32) >> 1
                         halted = True
-                    cidx = (addr - code_lo) >> 2
-                    if addr >= code_lo and cidx < ncode and code[cidx, _OP] != OP_NOCODE:
-                        status = ST_CODE_WRITE
-                        io[IO_CODE_ADDR] = addr
                 elif r == -1:
                     if stdout_base <= addr < stdout_base + stdout_size:
                         n = io[IO_OUT_LEN]
@@ -1217,7 +1260,7 @@ def run(code, opflags, evs, params, regions, mem8, mem16, mem32,
                 cost = mret_cycles
                 stat[c, S_TRAP] += mret_cycles - 1
             elif op == OP_NOCODE:
-                trap_cause = CAUSE_FETCH_FAULT
+                trap_cause = CAUSE_FETCH_MISALIGNED if p & 3 else CAUSE_FETCH_FAULT
                 trap_val = p
             else:  # OP_ILLEGAL
                 trap_cause = CAUSE_ILLEGAL

@@ -164,9 +164,10 @@ INSTRUCTIONS: tuple[Insn, ...] = (
     _fp_unary_f3("fmv.w.x", 0x78, 0, F, X, uses_fpu=False),
 )
 
-# Pseudo operations that the predecoder places in slots that hold no valid
-# instruction; the engine raises the matching fault when it reaches them.
-PSEUDO_OPS = ("illegal", "nocode")
+# Pseudo operations of the code table: "illegal" (a word that is no instruction) and
+# "nocode" (fetch from unmapped memory) raise the matching exception; "stale" marks code
+# that must be decoded (again) before it runs.
+PSEUDO_OPS = ("illegal", "nocode", "stale")
 
 NUM_OPS = len(INSTRUCTIONS) + len(PSEUDO_OPS)
 
@@ -176,6 +177,7 @@ for _i_op, _insn in enumerate(INSTRUCTIONS):
     globals()[_insn.const] = _i_op
 OP_ILLEGAL = len(INSTRUCTIONS)
 OP_NOCODE = len(INSTRUCTIONS) + 1
+OP_STALE = len(INSTRUCTIONS) + 2
 
 OP_BY_NAME = {insn.name: i for i, insn in enumerate(INSTRUCTIONS)}
 

@@ -1,9 +1,10 @@
 """A simulated machine: memories, cores and the loop around the Numba engine.
 
 ``Machine`` owns every state array the engine works on.  It loads programs
-(ELF files, or raw words for tests), predecodes their executable segments,
-calls :func:`pulpsim.engine.run` in slices and handles what the engine hands
-back: program output, traces, self-modifying code, the end of the program, and
+(ELF files, or raw words for tests), decodes code wherever the cores fetch it
+from, calls :func:`pulpsim.engine.run` in slices and handles what the engine
+hands back: program output, traces, code to decode (first fetch from a page of
+memory, or a word changed since it was decoded), the end of the program, and
 faults, which become typed :class:`pulpsim.errors.GuestError` exceptions.
 """
 
@@ -69,7 +70,7 @@ def _ops_with(flag: int, flags: np.ndarray) -> np.ndarray:
 
 @dataclass
 class Program:
-    """An executable range of guest memory (one per X segment)."""
+    """An executable range of guest memory (one per X segment), decoded before the run starts."""
 
     base: int
     size: int
@@ -161,8 +162,13 @@ class Machine:
 
         self.programs: list[Program] = []
         self.images: list[ElfImage] = []
-        self.code = np.zeros((1, decode.NUM_FIELDS), np.int32)
-        self.code_lo = 0
+        # Decoded code, page by page (state.CODE_*): the fetch-fault and stale rows, then one row
+        # per word of every decoded page; pagemap[flat page] = its first row or -1.
+        self.code = np.zeros((state.CODE_FIRST_PAGE_ROW + 4 * state.CODE_PAGE_WORDS, decode.NUM_FIELDS), np.int32)
+        self.code[state.CODE_ROW_NOCODE, decode.F_OP] = isa.OP_NOCODE
+        self.code[state.CODE_ROW_STALE, decode.F_OP] = isa.OP_STALE
+        self._code_rows = state.CODE_FIRST_PAGE_ROW
+        self.pagemap = np.full(-(-len(self.mem8) // state.CODE_PAGE_BYTES), -1, np.int64)
         self._decoded = False
         self.stdout_text: list[str] = []
         self._line_buf: dict[int, list[str]] = {}
@@ -194,6 +200,7 @@ class Machine:
             raise MemoryFault(f"host write of {len(data)} bytes at 0x{addr:08x} is outside every memory region")
         off = addr - int(self.regions[r, state.R_BASE]) + int(self.regions[r, state.R_OFFSET])
         self.mem8[off:off + len(data)] = np.frombuffer(data, np.uint8)
+        self._host_wrote(off, len(data))
 
     def read_bytes(self, addr: int, size: int) -> bytes:
         r = self._region_of(addr, max(size, 1))
@@ -257,28 +264,53 @@ class Machine:
         self.tim[core, state.T_HALTED] = 1
 
     def predecode(self) -> None:
-        """(Re)build the engine's instruction table over all executable ranges."""
+        """Decode the pages of every executable range now (other memory is decoded on first fetch)."""
         if not self.programs:
             raise ConfigError("nothing to run: no program loaded")
-        lo = min(p.base for p in self.programs) & ~3
-        hi = max(p.base + p.size for p in self.programs)
-        n = (hi - lo + 3) // 4
-        table = np.zeros((n, decode.NUM_FIELDS), np.int32)
-        table[:, decode.F_OP] = isa.OP_NOCODE
         for prog in self.programs:
-            words = np.frombuffer(self.read_bytes(prog.base, prog.size - prog.size % 4), "<u4")
-            i0 = (prog.base - lo) // 4
-            table[i0:i0 + len(words)] = decode.predecode(words)
-        self.code = table
-        self.code_lo = lo
-        self.params[state.P_CODE_LO] = lo
-        self.params[state.P_NCODE] = n
+            first = self._flat_offset(prog.base)
+            last = self._flat_offset(prog.base + max(prog.size, 1) - 1)
+            for page in range(first >> state.CODE_PAGE_SHIFT, (last >> state.CODE_PAGE_SHIFT) + 1):
+                self.decode_page(page)
         self._decoded = True
 
-    def _redecode_word(self, addr: int) -> None:
-        word_addr = addr & ~3
-        idx = (word_addr - self.code_lo) // 4
-        self.code[idx] = decode.predecode(np.array([self.read_word(word_addr)], np.uint32))[0]
+    def _flat_offset(self, addr: int) -> int:
+        r = self._region_of(addr, 1)
+        if r < 0:
+            raise MemoryFault(f"address 0x{addr:08x} is outside every memory region")
+        return addr - int(self.regions[r, state.R_BASE]) + int(self.regions[r, state.R_OFFSET])
+
+    def decode_page(self, page: int) -> None:
+        """Decode page `page` of the flat memory: every word not decoded yet, stale or changed since."""
+        words = self.mem32[page * state.CODE_PAGE_WORDS:(page + 1) * state.CODE_PAGE_WORDS]
+        row0 = int(self.pagemap[page])
+        if row0 < 0:
+            row0 = self._new_code_rows()
+            self.pagemap[page] = row0
+            rows = np.arange(len(words))
+        else:
+            table = self.code[row0:row0 + len(words)]
+            rows = np.nonzero((table[:, decode.F_WORD].view(np.uint32) != words)
+                              | (table[:, decode.F_OP] == isa.OP_STALE))[0]
+        if len(rows):
+            self.code[row0 + rows] = decode.predecode(words[rows])
+
+    def _host_wrote(self, off: int, size: int) -> None:
+        """Decode again what the host changed in decoded pages (flat bytes [off, off+size))."""
+        for page in range(off >> state.CODE_PAGE_SHIFT, ((off + max(size, 1) - 1) >> state.CODE_PAGE_SHIFT) + 1):
+            if self.pagemap[page] >= 0:
+                self.decode_page(page)
+
+    def _new_code_rows(self) -> int:
+        """First row of a fresh page of the code table (which grows by doubling)."""
+        row0 = self._code_rows
+        need = row0 + state.CODE_PAGE_WORDS
+        if need > len(self.code):
+            grown = np.zeros((max(need, 2 * len(self.code)), decode.NUM_FIELDS), np.int32)
+            grown[:row0] = self.code[:row0]
+            self.code = grown
+        self._code_rows = need
+        return row0
 
     # ------------------------------------------------------------------ running
     def run(self, *, trace: "IO[str] | None" = None, stdout: "IO[str] | None | bool" = True,
@@ -298,7 +330,7 @@ class Machine:
         start = time.perf_counter()
         try:
             while True:
-                status = engine.run(self.code, self.opflags, self.events, self.params, self.regions,
+                status = engine.run(self.code, self.pagemap, self.opflags, self.events, self.params, self.regions,
                                     self.mem8, self.mem16, self.mem32, self.pc, self.xreg, self.freg,
                                     self.csr, self.cyc, self.tim, self.stat, self.opcount,
                                     self.vc_acc, self.vc_snap, self.banks, self.shared, self.sched,
@@ -309,8 +341,8 @@ class Machine:
                 self._drain_trace()
                 if status in (state.ST_BUDGET, state.ST_OUTPUT_FULL, state.ST_TRACE_FULL):
                     continue
-                if status == state.ST_CODE_WRITE:
-                    self._redecode_word(int(self.io[state.IO_CODE_ADDR]))
+                if status == state.ST_DECODE:
+                    self.decode_page(self._flat_offset(int(self.io[state.IO_CODE_ADDR])) >> state.CODE_PAGE_SHIFT)
                     continue
                 if status == state.ST_EXIT:
                     self.exit_code = int(self.io[state.IO_EXIT_CODE])
@@ -468,15 +500,12 @@ class Machine:
     def _guest_error(self, cls, message: str, core: int, addr: int | None = None) -> GuestError:
         pc = int(self.pc[core])
         word = self.instruction_at(pc)
-        text = self.disasm_at(word, pc) if word is not None and self._executable(pc) else ""
+        text = self.disasm_at(word, pc) if word is not None else ""
         sym = self.symbolize(pc)
         if sym:
             text = f"{text} in {sym}" if text else f"in {sym}"
         return cls(message, core=core, pc=pc, insn=word, disasm=text, cycle=int(self.cyc[core]),
                    regs=self.register_dump(core), addr=addr)
-
-    def _executable(self, pc: int) -> bool:
-        return any(p.base <= pc < p.base + p.size for p in self.programs)
 
     def _fault_error(self) -> GuestError:
         core = int(self.io[state.IO_CORE])
@@ -485,12 +514,11 @@ class Machine:
         if cause == state.CAUSE_ILLEGAL:
             return self._guest_error(IllegalInstruction, f"illegal instruction 0x{tval:08x}", core)
         if cause == state.CAUSE_FETCH_FAULT:
-            where = self._describe_addr(tval)
             prev = int(self.tim[core, state.T_PREV_PC])
             word = self.instruction_at(prev)
             came = f", reached by '{self.disasm_at(word, prev)}' at 0x{prev:08x}" if word is not None else ""
-            return self._guest_error(FetchFault, f"instruction fetch from 0x{tval:08x} outside the program's "
-                                     f"code{where}{came}", core, tval)
+            return self._guest_error(FetchFault, f"instruction fetch from unmapped address 0x{tval:08x}{came}",
+                                     core, tval)
         if cause == state.CAUSE_FETCH_MISALIGNED:
             return self._guest_error(FetchFault, f"jump to misaligned address 0x{tval:08x}", core, tval)
         if cause == state.CAUSE_LOAD_FAULT:
@@ -502,10 +530,3 @@ class Machine:
         if cause == state.CAUSE_BREAKPOINT:
             return self._guest_error(UnhandledTrap, "ebreak with no trap handler (mtvec = 0)", core)
         return self._guest_error(UnhandledTrap, f"exception cause {cause} with no trap handler", core)
-
-    def _describe_addr(self, addr: int) -> str:
-        r = self._region_of(addr, 1)
-        if r < 0:
-            return " (unmapped)"
-        sym = self.symbolize(addr)
-        return f" (into {self.region_names[r]} data{', ' + sym if sym else ''})"

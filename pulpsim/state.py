@@ -99,8 +99,6 @@ VC_PCCR = 32
 NUM_VC = 64
 
 # ---- engine parameters: params[P_*] -----------------------------------------
-P_CODE_LO = 0
-P_NCODE = 1
 P_STDOUT = 2
 P_STDOUT_SIZE = 3
 P_CORESTATUS = 4
@@ -124,6 +122,19 @@ NUM_PARAMS = 24
 ARB_NONE = 0   #: no bank conflicts
 ARB_TREE = 1   #: counter-steered binary tree (RTL)
 ARB_FIXED = 2  #: lowest core id wins
+
+# ---- decoded code: pages of guest memory, decoded on first fetch ------------
+# The engine's code table holds one row per instruction word of every page of guest memory
+# that a core has fetched from (and of the program's executable segments); pagemap[flat
+# offset >> CODE_PAGE_SHIFT] is the page's first row (-1: not decoded yet). A store or DMA
+# transfer into a decoded page marks the words it changes stale (isa.OP_STALE), so that
+# they are decoded again when fetched. Rows 0 and 1 are the fetch-fault and "decode" rows.
+CODE_PAGE_SHIFT = 12
+CODE_PAGE_BYTES = 1 << CODE_PAGE_SHIFT
+CODE_PAGE_WORDS = CODE_PAGE_BYTES // 4
+CODE_ROW_NOCODE = 0   #: the row of every unmapped or misaligned pc (an instruction access fault)
+CODE_ROW_STALE = 1    #: the row of every pc in a page not decoded yet
+CODE_FIRST_PAGE_ROW = 2
 
 # ---- regions[r, R_*] --------------------------------------------------------
 R_BASE = 0
@@ -161,7 +172,7 @@ IO_OUT_LEN = 5
 IO_TRACE_LEN = 6
 IO_EXIT_CODE = 7
 IO_EXECUTED = 8
-IO_CODE_ADDR = 9
+IO_CODE_ADDR = 9   #: pc whose decoded code is missing or stale (ST_DECODE)
 IO_REGION_N = 10   #: entries in region_log (PCMR writes: pi_perf_start / pi_perf_stop)
 NUM_IO = 16
 
@@ -172,7 +183,7 @@ ST_ALL_HALTED = 2    #: every core stopped through tohost
 ST_FAULT = 3         #: an exception with no trap handler (see IO_CAUSE)
 ST_OUTPUT_FULL = 4   #: stdout buffer full; drain and call again
 ST_TRACE_FULL = 5    #: trace buffer full; drain and call again
-ST_CODE_WRITE = 6    #: a store hit predecoded code; redecode and call again
+ST_DECODE = 6        #: the pc (IO_CODE_ADDR) reached code not decoded yet or changed since; decode, call again
 ST_CYCLE_LIMIT = 7   #: a core passed max_cycles
 ST_DEADLOCK = 8      #: every core is asleep or stopped and no event can come
 ST_DMA_FAULT = 9     #: a DMA command names memory outside every region (IO_TVAL)
