@@ -1,6 +1,7 @@
 """Command-line interface: ``pulpsim run | disasm | build | plot-banks | kernel | tiling | platforms``.
 
-Exit status of ``pulpsim run``: the program's exit code (modulo 256).  User
+Exit status of ``pulpsim run``: the program's exit code modulo 256, but never 0 for a nonzero code
+(see :func:`exit_status`).  User
 errors print one line ``pulpsim: error: ...`` (no traceback) and exit with the
 error class's status (see docs/cli.md): 250 generic, 251 bad option or
 platform parameter, 252 bad ELF, 253 toolchain failure, 254 guest fault (illegal
@@ -17,6 +18,16 @@ from pathlib import Path
 from .errors import ConfigError, PulpsimError
 
 STATUS_USAGE = 251
+#: Process status of a nonzero program exit code that is a multiple of 256 (the shell's "out of range").
+STATUS_CODE_OUT_OF_RANGE = 255
+
+
+def exit_status(code: int) -> int:
+    """Process status for a program exit code: the code modulo 256, except that a nonzero code never
+    gives 0 (a multiple of 256, e.g. riscv-tests' "test 256 failed", gives 255)."""
+    if code != 0 and code % 256 == 0:
+        return STATUS_CODE_OUT_OF_RANGE
+    return code % 256
 
 
 class _ArgumentParser(argparse.ArgumentParser):
@@ -48,7 +59,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print(result.to_json())
     elif args.stats == "table":
         print(result.table())
-    return result.exit_code & 0xFF
+    return exit_status(result.exit_code)
 
 
 def _cmd_plot_banks(args: argparse.Namespace) -> int:

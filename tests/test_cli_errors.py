@@ -101,3 +101,42 @@ def test_program_exit_code_is_process_status():
     elf = toolchain.build_c("int main(void){ return 7; }\n")
     proc = pulpsim_cli("run", elf, "--stats", "none")
     assert proc.returncode == 7, proc.stderr
+
+
+CORESTATUS_EXIT = """
+    li t0, 0x1A1040A0
+    li t1, {value}
+    sw t1, 0(t0)
+1:  j 1b
+"""
+
+TOHOST_EXIT = """
+    la t0, tohost
+    li t1, {value}
+    sw t1, 0(t0)
+1:  j 1b
+    .data
+    .align 3
+    .globl tohost
+tohost: .word 0, 0
+"""
+
+
+@pytest.mark.parametrize("how, code, status", [
+    ("corestatus", 3, 3),
+    ("corestatus", 256, 255),      # a multiple of 256 must not read as success
+    ("corestatus", 512 + 7, 7),
+    ("tohost", 256, 255),          # riscv-tests: tohost = (test << 1) | 1, test 256 failed
+])
+def test_nonzero_exit_code_never_gives_status_0(how, code, status):
+    if how == "corestatus":
+        elf = asm_elf(CORESTATUS_EXIT.format(value=(1 << 31) | code))
+    else:
+        elf = asm_elf(TOHOST_EXIT.format(value=(code << 1) | 1))
+    proc = pulpsim_cli("run", elf, "--stats", "json" if how == "tohost" else "table")
+    assert proc.returncode == status, (proc.stdout, proc.stderr)
+    if how == "tohost":
+        import json
+        assert json.loads(proc.stdout)["exit_code"] == code
+    else:
+        assert f"exit code     {code}\n" in proc.stdout
