@@ -1269,6 +1269,22 @@ def run(code, pagemap, opflags, evs, params, regions, mem8, mem16, mem32,
             # ---- exceptions
             if trap_cause >= 0:
                 stat[c, S_TRAPS] += 1
+                if tracing:
+                    # the trapping instruction, with its cause, before the handler's first instruction
+                    n = io[IO_TRACE_LEN]
+                    trace[n, TR_CYCLE] = issue
+                    trace[n, TR_CORE] = c
+                    trace[n, TR_PC] = p
+                    trace[n, TR_WORD] = code[idx, _WORD] & MASK32 if op != OP_NOCODE else 0
+                    trace[n, TR_DST] = 0
+                    trace[n, TR_VALUE] = 0
+                    trace[n, TR_COST] = trap_cycles
+                    trace[n, TR_STALL] = tim[c, T_LAST_STALL]
+                    trace[n, TR_CAUSE] = trap_cause + 1
+                    trace[n, TR_TVAL] = trap_val & MASK32
+                    io[IO_TRACE_LEN] = n + 1
+                    if n + 1 >= trace_cap and status == ST_BUDGET:
+                        status = ST_TRACE_FULL
                 if csr[c, C_MTVEC] == 0:
                     status = ST_FAULT
                     io[IO_CORE] = c
@@ -1304,6 +1320,7 @@ def run(code, pagemap, opflags, evs, params, regions, mem8, mem16, mem32,
                     trace[n, TR_VALUE] = (freg[c, d - 32] if d >= 32 else xreg[c, d]) & MASK32
                     trace[n, TR_COST] = cost
                     trace[n, TR_STALL] = tim[c, T_LAST_STALL] | (TR_PARKED if sleeping else 0)
+                    trace[n, TR_CAUSE] = 0
                     io[IO_TRACE_LEN] = n + 1
                     if n + 1 >= trace_cap:
                         status = ST_TRACE_FULL

@@ -68,6 +68,12 @@ def _ops_with(flag: int, flags: np.ndarray) -> np.ndarray:
     return np.nonzero(flags & flag)[0].astype(np.int64)
 
 
+def trap_text(cause: int, tval: int) -> str:
+    """Trace text of an instruction that raised exception `cause` (it did not retire)."""
+    name = state.CAUSE_NAMES.get(cause, "exception")
+    return f"trap: {name} (mcause {cause}, mtval 0x{tval & 0xFFFFFFFF:08x})"
+
+
 @dataclass
 class Program:
     """An executable range of guest memory (one per X segment), decoded before the run starts."""
@@ -466,13 +472,16 @@ class Machine:
         if n == 0:
             return
         lines = []
-        for cyc, core, pc, word, dst, value, cost, stall in self.trace_buf[:n].tolist():
-            text = self.disasm_at(word, pc)
+        for cyc, core, pc, word, dst, value, cost, stall, cause, tval in self.trace_buf[:n].tolist():
+            text = self.disasm_at(word, pc) if cause != state.CAUSE_FETCH_FAULT + 1 else "(no instruction)"
             if self.trace_stream is not None:
-                wr = f"{reg_name(dst)}=0x{value & 0xFFFFFFFF:08x}" if dst else ""
+                if cause:
+                    wr = trap_text(cause - 1, tval)
+                else:
+                    wr = f"{reg_name(dst)}=0x{value & 0xFFFFFFFF:08x}" if dst else ""
                 lines.append(f"{cyc:>10} {core:>2} {pc:08x}  {text:<36} {wr}\n")
             if self.timeline is not None:
-                self.timeline.add_instruction(core, cyc, cost, stall, text)
+                self.timeline.add_instruction(core, cyc, cost, stall, "trap" if cause else text)
         if self.trace_stream is not None:
             self.trace_stream.write("".join(lines))
         self.io[state.IO_TRACE_LEN] = 0

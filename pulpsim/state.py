@@ -200,6 +200,19 @@ CAUSE_STORE_MISALIGNED = 6
 CAUSE_STORE_FAULT = 7
 CAUSE_ECALL_M = 11
 
+#: Exception names (RISC-V privileged spec, table "Machine cause register (mcause) values").
+CAUSE_NAMES = {
+    CAUSE_FETCH_MISALIGNED: "instruction address misaligned",
+    CAUSE_FETCH_FAULT: "instruction access fault",
+    CAUSE_ILLEGAL: "illegal instruction",
+    CAUSE_BREAKPOINT: "breakpoint",
+    CAUSE_LOAD_MISALIGNED: "load address misaligned",
+    CAUSE_LOAD_FAULT: "load access fault",
+    CAUSE_STORE_MISALIGNED: "store address misaligned",
+    CAUSE_STORE_FAULT: "store access fault",
+    CAUSE_ECALL_M: "environment call from M-mode",
+}
+
 # Trace record columns: trace[n, TR_*]
 TR_CYCLE = 0
 TR_CORE = 1
@@ -209,5 +222,7 @@ TR_DST = 4     #: unified id written (0 = none)
 TR_VALUE = 5
 TR_COST = 6    #: cycles the instruction took from its issue
 TR_STALL = 7   #: S_* cause of the last stall before this instruction issued, | TR_PARKED
-NUM_TRACE_FIELDS = 8
+TR_CAUSE = 8   #: 1 + mcause of the exception the instruction raised (0 = it retired)
+TR_TVAL = 9    #: mtval of that exception
+NUM_TRACE_FIELDS = 10
 TR_PARKED = 1 << 8  #: flag in TR_STALL: the instruction parked the core on the event unit

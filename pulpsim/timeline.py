@@ -30,6 +30,7 @@ _BUSY_BY_PREFIX = (
     (("jal",), "jump"),
     (("csr",), "csr flush"),
     (("fence",), "fence"),
+    (("trap",), "trap"),
 )
 
 

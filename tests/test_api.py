@@ -79,6 +79,46 @@ def test_trace_has_one_line_per_instruction(tmp_path):
     assert "bne a0,zero,1c000004" in lines[2]
 
 
+TRAPS = """
+    .section .text.init
+    .globl _start
+_start:
+    la   t0, handler
+    csrw mtvec, t0
+    ecall
+    .align 2
+handler:
+    li   t0, 0x1A1040A0
+    li   t1, 0x80000000
+    sw   t1, 0(t0)
+"""
+
+
+def test_trace_shows_the_trapping_instruction_and_its_cause(tmp_path):
+    elf = toolchain.build_asm(TRAPS, runtime=False, name="trace_trap")
+    trace = tmp_path / "trace.txt"
+    res = pulpsim.run(elf, trace=trace)
+    lines = trace.read_text().splitlines()
+    # auipc 0, addi 1, csrw mtvec 2 (4 cycles: flushes), ecall 6 (traps, 4 cycles), lui 10 ...
+    assert [int(l.split()[0]) for l in lines[:5]] == [0, 1, 2, 6, 10]
+    assert "ecall" in lines[3]
+    assert lines[3].rstrip().endswith("trap: environment call from M-mode (mcause 11, mtval 0x00000000)")
+    assert res.instructions == len(lines) - 1  # the ecall does not retire
+
+
+def test_trace_ends_with_the_fault_that_stops_the_run(tmp_path):
+    from pulpsim.errors import IllegalInstruction
+    elf = toolchain.build_asm(".section .text.init\n.globl _start\n_start: nop\n.word 0xffffffff\n",
+                              runtime=False, name="trace_fault")
+    trace = tmp_path / "trace.txt"
+    with pytest.raises(IllegalInstruction):
+        pulpsim.run(elf, trace=trace)
+    lines = trace.read_text().splitlines()
+    assert len(lines) == 2
+    assert lines[1].split()[:3] == ["1", "0", "1c000004"]
+    assert lines[1].rstrip().endswith("trap: illegal instruction (mcause 2, mtval 0xffffffff)")
+
+
 def test_max_cycles_stops_runaway():
     elf = toolchain.build_asm(".section .text.init\n.globl _start\n_start: j _start\n", runtime=False,
                               name="spin")
