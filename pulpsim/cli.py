@@ -99,14 +99,61 @@ def _cmd_disasm(args: argparse.Namespace) -> int:
 
 
 def _cmd_build(args: argparse.Namespace) -> int:
-    import shutil
+    import warnings
     from . import toolchain
-    elf = toolchain.build(args.sources, opt=args.opt, cflags=tuple(args.cflag or ()),
-                          compiler=args.compiler, runtime=not args.no_runtime)
-    out = Path(args.output)
-    shutil.copyfile(elf, out)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", toolchain.IgnoredFlagsWarning)
+        out = toolchain.build(args.sources, output=args.output, opt=args.opt, cflags=tuple(args.cflag or ()),
+                              include_dirs=args.include or (), defines=args.define or None,
+                              compiler=args.compiler, runtime=not args.no_runtime, platform=args.platform,
+                              stack_size=args.stack_size)
+    for w in caught:
+        print(f"pulpsim: warning: {w.message}", file=sys.stderr)
     print(out)
     return 0
+
+
+# Options of `pulpsim build` that take a value; every other argument that
+# starts with a single '-' is a compiler flag (as --cflag FLAG).
+_BUILD_VALUE_OPTIONS = {"-o", "--output", "-I", "-D", "--cflag", "--platform", "--stack-size", "--compiler"}
+# Compiler flags whose value is the next argument.
+_COMPILER_FLAGS_WITH_VALUE = {"-include", "-imacros", "-isystem", "-iquote", "-idirafter", "-Xclang", "-Xlinker",
+                              "-Xassembler", "-MF", "-MT", "-MQ"}
+
+
+def _build_argv(args: list[str]) -> list[str]:
+    """Rewrite `pulpsim build` arguments for argparse, so that a compiler
+    command line works as it is: ``-O3``/``-O -O3``/``-O 3`` become ``-O3``,
+    ``--cflag FLAG`` keeps a FLAG that starts with '-', and any other
+    single-dash flag (``-g3``, ``-Wall``, ``-mhwloopalign``, ``-lm``,
+    ``-include F``) becomes ``--cflag=FLAG``."""
+    out: list[str] = []
+    it = iter(args)
+    for a in it:
+        if a == "-O":
+            level = next(it, "")
+            out.append("-O" + (level[2:] if level.startswith("-O") else level))
+        elif a == "--cflag":
+            out.append(f"--cflag={next(it, '')}")
+        elif a in _BUILD_VALUE_OPTIONS:
+            out.append(a)
+            nxt = next(it, None)
+            if nxt is not None:
+                out.append(nxt)
+        elif a.startswith("--") or not a.startswith("-") or a in ("-", "-h") or a[:2] in ("-O", "-I", "-D", "-o"):
+            out.append(a)
+        else:
+            out.append(f"--cflag={a}")
+            if a in _COMPILER_FLAGS_WITH_VALUE:
+                out.append(f"--cflag={next(it, '')}")
+    return out
+
+
+def _stack_size(text: str) -> int:
+    try:
+        return int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of bytes, got {text!r}") from None
 
 
 def _cmd_platforms(args: argparse.Namespace) -> int:
@@ -212,11 +259,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("elf")
     p.set_defaults(func=_cmd_disasm)
 
-    p = sub.add_parser("build", help="compile C/assembly into an RV32IMF ELF with the pulpsim runtime")
+    p = sub.add_parser("build", help="compile C/assembly into an RV32IMF ELF with the pulpsim runtime",
+                       description="Compile and link; other flags starting with '-' go to the compiler "
+                                   "(PULP GCC's own, such as -mhwloopalign, are dropped with a warning).")
     p.add_argument("sources", nargs="+")
     p.add_argument("-o", "--output", required=True)
-    p.add_argument("-O", dest="opt", default="-O2", help="optimisation flag (default -O2)")
+    p.add_argument("-O", dest="opt", default="-O2", type=lambda v: f"-O{v}", metavar="LEVEL",
+                   help="optimisation level: -O0, -O1, -O2 (default), -O3, -Os, -Oz, -Og")
+    p.add_argument("-I", dest="include", action="append", metavar="DIR", help="include directory")
+    p.add_argument("-D", dest="define", action="append", metavar="NAME[=VALUE]", help="preprocessor definition")
     p.add_argument("--cflag", action="append", help="extra compiler flag")
+    p.add_argument("--platform", default=None,
+                   help="link for this platform's memories (preset or TOML file; default: 128 KiB TCDM, 1.5 MiB L2)")
+    p.add_argument("--stack-size", type=_stack_size, default=None, metavar="BYTES",
+                   help="stack size per core (default 4096 with pmsis.h)")
     p.add_argument("--compiler", choices=("clang", "gcc"), default="clang")
     p.add_argument("--no-runtime", action="store_true", help="do not link crt0 and the runtime")
     p.set_defaults(func=_cmd_build)
@@ -270,6 +326,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["build"]:
+        argv = ["build", *_build_argv(argv[1:])]
     try:
         args = parser.parse_args(argv)
         if getattr(args, "max_cycles", None) is not None and args.max_cycles <= 0:

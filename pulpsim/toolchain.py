@@ -20,9 +20,11 @@ Public API::
 
     build(sources, *, output=None, opt="-O2", cflags=(), include_dirs=(),
           defines=None, compiler="clang", runtime=True, layout=None,
-          pmsis=None) -> Path
+          pmsis=None, platform=None, stack_size=None) -> Path
     build_c(text, **kw) -> Path          # a C snippet
     build_asm(text, **kw) -> Path        # an assembly snippet (preprocessed .S)
+    split_pulp_gcc_flags(flags) -> (kept, ignored)
+    IgnoredFlagsWarning                  # warned by build() for PULP GCC flags
     Layout(...)                          # memory placement, see the class
     PMSIS_LAYOUT                         # default Layout of PMSIS programs
     linker_script(layout) -> str
@@ -42,6 +44,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence, Union
 
@@ -49,7 +52,7 @@ from .errors import ConfigError, ToolchainError
 
 __all__ = [
     "L2_BASE", "L2_SIZE", "TCDM_BASE", "TCDM_SIZE", "CLANG_TARGET", "CLANG_MCPU", "GCC_MABI",
-    "Layout", "PMSIS_LAYOUT", "layout_for", "build", "build_c", "build_asm", "source_file", "linker_script", "cache_dir", "runtime_dir",
+    "Layout", "PMSIS_LAYOUT", "layout_for", "build", "split_pulp_gcc_flags", "IgnoredFlagsWarning", "build_c", "build_asm", "source_file", "linker_script", "cache_dir", "runtime_dir",
 ]
 
 # Default memory map of the cluster (shared spec "Memory map"); layouts may
@@ -537,9 +540,6 @@ def _base_flags(comp: _Compiler) -> list[str]:
     common = [
         "-ffreestanding",
         "-nostdlib",
-        # Results are bit-compared with host builds: no fused multiply-add
-        # unless the caller asks for it.
-        "-ffp-contract=off",
         "-fno-stack-protector",
         # No .eh_frame for user code (C has no use for it here).
         "-fno-unwind-tables",
@@ -560,6 +560,10 @@ def _base_flags(comp: _Compiler) -> list[str]:
             "-Wl,--gc-sections",
             # zig cc turns on UBSan (with a runtime we do not link) at -O0.
             "-fno-sanitize=all",
+            # float16/float16alt (pulp_builtin_types.h): round every operation
+            # to the 16-bit format, as a half-precision FPU does.
+            "-Xclang", "-ffloat16-excess-precision=none",
+            "-Xclang", "-fbfloat16-excess-precision=none",
             # zig strips the symbol table at -Os/-Oz (ReleaseSmall) unless
             # debug info is requested; -g does not change the code, and the
             # linker script discards .debug_* unless the caller passed -g.
@@ -624,21 +628,143 @@ def _trim(text: str, max_lines: int = 60, max_chars: int = 6000) -> str:
 
 
 # --------------------------------------------------------------------------
+# Flags of PULP GCC, floating-point contraction
+# --------------------------------------------------------------------------
+
+class IgnoredFlagsWarning(UserWarning):
+    """build() was given PULP GCC options that have no effect here."""
+
+
+# Options of PULP GCC (the PULP SDK's compiler) that select PULP-specific code
+# generation: hardware loops, Xpulp instructions, the cluster's core counts,
+# library call expansion.  pulpsim compiles for RV32IMF (the simulated ISA),
+# so they have nothing to change; -march, -mabi, -mcpu and -mtune are dropped
+# too, because the target is fixed.
+_PULP_GCC_FLAGS = frozenset({
+    "-mhwloopalign", "-mhwloopnorvc", "-mnohwloop", "-mno-hwloop", "-mno-pulp-hwloop", "-mno-memcpy",
+    "-mfdiv", "-mnofdiv", "-mnativeomp",
+})
+_PULP_GCC_PREFIXES = ("-march=", "-mabi=", "-mcpu=", "-mtune=", "-mPE=", "-mFC=", "-mL2=", "-mL1Cl=", "-mL1Fc=")
+# Libraries the runtime always provides (its libm, libc, compiler-rt/libgcc):
+# accepted silently, as the link already has them.
+_RUNTIME_LIBS = frozenset({"-lm", "-lc", "-lgcc"})
+
+
+def split_pulp_gcc_flags(flags: Sequence[str]) -> tuple[list[str], list[str]]:
+    """Split compiler flags into (flags to pass on, PULP GCC flags with no
+    effect here).  ``-lm``, ``-lc`` and ``-lgcc`` are in neither list: the
+    runtime links its own."""
+    kept, ignored = [], []
+    for f in flags:
+        if f in _RUNTIME_LIBS:
+            continue
+        if f in _PULP_GCC_FLAGS or f.startswith(_PULP_GCC_PREFIXES):
+            ignored.append(f)
+        else:
+            kept.append(f)
+    return kept, ignored
+
+
+def _warn_ignored(ignored: Sequence[str]) -> None:
+    if ignored:
+        warnings.warn(f"PULP GCC options ignored, no effect on RV32IMF: {' '.join(ignored)}",
+                      IgnoredFlagsWarning, stacklevel=3)
+
+
+_ISO_STD_RE = re.compile(r"-std=(?:c\d+|iso9899:\S+)|-ansi")
+
+
+def _contract_flag(user_flags: Sequence[str]) -> str:
+    """GCC's default floating-point contraction, which PULP GCC has: a*b+c
+    becomes fmadd.s (``-ffp-contract=fast``) except in the ISO C modes
+    (``-std=c99``, ``-std=c11``, ``-ansi``: ``-ffp-contract=off``).  An
+    explicit -ffp-contract in the flags comes later and wins."""
+    iso = any(_ISO_STD_RE.fullmatch(f) for f in user_flags)
+    return "-ffp-contract=off" if iso else "-ffp-contract=fast"
+
+
+def _resolve_layout(layout: Layout | None, platform, stack_size: int | None, pmsis: bool) -> Layout:
+    """The build's layout: ``layout``, else one sized for ``platform``
+    (:func:`layout_for`), else the default; ``stack_size`` replaces its
+    per-core stack size."""
+    if layout is not None and platform is not None:
+        raise ConfigError("give build() either a layout or a platform, not both")
+    if layout is None:
+        if platform is not None:
+            layout = layout_for(platform, pmsis=pmsis)
+        else:
+            layout = PMSIS_LAYOUT if pmsis else Layout()
+    if stack_size is not None:
+        layout = dataclasses.replace(layout, stack_size_per_core=stack_size)
+    return layout
+
+
+# "file:line[:col]: [fatal ]error:" (clang and gcc) and the include chains
+# leading to it: clang "In file included from a.c:3:" (outermost first), gcc
+# "In file included from b.h:5," / "                 from a.c:3:".
+_DIAG_ERROR_RE = re.compile(r"^(.+?):\d+(?::\d+)?: (?:fatal )?error:")
+_LINKER_ERROR_RE = re.compile(r"\bld(?:\.lld)?: |undefined reference|collect2")
+_DIAG_INCLUDE_RE = re.compile(r"^(?:In file included from |\s+from )(.+?):\d+[:,]")
+
+
+def _failed_sources(stderr: str, sources: Sequence[Path]) -> list[Path]:
+    """The sources whose compilation reported an error (directly or in a
+    header they include), in command-line order."""
+    def key(path: str):
+        try:
+            return Path(path).resolve()
+        except (OSError, RuntimeError):
+            return None
+
+    by_key = {key(str(s)): s for s in sources}
+    failed: set[Path] = set()
+    chain: list[str] = []
+    for line in stderr.splitlines():
+        m = _DIAG_INCLUDE_RE.match(line)
+        if m:
+            chain.append(m.group(1))
+            continue
+        m = _DIAG_ERROR_RE.match(line)
+        if m:
+            for f in chain + [m.group(1)]:
+                if key(f) in by_key:
+                    failed.add(by_key[key(f)])
+                    break
+        chain = []
+    return [s for s in sources if s in failed]
+
+
+# --------------------------------------------------------------------------
 # build
 # --------------------------------------------------------------------------
 
 _PMSIS_FILES = ("pmsis.c", "dma.c", "alloc.c")
+# Compiled into every program but not KEPT by the linker script: --gc-sections
+# links only the functions a program calls (bsp.c: PMSIS programs only;
+# fp16.c: a half-precision conversion compiler-rt lacks).
+_LIBM_FILES = ("libm.c", "libm_double.c", "fp16.c")
+# Force-included ahead of every source: PULP GCC's built-in types.
+_BUILTIN_TYPES = "pulp_builtin_types.h"
 
 
 def build(sources, *, output: PathLike | None = None, opt: str | None = "-O2",
           cflags: Sequence[str] | str = (), include_dirs: Sequence[PathLike] = (),
           defines: Mapping[str, object] | Sequence[str] | None = None,
           compiler: str = "clang", runtime: bool = True, layout: Layout | None = None,
-          pmsis: bool | None = None) -> Path:
+          pmsis: bool | None = None, platform=None, stack_size: int | None = None) -> Path:
     """Compile and link ``sources`` (.c, .S, .s paths) into an RV32IMF ELF.
 
     ``opt`` is the optimisation flag (``None`` or "" for none); ``cflags``
-    are extra compiler/linker-driver flags appended after the defaults;
+    are extra compiler/linker-driver flags appended after the defaults.
+    PULP GCC's own options among them (``-mhwloopalign``, ``-mno-memcpy``,
+    ``-march=rv32imfcxpulpv2``, ``-mPE=8``, ...; see
+    :func:`split_pulp_gcc_flags`) are dropped with one
+    :class:`IgnoredFlagsWarning`, and ``-lm`` is accepted (the runtime's
+    libm is always linked).  Floating-point contraction is GCC's default:
+    ``-ffp-contract=fast`` (a*b+c gives fmadd.s), ``-ffp-contract=off`` with an
+    ISO ``-std=c..``; a -ffp-contract flag in ``cflags`` overrides it.
+    ``float16`` and ``float16alt`` are defined as in PULP GCC
+    (pulp_builtin_types.h, force-included);
     ``defines`` maps macro names to values (None: plain ``-DNAME``).  With
     ``runtime=True`` crt0.S and runtime.c are linked in (define ``main``);
     with ``runtime=False`` only the linker script is used and the sources
@@ -649,7 +775,10 @@ def build(sources, *, output: PathLike | None = None, opt: str | None = "-O2",
     the runtime directory, API in pmsis.h).  None (the default) decides by
     itself: yes when a source includes the runtime's pmsis.h.  A PMSIS
     program's default ``layout`` is :data:`PMSIS_LAYOUT` (stacks in the
-    TCDM) instead of ``Layout()``.
+    TCDM) instead of ``Layout()``.  ``platform`` (a preset name or a
+    Platform) links for that platform's memories instead
+    (:func:`layout_for`); ``stack_size`` sets the per-core stack size in
+    bytes of whichever layout is used.
 
     Returns the path of the ELF: ``output`` if given (copied there
     atomically), else the file in the build cache.  Raises ToolchainError
@@ -667,7 +796,8 @@ def build(sources, *, output: PathLike | None = None, opt: str | None = "-O2",
             raise ToolchainError(f"{s}: unsupported source type {s.suffix!r} (expected .c, .S or .s)")
     if isinstance(cflags, str):
         cflags = shlex.split(cflags)
-    cflags = [str(c) for c in cflags]
+    cflags, ignored = split_pulp_gcc_flags([str(c) for c in cflags])
+    _warn_ignored(ignored)
     if layout is not None and not isinstance(layout, Layout):
         raise ConfigError(f"layout must be a pulpsim.toolchain.Layout, not {type(layout).__name__}")
     if pmsis and not runtime:
@@ -685,15 +815,17 @@ def build(sources, *, output: PathLike | None = None, opt: str | None = "-O2",
     user_headers = _scan_headers(srcs + forced, search_dirs)
     if pmsis is None:
         pmsis = runtime and str(_runtime_file("pmsis.h").resolve()) in user_headers
-    layout = layout or (PMSIS_LAYOUT if pmsis else Layout())
+    layout = _resolve_layout(layout, platform, stack_size, bool(pmsis))
     runtime_files = [_runtime_file("crt0.S"), _runtime_file("runtime.c")] if runtime else []
     if pmsis:
         runtime_files += [_runtime_file(f) for f in _PMSIS_FILES]
     script = linker_script(layout, keep_debug=keep_debug,
                            keep_objects=_object_patterns(comp, runtime_files + srcs))
-    # libm.c (<math.h>) is not KEPT: --gc-sections links only the functions a program calls.
-    runtime_files += [_runtime_file("libm.c")] if runtime else []
+    if runtime:
+        runtime_files += [_runtime_file(f) for f in _LIBM_FILES + (("bsp.c",) if pmsis else ())]
     all_srcs = runtime_files + srcs
+    types_h = _runtime_file(_BUILTIN_TYPES)
+    flags = [_contract_flag(user_flags), "-include", str(types_h)] + user_flags
     headers = dict(user_headers)
     headers.update(_scan_headers(runtime_files, search_dirs))
     key_doc = {
@@ -702,12 +834,12 @@ def build(sources, *, output: PathLike | None = None, opt: str | None = "-O2",
         # to it invalidates earlier builds.
         "toolchain": _self_hash(),
         "compiler": list(comp.identity),
-        "flags": user_flags,
+        "flags": flags,
         "runtime": runtime,
         "pmsis": bool(pmsis),
         "layout": dataclasses.asdict(layout),
         "script": _sha256(script.encode()),
-        "sources": [(str(s.resolve()), _sha256(s.read_bytes())) for s in all_srcs + forced],
+        "sources": [(str(s.resolve()), _sha256(s.read_bytes())) for s in all_srcs + forced + [types_h]],
         "runtime_header": _sha256(_runtime_file("pulpsim.h").read_bytes()),
         "headers": sorted(headers.items()),
     }
@@ -717,7 +849,7 @@ def build(sources, *, output: PathLike | None = None, opt: str | None = "-O2",
     cached = cdir / f"{stem}-{key[:24]}.elf"
 
     if not cached.is_file():
-        _compile(comp, all_srcs, script, user_flags, rt, cached)
+        _compile(comp, all_srcs, srcs, script, flags, rt, cached)
 
     if output is None:
         return cached
@@ -726,19 +858,21 @@ def build(sources, *, output: PathLike | None = None, opt: str | None = "-O2",
     return out
 
 
-def _compile(comp: _Compiler, sources: list[Path], script: str, user_flags: list[str], rt: Path,
-             target: Path) -> None:
+def _compile(comp: _Compiler, sources: list[Path], user_sources: list[Path], script: str, flags: list[str],
+             rt: Path, target: Path) -> None:
+    """Compile and link ``sources`` (the runtime's and the user's) into ``target``; a failure names the
+    sources that reported errors, or the link."""
     tmpdir = Path(tempfile.mkdtemp(dir=target.parent, prefix=".build-"))
     try:
         ld = tmpdir / "link.ld"
         ld.write_text(script)
         elf = tmpdir / "out.elf"
-        cmd = [*comp.argv0, *_base_flags(comp), *user_flags, f"-I{rt}", f"-I{rt / 'libc'}", "-T", str(ld),
+        cmd = [*comp.argv0, *_base_flags(comp), *flags, f"-I{rt}", f"-I{rt / 'libc'}", "-T", str(ld),
                *[str(s) for s in sources]]
         if comp.kind == "gcc":
             cmd += _gcc_probe(comp)[1]
         cmd += ["-o", str(elf)]
-        what = ", ".join(s.name for s in sources[-3:])
+        what = ", ".join(str(s) for s in user_sources)
         try:
             r = subprocess.run(cmd, capture_output=True, text=True, errors="replace", timeout=900,
                                stdin=subprocess.DEVNULL)
@@ -747,8 +881,15 @@ def _compile(comp: _Compiler, sources: list[Path], script: str, user_flags: list
         except subprocess.TimeoutExpired:
             raise ToolchainError(f"compiling {what} timed out\ncommand: {shlex.join(cmd)}") from None
         if r.returncode != 0 or not elf.is_file():
+            failed = _failed_sources(r.stderr or "", sources)
+            if failed:
+                step = f"compiling {', '.join(str(s) for s in failed)}"
+            elif _LINKER_ERROR_RE.search(r.stderr or ""):
+                step = f"linking {what}"
+            else:
+                step = f"building {what}"
             msg = _trim(r.stderr or r.stdout or "(no output)")
-            raise ToolchainError(f"compiling {what} failed ({comp.kind}, exit status {r.returncode}):\n"
+            raise ToolchainError(f"{step} failed ({comp.kind}, exit status {r.returncode}):\n"
                                  f"{msg}\ncommand: {shlex.join(cmd)}")
         _drop_empty_load_segments(elf)
         # Rename into place: parallel builders of the same key each produce a

@@ -82,6 +82,7 @@ PI_L1 unsigned tcdm_cont[16], instr[16];
 static void body(void *arg) {
     (void)arg;
     int id = pi_core_id(), nb = pi_cl_team_nb_cores();
+    pi_cl_team_barrier();   /* the barrier wakes every core in the same cycle: they start in step */
     pi_perf_conf((1 << PI_PERF_INSTR) | (1 << PI_PERF_TCDM_CONT));
     pi_perf_reset();
     pi_perf_start();

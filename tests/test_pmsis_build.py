@@ -640,3 +640,32 @@ def test_layout_for_platform_loads_on_pulp_open():
     assert layout.l1_size == 64 * 1024 and layout.num_cores == 8
     res = pulpsim.run(tc.build_c(src, name="pulp_open_layout", layout=layout), platform="pulp-open")
     assert res.exit_code == 0
+
+
+NESTED_FORK = r"""
+#include "pmsis.h"
+PI_L1 volatile int work[8];
+static void inner(void *arg) { (void)arg; work[pi_core_id()]++; }
+static void outer(void *arg) { pi_cl_team_fork(NB_INNER, inner, arg); }
+int main(void)
+{
+    pi_cl_team_fork(8, outer, NULL);
+    int total = 0;
+    for (int i = 0; i < 8; i++)
+        total += work[i];
+    printf("total %d\n", total);
+    return 0;
+}
+"""
+
+
+@pytest.mark.parametrize("inner", [8, 1])
+def test_fork_inside_a_fork_body_stops_the_program(inner):
+    """PMSIS forks do not nest: a fork inside a fork body (of any size) is a fatal error naming the
+    problem, instead of every core of the team running the inner fork."""
+    elf = toolchain.build_c(NESTED_FORK, name="pmsis_nested_fork", defines={"NB_INNER": inner})
+    res = pulpsim.run(elf, platform="vega", max_cycles=2_000_000)
+    assert res.exit_code == FATAL
+    assert "pi_cl_team_fork called inside a fork body" in res.stdout
+    assert "PMSIS forks do not nest" in res.stdout
+    assert "total" not in res.stdout

@@ -152,15 +152,18 @@ def _fmadd_count(image):
     return n
 
 
-def test_fp_contract_off_by_default():
+def test_fp_contract_follows_gcc_by_default():
+    """As GCC (and so PULP GCC): a*b+c is fused into fmadd.s by default (GNU C), not in an ISO mode
+    (-std=c99), and an explicit -ffp-contract wins either way."""
     src = """
     float axpy(float a, float x, float y) { return a * x + y; }
     int main(void) { volatile float a = 2, x = 3, y = 4; return (int)axpy(a, x, y); }
     """
-    off = load_elf(build_c(src, name="fma"))
-    on = load_elf(build_c(src, name="fma", cflags=["-ffp-contract=fast"]))
-    assert _fmadd_count(off) == 0
-    assert _fmadd_count(on) >= 1
+    assert _fmadd_count(load_elf(build_c(src, name="fma"))) >= 1
+    assert _fmadd_count(load_elf(build_c(src, name="fma", cflags=["-std=gnu11"]))) >= 1
+    assert _fmadd_count(load_elf(build_c(src, name="fma", cflags=["-std=c99"]))) == 0
+    assert _fmadd_count(load_elf(build_c(src, name="fma", cflags=["-ffp-contract=off"]))) == 0
+    assert _fmadd_count(load_elf(build_c(src, name="fma", cflags=["-std=c11", "-ffp-contract=fast"]))) >= 1
 
 
 def test_exit_define_selects_tohost():

@@ -8,6 +8,8 @@
  *   fmaf -> fmadd.s (one rounding), floorf/ceilf/truncf/roundf via fcvt.w.s
  *   with a static rounding mode (exact; |x| >= 2^23, inf and NaN returned
  *   as they are, the sign of zero kept).
+ * powf and tanhf evaluate pow and tanh of libm_double.c in double precision
+ * and round once (within 1 ulp).
  * Each function has a section of its own, so that only the ones a program
  * calls are linked (--gc-sections).
  */
@@ -77,3 +79,6 @@ PS_ROUND_INT(floorf, "rdn")
 PS_ROUND_INT(ceilf, "rup")
 PS_ROUND_INT(truncf, "rtz")
 PS_ROUND_INT(roundf, "rmm")
+
+PS_FN(powf)(float x, float y) { return (float)pow((double)x, (double)y); }
+PS_FN(tanhf)(float x) { return (float)tanh((double)x); }

@@ -5,6 +5,7 @@
  * Register sequences (offsets from the per-core event unit 0x1020_4000; the
  * team barrier is barrier 0 at +0x200):
  *
+ *   pi_cl_team_fork inside a fork body (team size > 1): fatal error.
  *   pi_cl_team_fork(n > 1) on core 0:
  *     sw  +0x08 MASK_OR       = (1<<16)|(1<<17)|(1<<8)   core 0's wake-up lines
  *     sw  +0x200 TRIGGER_MASK = (1<<n)-1
@@ -46,6 +47,12 @@ void pi_cl_team_fork(int nb_cores, void (*entry)(void *), void *arg)
     unsigned n = nb_cores > 0 ? (unsigned)nb_cores : (unsigned)pi_cl_cluster_nb_cores();
     unsigned mask;
 
+    /* PMSIS forks do not nest: inside a fork body every core of the team
+     * would run the inner fork (team-size times the work, or a deadlock). */
+    if (__pmsis_team_nb_cores > 1)
+        __pmsis_fatal("pi_cl_team_fork called inside a fork body (core %u of a team of %u): "
+                      "PMSIS forks do not nest; fork once and split the work inside the body",
+                      (unsigned)pi_core_id(), (unsigned)__pmsis_team_nb_cores);
     if (n <= 1) {
         /* A team of one: the caller alone, no event-unit access. */
         entry(arg);

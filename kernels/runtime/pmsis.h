@@ -32,6 +32,15 @@ extern "C" {
 #endif
 
 /* ------------------------------------------------------------------------ */
+/* SIMD vector types of the SDK (hal/riscv builtins: 2 x 16 and 4 x 8 bits)  */
+/* ------------------------------------------------------------------------ */
+
+typedef signed short v2s __attribute__((vector_size(4)));
+typedef unsigned short v2u __attribute__((vector_size(4)));
+typedef signed char v4s __attribute__((vector_size(4)));
+typedef unsigned char v4u __attribute__((vector_size(4)));
+
+/* ------------------------------------------------------------------------ */
 /* Placement attributes                                                     */
 /* ------------------------------------------------------------------------ */
 
@@ -74,7 +83,8 @@ int pi_cl_team_nb_cores(void);
 /* Runs entry(arg) on cores 0..nb_cores-1 (0: all cores of the cluster, see
  * pi_cl_cluster_nb_cores) and returns when all of them have returned.  The
  * caller (core 0) is core 0 of the team.  With nb_cores == 1 entry runs
- * directly, without touching the event unit.  Forks do not nest. */
+ * directly, without touching the event unit.  Forks do not nest: a fork
+ * inside a fork body stops the program ("pmsis: fatal: ...", exit 0x7E). */
 void pi_cl_team_fork(int nb_cores, void (*entry)(void *), void *arg);
 
 /* HW barrier over the current team (no-op in a team of one). */
