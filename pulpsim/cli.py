@@ -149,6 +149,12 @@ def _build_argv(args: list[str]) -> list[str]:
     return out
 
 
+def _opt_level(level: str) -> str:
+    if level not in ("0", "1", "2", "3", "s", "z", "g", "fast"):
+        raise argparse.ArgumentTypeError(f"unknown optimisation level -O{level} (use -O0, -O1, -O2, -O3, -Os, -Oz or -Og)")
+    return f"-O{level}"
+
+
 def _stack_size(text: str) -> int:
     try:
         return int(text, 0)
@@ -264,7 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "(PULP GCC's own, such as -mhwloopalign, are dropped with a warning).")
     p.add_argument("sources", nargs="+")
     p.add_argument("-o", "--output", required=True)
-    p.add_argument("-O", dest="opt", default="-O2", type=lambda v: f"-O{v}", metavar="LEVEL",
+    p.add_argument("-O", dest="opt", default="2", type=_opt_level, metavar="LEVEL",
                    help="optimisation level: -O0, -O1, -O2 (default), -O3, -Os, -Oz, -Og")
     p.add_argument("-I", dest="include", action="append", metavar="DIR", help="include directory")
     p.add_argument("-D", dest="define", action="append", metavar="NAME[=VALUE]", help="preprocessor definition")

@@ -137,3 +137,132 @@ def test_only_called_libm_functions_are_linked():
     from pulpsim.elf import load_elf
     syms = load_elf(elf).symbols
     assert "sqrtf" in syms and "expf" not in syms and "floorf" not in syms
+
+
+DOUBLE_PROGRAM = r"""
+#include <math.h>
+
+#define N %d
+double in_x[N] = {1.0}, in_y[N] = {1.0};          /* written by the test before the run */
+double out[14][N];
+float outf[2][N];
+double consts[13] = {M_E, M_LOG2E, M_LOG10E, M_LN2, M_LN10, M_PI, M_PI_2, M_PI_4, M_1_PI, M_2_PI, M_2_SQRTPI,
+                     M_SQRT2, M_SQRT1_2};
+int classes[5];
+
+int main(void)
+{
+    for (int i = 0; i < N; i++) {
+        double x = in_x[i], y = in_y[i];
+        out[0][i] = sqrt(x);
+        out[1][i] = exp(x);
+        out[2][i] = log(x);
+        out[3][i] = pow(x, y);
+        out[4][i] = tanh(x);
+        out[5][i] = fabs(x);
+        out[6][i] = copysign(x, y);
+        out[7][i] = fmax(x, y);
+        out[8][i] = fmin(x, y);
+        out[9][i] = floor(x);
+        out[10][i] = ceil(x);
+        out[11][i] = trunc(x);
+        out[12][i] = round(x);
+        outf[0][i] = powf((float)x, (float)y);
+        outf[1][i] = tanhf((float)x);
+    }
+    volatile double z = 0.0, sub = 1e-310, one = 1.0;
+    classes[0] = fpclassify(z / z) == FP_NAN;
+    classes[1] = fpclassify(one / z) == FP_INFINITE;
+    classes[2] = fpclassify(z) == FP_ZERO;
+    classes[3] = fpclassify(sub) == FP_SUBNORMAL && !isnormal(sub);
+    classes[4] = fpclassify(one) == FP_NORMAL && isnormal(one) && HUGE_VAL == one / z;
+    return 0;
+}
+""" % N
+
+
+def _ulps64(got, want):
+    g = got.view(np.int64)
+    w = want.view(np.int64)
+    g = np.where(g < 0, -(g & 0x7FFFFFFFFFFFFFFF), g)
+    w = np.where(w < 0, -(w & 0x7FFFFFFFFFFFFFFF), w)
+    return np.abs(g.astype(object) - w.astype(object)).astype(np.float64)
+
+
+def _double_inputs():
+    rng = np.random.default_rng(11)
+    special = [0.0, -0.0, 1.0, -1.0, 0.5, -0.5, 2.5, -2.5, 0.49999999999999994, 4503599627370495.5, 1e-310, -1e-310,
+               1e300, 700.0, -740.0, 1e-20, np.inf, -np.inf, np.nan, 2.0, -8.0, 0.1]
+    x = np.concatenate([np.array(special), rng.standard_normal(N - len(special)) * 5])
+    ys = [0.0, 2.0, -3.0, 0.5, 1.0, 2.0, 3.0, -2.0, 7.0, 0.25, 1.5, -1.5, 0.5, 1.0, -1.0, 3.0, -1.0, 2.0, 2.0, 10.0,
+          1.0 / 3.0, -0.5]
+    y = np.concatenate([np.array(ys), np.round(rng.standard_normal(N - len(ys)) * 4, 2)])
+    return x, y
+
+
+def test_double_precision_math_and_constants():
+    """The C99/POSIX parts of <math.h>: the M_* constants, fpclassify, and the double-precision functions
+    (software double arithmetic) against numpy/glibc: sqrt, fabs, copysign, fmax, fmin, floor, ceil, trunc,
+    round exactly; exp, log within 2 ulp; tanh within 3 ulp; pow within its documented bound; powf and tanhf
+    within 1 ulp of the float64 value."""
+    import math
+    from fractions import Fraction
+    elf = toolchain.build_c(DOUBLE_PROGRAM, name="libm_double", opt="-O2")
+    m = Machine(get_platform("single"))
+    syms = m.load_elf(elf).symbols
+    x, y = _double_inputs()
+    m.write_bytes(syms["in_x"], x.tobytes())
+    m.write_bytes(syms["in_y"], y.tobytes())
+    assert m.run(stdout=False) == 0
+    res = np.frombuffer(m.read_bytes(syms["out"], 14 * N * 8), np.float64).reshape(14, N)
+    resf = np.frombuffer(m.read_bytes(syms["outf"], 2 * N * 4), np.float32).reshape(2, N)
+    consts = np.frombuffer(m.read_bytes(syms["consts"], 13 * 8), np.float64)
+    assert list(np.frombuffer(m.read_bytes(syms["classes"], 20), np.int32)) == [1] * 5
+    np.testing.assert_array_equal(consts, [math.e, math.log2(math.e), math.log10(math.e), math.log(2), math.log(10),
+                                           math.pi, math.pi / 2, math.pi / 4, 1 / math.pi, 2 / math.pi,
+                                           2 / math.sqrt(math.pi), math.sqrt(2), math.sqrt(0.5)])
+
+    def same(k, want):
+        """Bit for bit (the sign of zero included); a NaN for a NaN (RISC-V's canonical NaN is positive)."""
+        want = np.asarray(want, np.float64)
+        np.testing.assert_array_equal(np.isnan(res[k]), np.isnan(want), err_msg=f"row {k}")
+        ok = ~np.isnan(want)
+        np.testing.assert_array_equal(res[k][ok].view(np.uint64), want[ok].view(np.uint64), err_msg=f"row {k}")
+
+    def round_half_away(v):
+        if not np.isfinite(v):
+            return v
+        r = math.floor(abs(Fraction(v)) + Fraction(1, 2))
+        return math.copysign(float(r), v)
+
+    with np.errstate(all="ignore"):
+        same(0, np.sqrt(x))
+        same(5, np.abs(x))
+        same(6, np.copysign(x, y))
+        both = ~np.isnan(x) & ~np.isnan(y)
+        np.testing.assert_array_equal(res[7][both], np.fmax(x, y)[both])
+        np.testing.assert_array_equal(res[8][both], np.fmin(x, y)[both])
+        assert res[7][np.isnan(x)][0] == y[np.isnan(x)][0]
+        same(9, np.floor(x))
+        same(10, np.ceil(x))
+        same(11, np.trunc(x))
+        same(12, [round_half_away(v) for v in x])
+
+        for row, fn, tol in ((1, np.exp, 2), (2, np.log, 2), (4, np.tanh, 3)):
+            want = fn(x)
+            fin = np.isfinite(want) & (np.abs(want) >= np.finfo(np.float64).tiny)
+            assert _ulps64(res[row][fin], want[fin]).max() <= tol, fn.__name__
+            np.testing.assert_array_equal(res[row][~fin], want[~fin], err_msg=fn.__name__)   # NaN == NaN here
+
+        want = np.power(x, y)
+        fin = np.isfinite(want) & (np.abs(want) >= np.finfo(np.float64).tiny) & np.isfinite(x)
+        bound = np.where((np.trunc(y) == y) & (np.abs(y) <= 64), 8, 2 + 2 * np.abs(y * np.log(np.abs(x))))
+        assert np.all(_ulps64(res[3][fin], want[fin]) <= bound[fin])
+        np.testing.assert_array_equal(res[3][~fin], want[~fin])      # C99 Annex F special cases
+
+        xf, yf = x.astype(np.float32), y.astype(np.float32)
+        for row, want in ((0, np.power(xf.astype(np.float64), yf.astype(np.float64))), (1, np.tanh(xf.astype(np.float64)))):
+            want = want.astype(np.float32)
+            fin = np.isfinite(want) & (np.abs(want) >= np.finfo(np.float32).tiny)
+            assert _ulps(resf[row][fin], want[fin]).max() <= 1
+            np.testing.assert_array_equal(resf[row][~fin], want[~fin])

@@ -709,3 +709,115 @@ def test_runtime_printf_and_memfuncs_match_glibc(tmp_path):
     checks = int(r.stdout.split(" checks")[0].split()[-1])
     assert checks > len(table) + len(calls), r.stdout
     assert " 0 failures" in r.stdout
+
+
+# ---------------------------------------------------------------------------
+# PULP SDK code: build flags, PULP GCC types, error messages
+# ---------------------------------------------------------------------------
+
+def _cli_build(capsys, *argv) -> tuple[int, str, str]:
+    from pulpsim import cli
+    status = cli.main(["build", *map(str, argv)])
+    cap = capsys.readouterr()
+    return status, cap.out, cap.err
+
+
+def test_build_error_names_the_failing_source(tmp_path):
+    """The message names the source with the error (first, in a header it includes, or last on the line),
+    not the last few files of the command line."""
+    inc = tmp_path / "inc"
+    inc.mkdir()
+    (inc / "bad.h").write_text("int broken(void) { return }\n")
+    files = {"a.c": "int a(void) { return 1; }\n", "bad1.c": "int b(void) { return 2 }\n",
+             "b.c": "int c(void) { return 3; }\n", "d.c": "int main(void) { return 0; }\n",
+             "viahdr.c": '#include "bad.h"\n'}
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    p = {n: tmp_path / n for n in files}
+    with pytest.raises(ToolchainError) as ei:
+        build([p["bad1.c"], p["a.c"], p["b.c"], p["d.c"]], include_dirs=[inc])
+    first = str(ei.value).splitlines()[0]
+    assert first.startswith(f"compiling {p['bad1.c']} failed")
+    assert "a.c" not in first and "b.c" not in first and "d.c" not in first
+    with pytest.raises(ToolchainError) as ei:
+        build([p["a.c"], p["viahdr.c"], p["d.c"]], include_dirs=[inc])
+    assert str(ei.value).splitlines()[0].startswith(f"compiling {p['viahdr.c']} failed")
+    with pytest.raises(ToolchainError) as ei:
+        build([p["a.c"], p["b.c"]])                     # no main: the link fails
+    assert str(ei.value).splitlines()[0].startswith("linking ")
+
+
+def test_pulp_gcc_flags_are_dropped_with_one_warning():
+    kept, ignored = toolchain.split_pulp_gcc_flags(
+        ["-O3", "-mhwloopalign", "-DX=1", "-mno-memcpy", "-march=rv32imfcxpulpv2", "-mPE=8", "-mFC=1", "-lm",
+         "-Wall", "-mabi=ilp32", "-g3"])
+    assert kept == ["-O3", "-DX=1", "-Wall", "-g3"]
+    assert ignored == ["-mhwloopalign", "-mno-memcpy", "-march=rv32imfcxpulpv2", "-mPE=8", "-mFC=1", "-mabi=ilp32"]
+    with pytest.warns(toolchain.IgnoredFlagsWarning, match="-mhwloopalign -mno-memcpy") as rec:
+        elf = build_c("int main(void) { return 0; }", name="pulpflags", cflags=["-mhwloopalign", "-mno-memcpy", "-lm"])
+    assert len(rec) == 1 and load_elf(elf).entry
+
+
+PULP_TYPES = r"""
+#include "pulpsim.h"
+typedef float16alt fp16;
+typedef fp16 v2f16 __attribute__((vector_size(4)));
+volatile float a = 1.00390625f, b = 3.0f;     /* a: 1 + 2^-8, one bit more than bfloat16 keeps */
+int main(void)
+{
+    float16 h = (float16)a * (float16)b;      /* binary16: 3.01171875 exactly */
+    fp16 r = (fp16)a;                         /* bfloat16: ties to even -> 1.0 */
+    v2f16 v = {(fp16)b, (fp16)1.5f};
+    v2f16 w = __builtin_shuffle(v, (v2s){1, 0}) * v;
+    return (h == (float16)3.01171875f) + 2 * (r == (fp16)1.0f) + 4 * ((float)w[0] == 4.5f && (float)w[1] == 4.5f)
+           + 8 * (sizeof(float16) == 2 && sizeof(fp16) == 2);
+}
+"""
+
+
+def test_pulp_gcc_half_precision_types():
+    """float16 (binary16) and float16alt (bfloat16) exist without any header, round as the 16-bit formats,
+    and their vectors work with __builtin_shuffle (v2s comes from pmsis.h in SDK code; here it is declared)."""
+    import pulpsim
+    src = PULP_TYPES.replace('#include "pulpsim.h"', '#include "pulpsim.h"\ntypedef short v2s __attribute__((vector_size(4)));')
+    assert pulpsim.run(build_c(src, name="pulptypes"), platform="single").exit_code == 15
+
+
+def test_cli_build_takes_compiler_style_flags(tmp_path, capsys):
+    """-I, -D, -O3 and '-O -O3' directly, --cflag FLAG, compiler flags such as -g3 and -Wall passed on,
+    PULP GCC flags dropped with one warning line, -lm accepted."""
+    import pulpsim
+    inc = tmp_path / "inc"
+    inc.mkdir()
+    (inc / "val.h").write_text("#define BASE 40\n")
+    src = tmp_path / "prog.c"
+    src.write_text('#include "val.h"\nint main(void) { return BASE + EXTRA; }\n')
+    out = tmp_path / "prog.elf"
+    status, stdout, err = _cli_build(capsys, src, "-I", inc, "-DEXTRA=2", "-O3", "-g3", "-Wall",
+                                     "-mhwloopalign", "-mno-memcpy", "-march=rv32imfcxpulpv2", "-lm", "-o", out)
+    assert status == 0 and stdout.strip() == str(out)
+    assert err == "pulpsim: warning: PULP GCC options ignored, no effect on RV32IMF: " \
+                  "-mhwloopalign -mno-memcpy -march=rv32imfcxpulpv2\n"
+    assert pulpsim.run(out, platform="single").exit_code == 42
+    for argv in (["-O", "-O3", f"-I{inc}", "-D", "EXTRA=1"], ["-O", "s", "--cflag", f"-I{inc}", "--cflag=-DEXTRA=1"]):
+        status, _, err = _cli_build(capsys, src, *argv, "-o", out)
+        assert status == 0 and err == ""
+        assert pulpsim.run(out, platform="single").exit_code == 41
+
+
+def test_cli_build_links_for_a_platform_and_stack_size(tmp_path, capsys):
+    """--platform pulp-open links for its 64 KiB TCDM (the default layout does not load there); --stack-size
+    sets the per-core stacks."""
+    import pulpsim
+    from pulpsim.errors import ElfError
+    src = tmp_path / "cl.c"
+    src.write_text('#include "pmsis.h"\nPI_L1 int x[4] = {1, 2, 3, 4};\nint main(void) { return x[3]; }\n')
+    default, small = tmp_path / "default.elf", tmp_path / "small.elf"
+    assert _cli_build(capsys, src, "-o", default)[0] == 0
+    with pytest.raises(ElfError):
+        pulpsim.run(default, platform="pulp-open")
+    assert _cli_build(capsys, src, "--platform", "pulp-open", "--stack-size", "0x800", "-o", small)[0] == 0
+    assert pulpsim.run(small, platform="pulp-open").exit_code == 4
+    syms = load_elf(small).symbols
+    assert syms["__stack_top"] == TCDM_BASE + 64 * 1024 and syms["__stack_size"] == 0x800
+    assert _cli_build(capsys, src, "--stack-size", "100", "-o", small)[0] == 251      # not a multiple of 16
