@@ -72,6 +72,21 @@ def fold_batchnorm(layers, params, eps: float = BN_EPS) -> dict:
     return out
 
 
+def flatten_params(params) -> dict:
+    """``{"<index>.<key>": ndarray}``: a flat copy of a parameter (or gradient, or velocity) dict,
+    for ``numpy.savez``."""
+    return {f"{i}.{k}": np.array(v) for i, p in params.items() for k, v in p.items()}
+
+
+def unflatten_params(flat) -> dict:
+    """Inverse of :func:`flatten_params`."""
+    out: dict = {}
+    for name in flat:
+        i, k = name.split(".", 1)
+        out.setdefault(int(i), {})[k] = np.array(flat[name])
+    return out
+
+
 # --------------------------------------------------------------------------------------------
 # Batch layouts for the single-sample references
 # --------------------------------------------------------------------------------------------

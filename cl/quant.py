@@ -148,6 +148,40 @@ class QuantizedStage:
         """float32 ``codes * lr_scale``."""
         return (np.asarray(codes, dtype=np.float32) * np.float32(self.lr_scale))
 
+    def state(self) -> dict:
+        """A flat ``{name: ndarray}`` of everything in the stage (for ``numpy.savez``): ``input_scale``,
+        ``indices`` and, per layer index ``i``, ``"{i}.w"``, ``"{i}.bias"``, ``"{i}.w_scale"`` (not
+        for the pool), ``"{i}.scales"`` (in, out), ``"{i}.multiplier"``, ``"{i}.shift"``."""
+        out = {"input_scale": np.float64(self.input_scale),
+               "indices": np.array([ql.layer.index for ql in self.layers], dtype=np.int64)}
+        for ql in self.layers:
+            i = ql.layer.index
+            out[f"{i}.scales"] = np.array([ql.in_scale, ql.out_scale], dtype=np.float64)
+            out[f"{i}.multiplier"], out[f"{i}.shift"] = ql.multiplier, ql.shift
+            if ql.w is not None:
+                out[f"{i}.w"], out[f"{i}.bias"], out[f"{i}.w_scale"] = ql.w, ql.bias, ql.w_scale
+        return out
+
+    @classmethod
+    def from_state(cls, state, layers) -> "QuantizedStage":
+        """Rebuild a stage saved by :meth:`state` on the network ``layers`` it was made for;
+        raises ``ValueError`` if the saved tensors do not fit those layers."""
+        qlayers = []
+        for i in np.asarray(state["indices"]).tolist():
+            l = layers[i]
+            s_in, s_out = (float(v) for v in state[f"{i}.scales"])
+            w = bias = w_scale = None
+            if l.kind != "pool":
+                w, bias = np.asarray(state[f"{i}.w"]), np.asarray(state[f"{i}.bias"])
+                w_scale = np.asarray(state[f"{i}.w_scale"])
+                if w.shape != l.weight_shape or w.dtype != np.int8 or bias.shape != (l.out_shape[0],):
+                    raise ValueError(f"saved layer {i} does not fit {l.name} {l.weight_shape}")
+            m, n = np.asarray(state[f"{i}.multiplier"]), np.asarray(state[f"{i}.shift"])
+            if m.shape != (l.out_shape[0],) or n.shape != m.shape:
+                raise ValueError(f"saved layer {i} has {m.shape} multipliers for {l.out_shape[0]} channels")
+            qlayers.append(QLayer(l, w, bias, w_scale, s_in, s_out, m.astype(np.int64), n.astype(np.int64)))
+        return cls(float(state["input_scale"]), tuple(qlayers))
+
 
 def _percentile(values, percentile: float) -> float:
     return float(np.percentile(values, percentile)) if percentile < 100 else float(np.max(values))

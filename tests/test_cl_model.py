@@ -248,3 +248,16 @@ def test_sgd_step_moves_only_what_has_a_gradient():
     assert set(new_v) == {28}
     new_p2, _ = nn.sgd_step(new_p, grads, new_v, lr=0.1, momentum=0.9, weight_decay=0.0)
     np.testing.assert_allclose(new_p2[28]["W"], new_p[28]["W"] - 0.1 * (0.9 * new_v[28]["W"] + 1), rtol=1e-6)
+
+
+def test_params_flatten_round_trip(tmp_path):
+    params = nn.init_params(TINY, np.random.default_rng(6))
+    np.savez(tmp_path / "p.npz", **nn.flatten_params(params))
+    with np.load(tmp_path / "p.npz") as f:
+        back = nn.unflatten_params(dict(f))
+    assert sorted(back) == sorted(params)
+    for i in params:
+        assert sorted(back[i]) == sorted(params[i])
+        for k in params[i]:
+            np.testing.assert_array_equal(back[i][k], params[i][k])
+            assert back[i][k].dtype == params[i][k].dtype

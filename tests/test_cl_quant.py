@@ -209,3 +209,17 @@ def test_calibration_rule():
     assert s_in == pytest.approx(np.abs(x).max() / 127)
     with pytest.raises(ValueError):
         quant.calibrate(frozen, folded, x, percentile=0)
+
+
+def test_stage_state_round_trips_through_npz(tmp_path):
+    params, x = _float_net(4)
+    frozen, _ = model.split(LAYERS, 27)
+    stage = quant.quantize_stage(frozen, params, x)
+    np.savez(tmp_path / "stage.npz", **stage.state())
+    with np.load(tmp_path / "stage.npz") as f:
+        back = quant.QuantizedStage.from_state(dict(f), LAYERS)
+    np.testing.assert_array_equal(back(x), stage(x))
+    assert back.lr_scale == stage.lr_scale and back.input_scale == stage.input_scale
+    other = model.mobilenet_v1(0.5, 32, 10)           # a different width: the tensors do not fit
+    with pytest.raises(ValueError, match="does not fit"):
+        quant.QuantizedStage.from_state(stage.state(), other)
