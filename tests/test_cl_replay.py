@@ -233,3 +233,15 @@ def test_update_is_deterministic_for_a_seed():
                                   replay.LatentReplayMemory.from_state(b).get(np.arange(50))[0])
     with pytest.raises(ValueError):
         replay.LatentReplayMemory.from_state({**a, "precision": 6})
+
+
+@pytest.mark.parametrize("precision", ["fp32", 7])
+def test_state_round_trips_through_npz(tmp_path, precision):
+    mem = replay.LatentReplayMemory(5, (2, 1, 1), precision, 0.5, num_classes=10)
+    mem.update(np.arange(6, dtype=np.uint8).reshape(3, 2, 1, 1), [1, 2, 3], 0, np.random.default_rng(0))
+    np.savez(tmp_path / "m.npz", **mem.state())
+    with np.load(tmp_path / "m.npz") as f:
+        back = replay.LatentReplayMemory.from_state(dict(f))
+    assert (back.precision, len(back), back.capacity) == (mem.precision, 3, 5)
+    for a, b in zip(back.get(range(3)), mem.get(range(3))):
+        np.testing.assert_array_equal(a, b)
