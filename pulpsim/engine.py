@@ -611,9 +611,12 @@ def run(code, pagemap, opflags, evs, params, regions, mem8, mem16, mem32,
     nfpu = params[P_NFPU]
     shared_div = params[P_SHARED_DIV] != 0
     div_latency = params[P_DIV_LATENCY]
+    runahead = params[P_RUNAHEAD]
+    horizon = params[P_HORIZON]  # set by a CORESTATUS exit: the last cycle in which anything happens
     c = 0
     mode = MODE_BURST
     limit = NO_LIMIT
+    stop = NO_LIMIT
     out_cap = outbuf.shape[0]
     trace_cap = trace.shape[0]
     executed = 0
@@ -651,6 +654,9 @@ def run(code, pagemap, opflags, evs, params, regions, mem8, mem16, mem32,
                     elif ck < t1:
                         t1 = ck
             dma_t = dma_glob[cl.DG_TIME]
+            if t0 > horizon and dma_t > horizon:
+                status = ST_EXIT  # every agent has finished the exit's cycle
+                break
             if dma_t < t0:
                 # the DMA moves data alone in cycle dma_t (no core issues then)
                 nchunk = cl.dma_chunks(dma_tr, dma_glob, regions, nbanks, dma_chunk)
@@ -680,7 +686,7 @@ def run(code, pagemap, opflags, evs, params, regions, mem8, mem16, mem32,
             if nat == 1 and dma_t > t0:
                 # alone and earliest: run without arbitration until another core is due
                 mode = MODE_BURST
-                limit = min(dma_t, t1) - 1
+                limit = min(dma_t, t1, horizon + 1) - 1
             else:
                 # several cores issue in cycle t0: first resolve their hazard stalls ...
                 nwork = 0
@@ -731,6 +737,10 @@ def run(code, pagemap, opflags, evs, params, regions, mem8, mem16, mem32,
                 limit = cyc[c]
             if wi >= nwork:
                 phase = PH_SCHEDULE
+        # instructions that touch only the core's own state may run ahead of the others, by at most
+        # `runahead` cycles (so that a core spinning in such a loop yields), and never past an exit
+        ahead = cyc[c] if mode == MODE_RESOLVE else min(limit + runahead, horizon)
+        stop = min(ahead, max_cycles)
 
         hartid = c | (cluster_id << 5)
         p = pc[c]
@@ -748,8 +758,10 @@ def run(code, pagemap, opflags, evs, params, regions, mem8, mem16, mem32,
         while True:
             if executed >= budget and mode != MODE_RESOLVE:
                 break
-            if t > max_cycles:
-                break  # the scheduler reports the runaway once no core is left before the limit
+            if t > stop:
+                # nothing of the core's happens after that cycle for now (no stall is charged either); the
+                # scheduler reports a runaway once no core is left before max_cycles
+                break
             # ---- fetch from any mapped memory: a page is decoded on its first fetch, a word again
             # after a store or DMA transfer changed it (Python decodes it: ST_DECODE, then calls again)
             if p < f_lo or p >= f_hi:
@@ -798,7 +810,7 @@ def run(code, pagemap, opflags, evs, params, regions, mem8, mem16, mem32,
                     tim[c, T_LAST_STALL] = S_WB_CLASH
                 if issue >= fdiv_ready:
                     fdiv_dst = 0
-            if mode == MODE_RESOLVE or (issue > limit and (flags & OPF_ORDERED) != 0):
+            if mode == MODE_RESOLVE or (issue > limit and ((flags & OPF_ORDERED) != 0 or issue > ahead)):
                 # another core may be due before or with this instruction: let the scheduler decide
                 # (instructions that only touch the core's own state may run ahead of the others)
                 t = issue
@@ -935,10 +947,17 @@ def run(code, pagemap, opflags, evs, params, regions, mem8, mem16, mem32,
                         if n + 1 >= out_cap:
                             status = ST_OUTPUT_FULL
                     elif addr == corestatus and nb == 4:
-                        if (v >> 31) & 1:
-                            status = ST_EXIT
+                        if (v >> 31) & 1 and io[IO_EXIT_CYCLE] < 0:
+                            # the run ends with this cycle: the other cores finish it (the scheduler
+                            # returns ST_EXIT once every agent is past it); nothing runs after it
                             io[IO_EXIT_CODE] = v & 0x7FFFFFFF
                             io[IO_CORE] = c
+                            io[IO_EXIT_CYCLE] = issue
+                            horizon = min(horizon, issue)
+                            params[P_HORIZON] = horizon
+                            limit = min(limit, horizon)
+                            ahead = min(ahead, horizon)
+                            stop = min(stop, horizon)
                     else:
                         poff = cl.periph_offset(addr, params)
                         pst = cl.PS_UNMAPPED

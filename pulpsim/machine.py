@@ -33,6 +33,9 @@ TRACE_CAPACITY = 65536
 DMA_LOG_CAPACITY = 65536
 REGION_LOG_CAPACITY = 4096
 DEFAULT_MAX_CYCLES = 10**12
+#: Cycles a core may run ahead of the others through instructions that touch only its own state (ALU,
+#: branches, private FPU, CSRs) before it lets the scheduler run the others.
+RUNAHEAD = 1000
 
 
 def _op_flags(shared_fpu: bool = False, shared_div: bool = False) -> np.ndarray:
@@ -185,7 +188,10 @@ class Machine:
         self.timeline: Timeline | None = None
         self._disasm_cache: dict[int, str] = {}
         self.exit_code: int | None = None
+        self.end_cycle: int | None = None  #: cycles of the run once a CORESTATUS store ended it
+        self._forget_exit()
         self.wall_seconds = 0.0
+        self._replaying = False  # running again up to a known exit: the output was already emitted
 
     def _nfpu(self) -> int:
         """Shared FPUs that can actually be contended (as many FPUs as cores = private)."""
@@ -331,6 +337,13 @@ class Machine:
         tracing = trace is not None or timeline is not None
         self.params[state.P_MAX_CYCLES] = self.max_cycles
         self.params[state.P_TRACING] = 1 if tracing else 0
+        # Cores may run ahead of each other, so when a core ends the run others may already have executed
+        # instructions after the exit's cycle: the run is then simulated again from a checkpoint with the
+        # end known (_Rewind). With a trace or timeline being written (it cannot be taken back) cores do not
+        # run ahead of each other at all instead, which is exact by construction.
+        self.params[state.P_RUNAHEAD] = 0 if tracing else RUNAHEAD
+        self._forget_exit()  # a machine may be set up again and run anew after an exit
+        rewind = _Rewind(self) if self.platform.cores > 1 and not tracing else None
         if tracing and len(self.trace_buf) != TRACE_CAPACITY:
             self.trace_buf = np.zeros((TRACE_CAPACITY, state.NUM_TRACE_FIELDS), np.int64)
         start = time.perf_counter()
@@ -345,14 +358,19 @@ class Machine:
                                     self.io, SLICE)
                 self._drain_output()
                 self._drain_trace()
+                if status == state.ST_BUDGET and rewind is not None:
+                    rewind.checkpoint()
                 if status in (state.ST_BUDGET, state.ST_OUTPUT_FULL, state.ST_TRACE_FULL):
                     continue
                 if status == state.ST_DECODE:
                     self.decode_page(self._flat_offset(int(self.io[state.IO_CODE_ADDR])) >> state.CODE_PAGE_SHIFT)
                     continue
                 if status == state.ST_EXIT:
+                    if rewind is not None and rewind.replay_to_exit():
+                        continue
                     self.exit_code = int(self.io[state.IO_EXIT_CODE])
-                    self._finish_sleepers(int(self.cyc[int(self.io[state.IO_CORE])]))
+                    self.end_cycle = int(self.io[state.IO_EXIT_CYCLE]) + 1
+                    self._finish_sleepers(self.end_cycle)
                     break
                 if status == state.ST_ALL_HALTED:
                     codes = [int(c) for c in self.tim[:, state.T_EXIT_CODE]]
@@ -383,11 +401,17 @@ class Machine:
                                             int(self.io[state.IO_CORE]))
                 raise RuntimeError(f"engine returned unknown status {status}")  # pragma: no cover
         finally:
+            self._replaying = False
             self.wall_seconds += time.perf_counter() - start
             self._flush_lines()
             if self.timeline is not None:
                 self.timeline.add_dma(self.dma_log[:int(self.dma_glob[cluster.DG_LOG_N])].tolist())
         return self.exit_code
+
+    def _forget_exit(self) -> None:
+        self.io[state.IO_EXIT_CYCLE] = -1
+        self.params[state.P_HORIZON] = state.NO_HORIZON
+        self.end_cycle = None
 
     def core_state(self, core: int) -> str:
         """Human description of what a core is doing (for deadlock reports)."""
@@ -436,7 +460,8 @@ class Machine:
 
     def _drain_output(self) -> None:
         n = int(self.io[state.IO_OUT_LEN])
-        if n == 0:
+        if n == 0 or self._replaying:
+            self.io[state.IO_OUT_LEN] = 0
             return
         for core, ch in self.outbuf[:n]:
             core = int(core) & 0xF
@@ -539,3 +564,56 @@ class Machine:
         if cause == state.CAUSE_BREAKPOINT:
             return self._guest_error(UnhandledTrap, "ebreak with no trap handler (mtvec = 0)", core)
         return self._guest_error(UnhandledTrap, f"exception cause {cause} with no trap handler", core)
+
+
+class _Rewind:
+    """Checkpoints of a multi-core run, to end it exactly at a CORESTATUS exit.
+
+    A core may run ahead of the others through instructions that touch only its own state, so when another
+    core's exit store executes in cycle T, a core may have executed instructions (and charged their cycles)
+    after T. Those must not count: the run is simulated again from the latest checkpoint taken before any
+    core passed T, with P_HORIZON = T so that nothing runs after T. Checkpoints are taken at the start and
+    every engine slice (SLICE instructions); a second pass takes at most one slice plus the exit's.
+    """
+
+    def __init__(self, machine: Machine):
+        self.m = machine
+        self.first = self._take()
+        self.latest = self.first
+
+    def _take(self) -> tuple[int, dict[str, np.ndarray]]:
+        """(the latest clock of an awake core, a copy of every state array of the machine)."""
+        arrays = {name: value.copy() for name, value in vars(self.m).items()
+                  if isinstance(value, np.ndarray) and value.base is None}
+        arrays["_code_rows"] = self.m._code_rows  # the used rows of the code table (pagemap refers to them)
+        return self._latest_awake_clock(), arrays
+
+    def _latest_awake_clock(self) -> int:
+        m = self.m
+        awake = (m.tim[:, state.T_HALTED] == 0) & (m.eu_core[:, cluster.E_WAIT] == cluster.W_NONE)
+        return int(m.cyc[awake].max()) if awake.any() else 0
+
+    def checkpoint(self) -> None:
+        self.latest = self._take()
+
+    def replay_to_exit(self) -> bool:
+        """After ST_EXIT: if some core ran past the exit's cycle, restore a checkpoint from before and
+        return True (the caller runs on, now up to the exit's cycle only, once)."""
+        m = self.m
+        if m._replaying:
+            return False
+        end = int(m.io[state.IO_EXIT_CYCLE])
+        if self._latest_awake_clock() <= end + 1:
+            return False
+        clock, arrays = self.latest if self.latest[0] <= end + 1 else self.first
+        for name, saved in arrays.items():
+            current = getattr(m, name)
+            if not isinstance(saved, np.ndarray):
+                setattr(m, name, saved)
+            elif current.shape == saved.shape and current.dtype == saved.dtype:
+                np.copyto(current, saved)
+            else:
+                setattr(m, name, saved.copy())  # (the code table grows by replacement)
+        m.params[state.P_HORIZON] = end
+        m._replaying = True
+        return True

@@ -77,7 +77,7 @@ class Result:
     """Outcome of :func:`pulpsim.run`."""
 
     exit_code: int
-    cycles: int                 #: cycles until the program ended (the latest core clock)
+    cycles: int                 #: cycles until the program ended: the exit's cycle + 1, else the latest core clock
     instructions: int           #: instructions retired by all cores
     cores: list[CoreStats]
     stdout: str                 #: all output; lines carry "[core N] " once several cores have printed
@@ -199,7 +199,10 @@ def collect(machine, exit_code: int) -> Result:
             fpu_ops=int(st[state.S_FPU_OPS]),
             op_counts=ops))
     active = [c for c in cores if c.instructions]
-    total_cycles = max((c.cycles for c in active), default=0)
+    # a CORESTATUS store ends the run in its cycle (a core may still be inside an instruction or stall
+    # that started by then: its own cycles include all of it)
+    total_cycles = (machine.end_cycle if machine.end_cycle is not None
+                    else max((c.cycles for c in active), default=0))
     tcdm_accesses = int(machine.banks[:, state.B_ACCESSES].sum())
     energy = estimate_energy(machine.platform, cores, total_cycles, tcdm_accesses,
                              int(machine.dma_glob[cluster.DG_BUSY]))

@@ -117,7 +117,11 @@ P_PERIPH_LATENCY = 17  #: cycles of an access through the peripheral interconnec
 P_BARRIER_LATENCY = 18 #: cycles from the last barrier arrival to the release of every waiting core
 P_WAKE_LATENCY = 19    #: cycles from an event to the woken core's next instruction
 P_DMA_LATENCY = 20     #: DMA start latency, cycles
+P_HORIZON = 22         #: last cycle of the run once a CORESTATUS exit happened (NO_HORIZON before)
+P_RUNAHEAD = 23        #: cycles a core may run ahead of the others through instructions on its own state
 NUM_PARAMS = 24
+
+NO_HORIZON = 1 << 62  #: P_HORIZON while no exit happened
 
 ARB_NONE = 0   #: no bank conflicts
 ARB_TREE = 1   #: counter-steered binary tree (RTL)
@@ -174,6 +178,7 @@ IO_EXIT_CODE = 7
 IO_EXECUTED = 8
 IO_CODE_ADDR = 9   #: pc whose decoded code is missing or stale (ST_DECODE)
 IO_REGION_N = 10   #: entries in region_log (PCMR writes: pi_perf_start / pi_perf_stop)
+IO_EXIT_CYCLE = 11 #: issue cycle of the CORESTATUS exit store, -1 before
 NUM_IO = 16
 
 # Engine return statuses.

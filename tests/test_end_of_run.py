@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import pulpsim
 from pulpsim import toolchain
 
@@ -51,3 +53,72 @@ def test_cores_parked_in_wfi_sleep_until_the_exit_at_no_host_cost():
     check_accounting(res)
     # about 21,000 guest instructions in all: no host time goes into the parked cores
     assert res.wall_seconds < 1.0
+
+
+def spinning(n: int) -> str:
+    """Core 0 counts down n (> 2047) iterations and exits through CORESTATUS; the others spin in `j .` for ever."""
+    return f"""
+    .section .text.init, "ax", @progbits
+    .globl _start
+_start:
+    csrr  s2, mhartid
+    andi  s2, s2, 0xF
+    bnez  s2, spin
+    li    t2, {n}
+1:  addi  t2, t2, -1
+    bnez  t2, 1b
+    li    t0, 0x1A1040A0
+    li    t1, 0x80000000
+    sw    t1, 0(t0)
+2:  j     2b
+spin:
+3:  j     3b
+"""
+
+
+def expected_spinning(n: int, cores: int) -> tuple[int, int, int, int]:
+    """(run cycles, core 0's instructions, a spinning core's instructions and cycles), by hand.
+
+    Core 0: csrr 0, andi 1, bnez (not taken) 2, li t2 = lui + addi 3-4; the loop from 5 takes
+    n x (1 + 3) - 2 (the last bnez is not taken); li t0 (lui + addi) and li t1 (lui): the sw issues at
+    T = 4n + 6 and the run ends with that cycle: 4n + 7 cycles. Instructions: 3 + 2 + 2n + 3 + 1 = 2n + 9.
+    Another core: csrr, andi, bnez taken (3): its jal (2 cycles each) issue at 5, 7, ..., the last one
+    by T at 4n + 5: 2n + 1 of them, 2n + 4 instructions, and its clock is then exactly 4n + 7.
+    """
+    t = 4 * n + 6
+    return t + 1, 2 * n + 9, 2 * n + 4, t + 1
+
+
+def check_spinning(res, n: int) -> None:
+    cycles, instr0, instr_spin, cycles_spin = expected_spinning(n, len(res.cores))
+    assert res.exit_code == 0
+    assert res.cycles == cycles
+    assert res.cores[0].instructions == instr0 and res.cores[0].cycles == cycles
+    assert res.cores[0].stalls["branch_taken"] == 2 * (n - 1)
+    for core in res.cores[1:]:
+        assert (core.instructions, core.cycles, core.asleep) == (instr_spin, cycles_spin, 0), core
+        assert core.stalls["jump"] == 2 * n + 1 and core.stalls["branch_taken"] == 2
+    assert res.instructions == instr0 + (len(res.cores) - 1) * instr_spin
+    check_accounting(res)
+
+
+def test_a_corestatus_exit_ends_the_run_in_its_cycle_for_every_core():
+    n = 9000   # about 36,000 cycles
+    elf = toolchain.build_asm(spinning(n), runtime=False, name="spinning")
+    pulpsim.run(elf, platform="vega")   # warm
+    res = pulpsim.run(elf, platform="vega")
+    check_spinning(res, n)
+    # the spinning cores stop where the run ends: host time follows the simulated cycles (8 x 36,000)
+    assert res.wall_seconds < 1.0
+
+
+def test_the_end_of_the_run_is_the_same_with_a_trace():
+    # with a trace being written the cores do not run ahead of each other (no second pass): same numbers,
+    # and no traced instruction issues after the exit's cycle
+    n = 3000   # > 2047: li t2 is lui + addi, as expected_spinning assumes
+    trace = io.StringIO()
+    res = pulpsim.run(toolchain.build_asm(spinning(n), runtime=False, name="spinning"), platform="vega",
+                      trace=trace)
+    check_spinning(res, n)
+    issue_cycles = [int(line.split()[0]) for line in trace.getvalue().splitlines()]
+    assert len(issue_cycles) == res.instructions and max(issue_cycles) == 4 * n + 6
