@@ -24,6 +24,11 @@ class ConfigError(PulpsimError):
     exit_status = 251
 
 
+class DataError(ConfigError):
+    """A data set that cannot be read: a missing file or folder, a malformed list, an array of the
+    wrong shape (the message names the file)."""
+
+
 class ElfError(PulpsimError):
     """The file is not a loadable RV32IMF (ilp32/ilp32f) executable."""
 
