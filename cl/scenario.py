@@ -169,3 +169,17 @@ def nicv2_order(obj: np.ndarray, session: np.ndarray, category: np.ndarray, *, s
     exps = [indices(first)]
     exps += [indices(seq[i:i + units_per_experience]) for i in range(0, len(seq), units_per_experience)]
     return tuple(e.astype(np.int64) for e in exps)
+
+
+def to_nchw(x: np.ndarray, mean=None, std=None) -> np.ndarray:
+    """``(N, H, W, C)`` uint8 images as ``(N, C, H, W)`` float32 in [0, 1] (the layout of
+    :mod:`pulpsim.cl.nn`), then ``(x - mean) / std`` per channel when ``mean``/``std`` (length C) are
+    given (AR1* uses ImageNet's 0.485/0.456/0.406 and 0.229/0.224/0.225 on CORe50)."""
+    if x.ndim != 4 or x.dtype != np.uint8:
+        raise ConfigError(f"to_nchw: expected (N, H, W, C) uint8 images, got {x.dtype}{list(x.shape)}")
+    out = x.transpose(0, 3, 1, 2).astype(np.float32) / np.float32(255.0)
+    if mean is not None:
+        out -= np.asarray(mean, np.float32)[None, :, None, None]
+    if std is not None:
+        out /= np.asarray(std, np.float32)[None, :, None, None]
+    return out

@@ -105,3 +105,14 @@ def test_synthetic_scenario_splits_sessions_like_core50():
     assert so.n_classes == 6 and np.array_equal(so.y_train, so.obj_train)
     with pytest.raises(ConfigError):
         synthetic.scenario(spec, labels="colour")
+
+
+def test_to_nchw_layout_and_normalisation():
+    from pulpsim.cl.scenario import to_nchw
+    x = np.zeros((2, 3, 4, 3), np.uint8)
+    x[1, 2, 3] = [255, 51, 0]                                      # sample 1, row 2, column 3
+    y = to_nchw(x, mean=[0.5, 0.2, 0.0], std=[0.5, 0.1, 1.0])
+    assert y.shape == (2, 3, 3, 4) and y.dtype == np.float32
+    assert np.allclose(y[1, :, 2, 3], [1.0, 0.0, 0.0]) and np.allclose(y[0, 0], -1.0)
+    with pytest.raises(ConfigError, match="uint8"):
+        to_nchw(x.astype(np.float32))
