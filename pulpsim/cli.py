@@ -172,9 +172,13 @@ def _cmd_platforms(args: argparse.Namespace) -> int:
             print(f"{name:10} cores={plat.cores} tcdm={plat.tcdm.size // 1024}KiB@0x{plat.tcdm.base:08x} "
                   f"({plat.tcdm.banks} banks, {plat.tcdm.arbitration}) "
                   f"l2={plat.l2.size // 1024}KiB@0x{plat.l2.base:08x} (latency {plat.l2.latency}) "
-                  f"fpu={fpu} divider={plat.fpu.divider}")
+                  f"fpu={fpu} divider={plat.fpu.divider} "
+                  f"reset: mstatus.FS={FS_NAMES[plat.core.reset_fs]} "
+                  f"mcountinhibit=0x{plat.core.reset_mcountinhibit:08x}")
     return 0
 
+
+FS_NAMES = ("off", "initial", "clean", "dirty")
 
 KERNELS = ("matmul",)
 

@@ -81,6 +81,11 @@ MSTATUS_MPP = 3 << 11
 MSTATUS_FS = 3 << 13
 MSTATUS_SD = 1 << 31
 MISA_RV32IMF = (1 << 30) | (1 << 8) | (1 << 12) | (1 << 5)
+# Machine information registers of CV32E40P (cv32e40p_pkg.sv: MVENDORID_BANK 0xC, MVENDORID_OFFSET 0x2,
+# MARCHID 4; cv32e40p_cs_registers.sv: mimpid = 1 with FPU=1).
+MVENDORID = (0xC << 7) | 0x2
+MARCHID = 4
+MIMPID = 1
 
 
 @njit(cache=True, error_model="numpy")
@@ -377,8 +382,12 @@ def csr_access(csr, stat, opcount, evs, vc_acc, vc_snap, core, hartid, num, writ
             else:
                 csr[core, C_MHPMEVENT + (num - 0x320)] = wval & 0xFFFF
             vc_resnap_all(csr, stat, opcount, evs, vc_snap, core, now)
-    elif num == 0xF11 or num == 0xF12 or num == 0xF13:
-        old = 0
+    elif num == 0xF11:
+        old = MVENDORID
+    elif num == 0xF12:
+        old = MARCHID
+    elif num == 0xF13:
+        old = MIMPID
     elif num == 0xF14 or num == 0x014:  # mhartid (and PULP's uhartid)
         old = hartid
     else:

@@ -117,9 +117,7 @@ class Machine:
         self.xreg = np.zeros((n, 32), np.int64)
         self.freg = np.zeros((n, 32), np.int64)
         self.csr = np.zeros((n, state.NUM_CSR_SLOTS), np.int64)
-        # FS = Initial so that FP code runs without a runtime; MPP = M.
-        self.csr[:, state.C_MSTATUS] = (1 << 13) | (3 << 11)
-        self.csr[:, state.C_PCMR] = 3  # RI5CY reset: counting enabled (PCER selects events)
+        self.reset_csrs()
         self.cyc = np.zeros(n, np.int64)
         self.tim = np.zeros((n, state.NUM_TIM_SLOTS), np.int64)
         self.tim[:, state.T_TOHOST] = -1
@@ -192,6 +190,14 @@ class Machine:
         self._forget_exit()
         self.wall_seconds = 0.0
         self._replaying = False  # running again up to a known exit: the output was already emitted
+
+    def reset_csrs(self) -> None:
+        """Every core's CSRs at reset (docs/cluster.md "Core reset state"); the other CSRs reset to 0."""
+        core = self.platform.core
+        self.csr[:] = 0
+        self.csr[:, state.C_MSTATUS] = (core.reset_fs << 13) | (3 << 11)  # FS, MPP = M (hardwired)
+        self.csr[:, state.C_MCOUNTINHIBIT] = core.reset_mcountinhibit
+        self.csr[:, state.C_PCMR] = 3  # RI5CY riscv_cs_registers.sv: PCMR_q <= 2'h3 (counting on, PCER = 0)
 
     def _nfpu(self) -> int:
         """Shared FPUs that can actually be contended (as many FPUs as cores = private)."""
@@ -541,12 +547,25 @@ class Machine:
         return cls(message, core=core, pc=pc, insn=word, disasm=text, cycle=int(self.cyc[core]),
                    regs=self.register_dump(core), addr=addr)
 
+    def _fpu_off_hint(self, core: int, word: int) -> str:
+        """Why an FP instruction or FP CSR access is illegal when the FPU is off (else "")."""
+        if self.csr[core, state.C_MSTATUS] & (3 << 13):
+            return ""
+        op, row = decode.decode_one(word)
+        fp_csr = isa.INSTRUCTIONS[op].name.startswith("csr") if op < len(isa.INSTRUCTIONS) else False
+        fp_csr = fp_csr and int(row[decode.F_IMM]) & 0xFFF in (0x001, 0x002, 0x003)
+        if op < len(isa.INSTRUCTIONS) and (isa.INSTRUCTIONS[op].is_fp or fp_csr):
+            return (": an FP instruction while mstatus.FS is Off (the FPU is off at reset, as on CV32E40P; "
+                    "set mstatus.FS first, as the runtime's crt0 does)")
+        return ""
+
     def _fault_error(self) -> GuestError:
         core = int(self.io[state.IO_CORE])
         cause = int(self.io[state.IO_CAUSE])
         tval = int(self.io[state.IO_TVAL]) & 0xFFFFFFFF
         if cause == state.CAUSE_ILLEGAL:
-            return self._guest_error(IllegalInstruction, f"illegal instruction 0x{tval:08x}", core)
+            return self._guest_error(IllegalInstruction, f"illegal instruction 0x{tval:08x}{self._fpu_off_hint(core, tval)}",
+                                     core)
         if cause == state.CAUSE_FETCH_FAULT:
             prev = int(self.tim[core, state.T_PREV_PC])
             word = self.instruction_at(prev)

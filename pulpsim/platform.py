@@ -98,6 +98,11 @@ class FpuConfig:
         _check(1 <= self.div_latency <= 200, f"{name}.div_latency", self.div_latency, "between 1 and 200")
 
 
+#: mcountinhibit with every counter pulpsim implements inhibited (mcycle, minstret, mhpmcounter3..31):
+#: the CV32E40P reset value (cv32e40p_cs_registers.sv, ``mcountinhibit_q <= 'b1`` for each counter).
+RTL_RESET_MCOUNTINHIBIT = 0xFFFF_FFFD
+
+
 @dataclass(frozen=True)
 class CoreConfig:
     """Core micro-architecture choices."""
@@ -106,10 +111,22 @@ class CoreConfig:
     #: the reference measurements; a pipeline flush like fence).
     trap_cycles: int = 4
     mret_cycles: int = 4
+    #: Reset value of mstatus.FS: 0 = Off, as the RTL (cv32e40p_cs_registers.sv with FPU=1:
+    #: ``mstatus_fs_q <= FS_OFF``): FP instructions and fflags/frm/fcsr are illegal until software
+    #: turns the FPU on (the runtime's crt0 does). 1 = Initial, 2 = Clean, 3 = Dirty.
+    reset_fs: int = 0
+    #: Reset value of mcountinhibit. 0 (a convenience): mcycle, minstret and the mhpmcounters count
+    #: from reset. The RTL resets every implemented counter inhibited: RTL_RESET_MCOUNTINHIBIT.
+    reset_mcountinhibit: int = 0
 
     def validate(self, name: str) -> None:
         _check(1 <= self.trap_cycles <= 100, f"{name}.trap_cycles", self.trap_cycles, "between 1 and 100")
         _check(1 <= self.mret_cycles <= 100, f"{name}.mret_cycles", self.mret_cycles, "between 1 and 100")
+        _check(isinstance(self.reset_fs, int) and 0 <= self.reset_fs <= 3, f"{name}.reset_fs", self.reset_fs,
+               "0 (Off), 1 (Initial), 2 (Clean) or 3 (Dirty)")
+        _check(isinstance(self.reset_mcountinhibit, int) and 0 <= self.reset_mcountinhibit <= 0xFFFF_FFFF
+               and not self.reset_mcountinhibit & 2, f"{name}.reset_mcountinhibit", self.reset_mcountinhibit,
+               f"a 32-bit mask with bit 1 clear (there is no counter 1); the RTL's is 0x{RTL_RESET_MCOUNTINHIBIT:08x}")
 
 
 @dataclass(frozen=True)

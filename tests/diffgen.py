@@ -787,8 +787,8 @@ class SimRunner:
         from pulpsim.machine import Machine
         from pulpsim.platform import get_platform
         self.state = state
-        self.m = Machine(get_platform("single"), max_cycles=max_cycles)
-        self._init_mstatus = int(self.m.csr[0, state.C_MSTATUS])
+        # FS = Initial at reset: the sequences use the FPU without turning it on
+        self.m = Machine(get_platform("single", {"core.reset_fs": 1}), max_cycles=max_cycles)
         self._zero = bytes(DATA_SIZE)
 
     def run(self, seq: Sequence) -> Result:
@@ -801,9 +801,7 @@ class SimRunner:
         m.set_pc(0, seq.code_base)
         m.xreg[0, :] = seq.x
         m.freg[0, :] = seq.f
-        m.csr[0, :] = 0
-        m.csr[0, st.C_MSTATUS] = self._init_mstatus
-        m.csr[0, st.C_PCMR] = 3
+        m.reset_csrs()
         m.csr[0, st.C_FRM] = seq.frm
         m.csr[0, st.C_FFLAGS] = seq.fflags
         m.csr[0, st.C_MSCRATCH] = seq.mscratch

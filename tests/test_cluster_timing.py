@@ -70,6 +70,8 @@ def test_fixed_priority_and_ideal_policies():
 
 # ---------------------------------------------------------------------------------------------- shared FPUs
 N_FMA = 8
+#: mstatus.FS resets to Off (CV32E40P): bare programs turn the FPU on before their first FP instruction.
+FPU_ON = "    li t1, 0x2000\n    csrs mstatus, t1\n"
 
 
 def test_fma_contention_on_four_shared_fpus():
@@ -80,7 +82,7 @@ def test_fma_contention_on_four_shared_fpus():
     #   cycles 4-7  cores 4-7 granted (4 ops each), cores 0-3 stall
     #   cycles 8-11 cores 0-3 granted -> done after 12 cycles (4 stall cycles)
     #   cycles 12-15 cores 4-7 alone: k-th requester = core 4+f -> FPU f, no conflict -> done (8 stalls)
-    setup = "    fmv.w.x ft1, s2\n    fmv.w.x ft2, s2\n    fmv.w.x ft0, zero\n"
+    setup = FPU_ON + "    fmv.w.x ft1, s2\n    fmv.w.x ft2, s2\n    fmv.w.x ft0, zero\n"
     body = "\n".join("    fmadd.s ft0, ft1, ft2, ft0" for _ in range(N_FMA))
     res = run_spmd(setup, body, "vega", "fpu_contention")
     for i, core in enumerate(res.cores):
@@ -96,7 +98,7 @@ def test_fma_contention_on_four_shared_fpus():
 def test_shared_divider_serializes_fdiv():
     # vega: one non-pipelined 14-cycle divider for the cluster. All 8 cores issue fdiv.s in the same cycle:
     # core i starts when the unit is free, at 14 i; its dependent fadd waits for the result (14 (i + 1)).
-    setup = "    fmv.w.x ft1, s2\n    li t0, 0x40400000\n    fmv.w.x ft2, t0\n"
+    setup = FPU_ON + "    fmv.w.x ft1, s2\n    li t0, 0x40400000\n    fmv.w.x ft2, t0\n"
     body = "    fdiv.s ft0, ft1, ft2\n    fadd.s ft3, ft0, ft0"
     res = run_spmd(setup, body, "vega", "shared_fdiv")
     for i, core in enumerate(res.cores):

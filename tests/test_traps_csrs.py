@@ -293,7 +293,8 @@ fault:
 """)
     assert r["s7"] == 0, "mhartid of core 0"
     assert r["s9"] == 0x40001120, f"misa 0x{r['s9']:08x} (MXL=1, I, M, F)"
-    assert (r["s10"], r["s11"], r["a0"]) == (0, 0, 0)
+    # cv32e40p_pkg.sv: mvendorid = {MVENDORID_BANK 0xC, MVENDORID_OFFSET 0x2}, MARCHID 4; mimpid 1 with FPU
+    assert (r["s10"], r["s11"], r["a0"]) == (0x602, 4, 1)
     assert r["s6"] == 0
 
 
