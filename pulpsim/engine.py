@@ -161,8 +161,13 @@ def fdiv_cycles(is_sqrt, a, b, result, flags):
 
 @njit(cache=True, error_model="numpy")
 def event_total(stat, opcount, ev_load_ops, ev_store_ops, ev_jump_ops, ev_branch_ops, core, event, now):
-    """Total of PULP performance event `event` (pulp-reference.md 9.1) for a core so far."""
+    """Total of PULP performance event `event` (RI5CY riscv_cs_registers.sv PCER/PCCR events) for a core so
+    far; EV_TOTAL_CYCLES is pulpsim's own."""
     if event == 0:
+        # CYCLES counts the core's clock, which is gated while the core sleeps (event-unit wait, wfi): the
+        # PULP SDK's PI_PERF_ACTIVE_CYCLES
+        return now - stat[core, S_SLEEP]
+    if event == EV_TOTAL_CYCLES:
         return now
     if event == 1:
         return stat[core, S_INSTR]

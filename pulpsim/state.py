@@ -97,6 +97,10 @@ VC_MCYCLE = 0
 VC_MINSTRET = 2
 VC_PCCR = 32
 NUM_VC = 64
+#: PULP counter index (PCCR[30], CSR 0x79E) of pulpsim's own event "all cycles, asleep included": the PULP SDK
+#: counts PI_PERF_CYCLES with the cluster timer instead, since the RI5CY's CYCLES event (0) stops while the
+#: core's clock is gated; the runtime's pi_perf maps PI_PERF_CYCLES to it.
+EV_TOTAL_CYCLES = 30
 
 # ---- engine parameters: params[P_*] -----------------------------------------
 P_STDOUT = 2

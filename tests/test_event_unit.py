@@ -8,6 +8,7 @@ import pulpsim
 from pulpsim.errors import Deadlock, MemoryFault
 from pulpsim.machine import Machine
 from pulpsim.platform import get_platform
+from pulpsim.state import S_SLEEP
 
 from spmd import spmd_elf   # t0 = the event unit base in the harness
 
@@ -185,6 +186,30 @@ def test_wfi_wake_latency_is_a_parameter():
                       cluster__wake_latency=5)
     assert [c.exit_code for c in res.cores] == [88, 90]
     assert res.cores[1].asleep == 82
+
+
+@pytest.mark.parametrize("sleep", ["wfi", f"lw a1, {0x38:#x}(t0)"], ids=["wfi", "event_wait"])
+def test_active_cycles_stop_while_asleep(sleep):
+    # PCER = CYCLES (0, the core's gated clock: PI_PERF_ACTIVE_CYCLES) | pulpsim's all-cycles event 30
+    # (PI_PERF_CYCLES); both reset in the same cycle R, then read one cycle apart at the end of the body:
+    # CYCLES = t - R - asleep, all cycles = t + 1 - R, so all - CYCLES = asleep + 1: 1 on core 0, and on
+    # core 1, which sleeps 79 cycles in wfi or EVENT_WAIT (see the test above), 80.
+    setup = WFI_SETUP + """
+    li    t3, 0x40000001
+    csrw  0xCC0, t3
+    csrw  0x79F, zero
+"""
+    body = WFI_BODY.replace("5:  wfi", f"5:  {sleep}") + """
+    csrr  a2, 0x780
+    csrr  a3, 0x79E
+"""
+    m = Machine(get_platform("vega", cores=2))
+    m.load_elf(spmd_elf(setup, body, name="active_cycles"))
+    m.run(stdout=False)
+    active = [int(m.xreg[c, 12]) for c in range(2)]
+    total = [int(m.xreg[c, 13]) for c in range(2)]
+    assert [t - a for t, a in zip(total, active)] == [1, 80]
+    assert m.stat[1, S_SLEEP] == 79 and total[1] > 87
 
 
 @pytest.mark.parametrize("platform, cores", [("single", 1), ("vega", 8)])

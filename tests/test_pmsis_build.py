@@ -600,6 +600,37 @@ def test_perf_counters_match_the_simulator(compiler):
     assert r60.cores[0].op_counts["addi"] - r20.cores[0].op_counts["addi"] == 40
 
 
+PERF_ASLEEP = r"""
+#include "pmsis.h"
+PI_L1 char l1buf[4096];
+char l2buf[4096];
+int main(void)
+{
+    pi_cl_dma_cmd_t cmd;
+    pi_perf_stop();
+    pi_perf_conf((1 << PI_PERF_CYCLES) | (1 << PI_PERF_ACTIVE_CYCLES));
+    pi_perf_reset();
+    pi_perf_start();
+    pi_cl_dma_cmd((uint32_t)l2buf, (uint32_t)l1buf, sizeof l1buf, PI_CL_DMA_DIR_EXT2LOC, &cmd);
+    pi_cl_dma_cmd_wait(&cmd);      /* sleeps on the event unit until the DMA is done */
+    pi_perf_stop();
+    printf("%u %u\n", pi_perf_read(PI_PERF_CYCLES), pi_perf_read(PI_PERF_ACTIVE_CYCLES));
+    return 0;
+}
+"""
+
+
+def test_perf_cycles_count_sleep_and_active_cycles_do_not():
+    """Core 0 sleeps through most of a 4 KiB DMA transfer (15 + 4096 / 8 cycles) inside a pi_perf region:
+    PI_PERF_CYCLES is the region's length, PI_PERF_ACTIVE_CYCLES leaves out the cycles asleep."""
+    res = pulpsim.run(toolchain.build_c(PERF_ASLEEP, name="pmsis_perf_asleep", cflags=WERROR), platform="vega")
+    assert res.exit_code == 0
+    cycles, active = map(int, res.stdout.split())
+    (region,) = res.regions
+    assert region.asleep > 400
+    assert (cycles, active) == (region.cycles, region.cycles - region.asleep)
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # (c) multi-core end to end
 # ---------------------------------------------------------------------------------------------------------------

@@ -149,11 +149,15 @@ void pi_cl_dma_flush(void);
 /* ------------------------------------------------------------------------ */
 
 /* Values of pulp-sdk chips/default.h: each is the PCCR index of the event
- * (pulp-reference 9.1), except PI_PERF_CYCLES, which the SDK counts with the
- * cluster timer: here it reads PCCR[0] (CYCLES) as PI_PERF_ACTIVE_CYCLES. */
+ * (RI5CY riscv_cs_registers.sv), except PI_PERF_CYCLES, which the SDK counts
+ * with the cluster timer because the core's CYCLES event (PCCR[0]) stops while
+ * its clock is gated (asleep in the event unit or in wfi).  Here it is the
+ * simulator's own per-core event PCCR[30] (CSR 0x79E): every cycle, asleep
+ * included, started, stopped and reset with the other counters. */
+#define PI_PERF_PCCR_ALL_CYCLES 30
 typedef enum {
-    PI_PERF_CYCLES = 17,       /* total cycles (here: PCCR[0])           */
-    PI_PERF_ACTIVE_CYCLES = 0, /* cycles the core was active             */
+    PI_PERF_CYCLES = 17,       /* total cycles, asleep included (PCCR[30]) */
+    PI_PERF_ACTIVE_CYCLES = 0, /* cycles the core was not asleep         */
     PI_PERF_INSTR = 1,         /* instructions                           */
     PI_PERF_LD_STALL = 2,      /* load-use hazards                       */
     PI_PERF_JR_STALL = 3,      /* jump-register hazards                  */
@@ -176,7 +180,7 @@ static inline __attribute__((always_inline)) void pi_perf_conf(unsigned events)
 {
     unsigned pcer = events & ~(1u << PI_PERF_CYCLES);
     if (events & (1u << PI_PERF_CYCLES))
-        pcer |= 1u << PI_PERF_ACTIVE_CYCLES;
+        pcer |= 1u << PI_PERF_PCCR_ALL_CYCLES;
     __asm__ volatile("csrw 0xCC0, %0" ::"r"(pcer));
 }
 
@@ -200,7 +204,7 @@ static inline __attribute__((always_inline)) void pi_perf_stop(void) { __asm__ v
 static inline __attribute__((always_inline)) unsigned int pi_perf_read(int id)
 {
     switch (id) {
-    case PI_PERF_CYCLES:
+    case PI_PERF_CYCLES: return PI_PERF_READ_(0x79E);
     case PI_PERF_ACTIVE_CYCLES: return PI_PERF_READ_(0x780);
     case PI_PERF_INSTR: return PI_PERF_READ_(0x781);
     case PI_PERF_LD_STALL: return PI_PERF_READ_(0x782);
