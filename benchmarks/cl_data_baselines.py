@@ -6,6 +6,9 @@ Prints, for the default synthetic data (``pulpsim.cl.synthetic``):
 * nearest class mean and softmax regression on raw pixels (train sessions -> test sessions);
 * the same on the features of a frozen random convolutional stage (5x5 convolutions, ReLU, 4x4 average
   pooling; a stand-in for a frozen feature extractor), trained jointly on all training sessions;
+* a proxy of the latent-replay precision: the softmax trained on those (non-negative) features stored
+  as the LR memory stores them (``pulpsim.cl.replay``: uint8 codes with a static scale, reduced to Q
+  bits), tested on the 8-bit codes of the test features;
 * naive sequential fine-tuning of a small MLP (one hidden layer, on those features) over the NICv2-like
   experiences, against the same MLP trained jointly on all data seen so far: the gap is the forgetting
   the continual-learning methods must close.
@@ -21,6 +24,7 @@ import time
 import numpy as np
 
 from pulpsim.cl import synthetic
+from pulpsim.cl.replay import LatentReplayMemory
 
 
 def standardise(train: np.ndarray, *others: np.ndarray) -> list[np.ndarray]:
@@ -121,6 +125,25 @@ def random_conv_features(x: np.ndarray, n_filters=64, k=5, pool=4, seed=0, chunk
     return np.concatenate(out)
 
 
+def stored(features: np.ndarray, precision, scale: float) -> np.ndarray:
+    """``features`` after a round trip through an LR memory of ``precision`` ("fp32" or Q bits)."""
+    mem = LatentReplayMemory(len(features), (features.shape[1], 1, 1), precision, scale)
+    return mem.decode(mem.encode(features[:, :, None, None])).reshape(features.shape)
+
+
+def precision_sweep(f_tr, f_te, y_tr, y_te, n_classes) -> None:
+    """Test accuracy of the softmax trained on features stored at each precision."""
+    scale = float(np.percentile(f_tr, 99.99)) / 255                  # a static, calibrated scale
+    test = stored(f_te, 8, scale)
+    row = []
+    for precision in ("fp32", 8, 6, 4, 3, 2, 1):
+        train = stored(f_tr, precision, scale) if precision != "fp32" else f_tr
+        a, b = standardise(train, test if precision != "fp32" else f_te)
+        sm = Softmax(a.shape[1], n_classes, lr=0.002).fit(a, y_tr, epochs=10)
+        row.append(f"{precision if precision == 'fp32' else f'UINT{precision}'} {sm.accuracy(b, y_te):.3f}")
+    print("softmax on features stored at each LR precision: " + ", ".join(row))
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--labels", default="category", choices=("category", "object"))
@@ -148,6 +171,8 @@ def main(argv=None) -> None:
         sm = Softmax(xtr.shape[1], C, lr=0.002).fit(xtr, sc.y_train, epochs=10)
         print(f"{name:>21}: nearest class mean {ncm:.3f}; softmax train {sm.accuracy(xtr, sc.y_train):.3f}"
               f" test {sm.accuracy(xte, sc.y_test):.3f}  (chance {1 / C:.3f})")
+
+    precision_sweep(*(random_conv_features(x) for x in (sc.x_train, sc.x_test)), sc.y_train, sc.y_test, C)
 
     # naive sequential fine-tuning vs joint training, MLP on the random-conv features
     g_tr, g_te = f_tr, f_te

@@ -65,7 +65,7 @@ def load(root, *, run: int = 0, labels: str = "object", resolution: int = SIDE, 
     train = [item for b in batches for item in b]
     bounds = np.cumsum([0] + [len(b) for b in batches])
     exps = tuple(np.arange(bounds[i], bounds[i + 1], dtype=np.int64) for i in range(len(batches)))
-    x_train, x_test = resize(read(train), resolution), resize(read(test), resolution)
+    x_train, x_test = _read_resized(read, train, resolution), _read_resized(read, test, resolution)
     obj_train = np.array([lab for _, lab, _ in train], dtype=np.int64)
     y_test = np.array([lab for _, lab, _ in test], dtype=np.int64)
     sess = np.array([_session_of(path) for path, _, _ in train], dtype=np.int64)
@@ -200,6 +200,17 @@ def _session_of(path: str) -> int:
     if not m:
         raise DataError(f"CORe50: image path {path!r} is not of the form sN/oM/name.png")
     return int(m.group(1)) - 1
+
+
+def _read_resized(read, items: list, size: int, chunk: int = 1024) -> np.ndarray:
+    """The images of ``items`` at ``size x size``, read and resized ``chunk`` at a time (the 120k
+    training images of CORe50 take 5.9 GB at 128 x 128, 369 MB at 32 x 32)."""
+    if not 1 <= size <= SIDE:
+        raise DataError(f"CORe50: resolution must be in 1..{SIDE}, got {size}")
+    out = np.empty((len(items), size, size, 3), np.uint8)
+    for s in range(0, len(items), chunk):
+        out[s:s + chunk] = resize(read(items[s:s + chunk]), size)
+    return out
 
 
 def resize(x: np.ndarray, size: int) -> np.ndarray:

@@ -19,10 +19,10 @@ How an image is made (all parameters drawn with :func:`numpy.random.default_rng`
 * a **frame** moves along the session's trajectory: in-plane rotation, out-of-plane rotation seen as
   foreshortening, drift of the position and of the scale, a small camera shake of the background.
 
-Rendering uses only additions, multiplications, divisions, square roots, ``floor`` and comparisons in
-float32 (IEEE-754 correctly rounded operations, no ``sin``/``exp`` from a maths library whose last bit may
-differ between CPUs), and the parameters come from ``Generator.random`` only, so the same seed gives the
-same bytes. Every (object, session) pair and every category draws from its own
+Parameters and pixels are computed with additions, multiplications, divisions, square roots, ``floor``
+and comparisons only (IEEE-754 correctly rounded operations; no ``sin``/``exp``/``atan2`` from a maths
+library whose last bit may differ between CPUs), from the PCG64 streams of ``Generator.random``,
+``integers`` and ``choice``, so the same seed gives the same bytes. Every (object, session) pair and every category draws from its own
 :class:`numpy.random.SeedSequence` stream, so the images do not depend on how many objects or sessions are
 generated beside them, nor on the rendering chunk size.
 
@@ -138,7 +138,7 @@ def _category_params(seed: int, cid: int) -> dict:
     r = _rng(seed, _CATEGORY, cid)
     coef = np.zeros(len(_HARMONICS), np.complex128)
     for j in r.choice(len(_HARMONICS), size=2, replace=False):          # two dominant harmonics
-        coef[j] = _u(r, 0.10, 0.30) * np.exp(2j * np.pi * r.random())
+        coef[j] = _u(r, 0.10, 0.30) * _unit(r.random())
     return {
         "coef": coef,
         "aspect": _u(r, 0.55, 1.0),
@@ -155,7 +155,7 @@ def _category_params(seed: int, cid: int) -> dict:
 
 def _object_params(seed: int, cid: int, k: int, cat: dict) -> dict:
     r = _rng(seed, _OBJECT, cid, k)
-    coef = cat["coef"] + 0.06 * (r.random(len(_HARMONICS)) - 0.5) * np.exp(2j * np.pi * r.random(5))
+    coef = cat["coef"] + 0.06 * (r.random(len(_HARMONICS)) - 0.5) * _unit(r.random(len(_HARMONICS)))
     hue = (cat["hue"] + _u(r, -0.12, 0.12)) % 1.0
     c1 = _hue_rgb(hue, _u(r, 0.4, 0.95), _u(r, 0.55, 1.0))
     c2 = _hue_rgb((hue + cat["hue2"] + _u(r, -0.1, 0.1)) % 1.0, _u(r, 0.2, 0.9), _u(r, 0.25, 0.9))
@@ -214,7 +214,6 @@ def _frame_params(seed: int, cid: int, k: int, sid: int, frames: int, sess: dict
         "scale": sess["scale"] * (1.0 + _u(r, -0.12, 0.12) * t) * _u(r, 0.95, 1.05, frames),
         "shake": sess["shake"] * _u(r, -1.0, 1.0, (frames, 2)),
         "hand": _u(r, -0.25, 0.25, frames) + sess["hand_side"],
-        "noise_key": int(r.integers(2**31)),
     }
 
 

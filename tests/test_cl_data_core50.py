@@ -177,3 +177,13 @@ def test_missing_folder_and_unknown_run(tmp_path, images):
     write_npz_form(tmp_path, images)
     with pytest.raises(DataError, match="no batch lists for scenario 'nicv2_391', run 3"):
         core50.load(tmp_path, run=3)
+
+
+def test_reading_in_chunks_gives_the_same_images(tmp_path, images):
+    write_npz_form(tmp_path, images)
+    sc = core50.load(tmp_path, resolution=32)
+    read = core50._npz_form(tmp_path, 0)[2]
+    items = [it for b in core50._npz_form(tmp_path, 0)[0] for it in b]
+    assert np.array_equal(core50._read_resized(read, items, 32, chunk=3), sc.x_train)
+    with pytest.raises(DataError, match="resolution must be in 1..128"):
+        core50.load(tmp_path, resolution=256)
