@@ -266,3 +266,64 @@ def test_double_precision_math_and_constants():
             fin = np.isfinite(want) & (np.abs(want) >= np.finfo(np.float32).tiny)
             assert _ulps(resf[row][fin], want[fin]).max() <= 1
             np.testing.assert_array_equal(resf[row][~fin], want[~fin])
+
+
+BF16_PROGRAM = r"""
+#define N 24
+double in_d[N] = {1.0};
+float in_f[N] = {1.0f};
+unsigned short out_d[N], out_f[N];
+
+int main(void)
+{
+    for (int i = 0; i < N; i++) {
+        union { __bf16 b; unsigned short u; } d = {(float16alt)in_d[i]}, f = {(float16alt)in_f[i]};
+        out_d[i] = d.u;
+        out_f[i] = f.u;
+    }
+    return 0;
+}
+"""
+
+
+def _bf16_reference(x: float) -> int:
+    """x rounded to bfloat16 (8 significant bits, quantum 2^-133 at the bottom), nearest even, as bits."""
+    import math
+    from fractions import Fraction
+    if math.isnan(x):
+        return 0x7FC0
+    sign = 0x8000 if math.copysign(1.0, x) < 0 else 0
+    if math.isinf(x):
+        return sign | 0x7F80
+    if x == 0.0:
+        return sign
+    e = math.frexp(abs(x))[1]
+    quantum = Fraction(2) ** max(e - 8, -133)
+    r = round(Fraction(abs(x)) / quantum) * quantum          # round() of a Fraction: ties to even
+    if r > Fraction(2 - Fraction(1, 128)) * Fraction(2) ** 127:
+        return sign | 0x7F80
+    return sign | int(np.float32(float(r)).view(np.uint32) >> 16)
+
+
+def test_bfloat16_conversions_round_to_nearest_even():
+    """float -> and double -> float16alt (the runtime's __truncsfbf2/__truncdfbf2): the nearest bfloat16, ties to
+    even, with one rounding from double (1 + 2^-8 + 2^-40 must round up, although rounding to float first gives a
+    tie that rounds down), subnormals, overflow to infinity, NaN."""
+    d = np.array([1.0, 1 + 2.0 ** -8, 1 + 3 * 2.0 ** -8, 1 + 2.0 ** -8 + 2.0 ** -40, -(1 + 2.0 ** -8 + 2.0 ** -40),
+                  1 + 2.0 ** -8 - 2.0 ** -40, 0.1, -0.1, 3.0e38, 3.4e38, 1e39, -1e300, 2.0 ** -133, 2.0 ** -134,
+                  3 * 2.0 ** -135, 2.0 ** -140, 1e-45, -0.0, np.inf, np.nan, 65504.0, 1.0 / 3, 2.0 ** 127 * 1.99609375,
+                  np.pi])
+    elf = toolchain.build_c(BF16_PROGRAM, name="bf16_conv")
+    m = Machine(get_platform("single"))
+    syms = m.load_elf(elf).symbols
+    with np.errstate(over="ignore"):
+        f = d.astype(np.float32)
+    m.write_bytes(syms["in_d"], d.tobytes())
+    m.write_bytes(syms["in_f"], f.tobytes())
+    assert m.run(stdout=False) == 0
+    got_d = np.frombuffer(m.read_bytes(syms["out_d"], 2 * len(d)), np.uint16)
+    got_f = np.frombuffer(m.read_bytes(syms["out_f"], 2 * len(d)), np.uint16)
+    nan = np.isnan(d)
+    assert all((g & 0x7FFF) > 0x7F80 for g in got_d[nan]) and all((g & 0x7FFF) > 0x7F80 for g in got_f[nan])
+    assert [hex(v) for v in got_d[~nan]] == [hex(_bf16_reference(float(x))) for x in d[~nan]]
+    assert [hex(v) for v in got_f[~nan]] == [hex(_bf16_reference(float(x))) for x in f[~nan]]
