@@ -438,13 +438,22 @@ class Machine:
         return f"asleep in {what} at pc 0x{wpc:08x}" + (f" ({sym})" if sym else "")
 
     def _deadlock_error(self) -> GuestError:
-        states = "; ".join(f"core {c} {self.core_state(c)}" for c in range(self.platform.cores))
-        asleep = [c for c in range(self.platform.cores) if self.eu_core[c, cluster.E_WAIT]]
+        """Every core asleep or stopped and nothing left that could wake one: the error names each core's
+        state; its core is the first one asleep, its pc the instruction that core sleeps in (wfi or a load of
+        the event unit), its cycle the one from which no core runs any more."""
+        cores = range(self.platform.cores)
+        states = "; ".join(f"core {c} {self.core_state(c)}" for c in cores)
+        asleep = [c for c in cores if self.eu_core[c, cluster.E_WAIT]]
         core = asleep[0] if asleep else 0
-        err = Deadlock(f"deadlock: every core is asleep or stopped and no event is pending: {states}",
-                       core=core, pc=int(self.eu_core[core, cluster.E_WAIT_PC]), cycle=0,
-                       regs=self.register_dump(core))
-        return err
+        pc = int(self.eu_core[core, cluster.E_WAIT_PC])
+        since = max(int(self.eu_core[c, cluster.E_SLEEP_START]) if c in asleep else int(self.cyc[c]) for c in cores)
+        word = self.instruction_at(pc)
+        text = self.disasm_at(word, pc) if word is not None else ""
+        sym = self.symbolize(pc)
+        if sym:
+            text = f"{text} in {sym}"
+        return Deadlock(f"deadlock: every core is asleep or stopped and no event is pending: {states}",
+                        core=core, pc=pc, insn=word, disasm=text, cycle=since, regs=self.register_dump(core))
 
     def _finish_sleepers(self, end: int) -> None:
         """Cores still asleep when the program ends: their clock stops at the end, asleep until then."""

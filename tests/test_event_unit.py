@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import pytest
 
 import pulpsim
@@ -217,12 +219,16 @@ def test_wfi_with_no_wake_source_is_a_deadlock_naming_each_core_and_pc(platform,
     # nothing is unmasked and nothing can raise an event: every core sleeps for ever
     elf = spmd_elf("", "    .globl parked\nparked: wfi", name="wfi_deadlock")
     parked = Machine(get_platform(platform)).load_elf(elf).symbols["parked"]
+    trace = io.StringIO()
     with pytest.raises(Deadlock) as info:
-        pulpsim.run(elf, platform=platform)
+        pulpsim.run(elf, platform=platform, trace=trace)
     text = str(info.value)
     for core in range(cores):
         assert f"core {core} asleep in wfi (mask 0x0) at pc 0x{parked:08x}" in text
-    assert info.value.pc == parked
+    assert info.value.pc == parked and info.value.disasm.startswith("wfi")
+    # the error's cycle: from when no core runs, the cycle after the last wfi (from the trace)
+    wfi_cycles = [int(line.split()[0]) for line in trace.getvalue().splitlines() if " wfi" in line]
+    assert len(wfi_cycles) == cores and info.value.cycle == max(wfi_cycles) + 1
 
 
 def test_dma_to_unmapped_memory_is_an_error():
