@@ -377,6 +377,8 @@ class Machine:
                     self.exit_code = int(self.io[state.IO_EXIT_CODE])
                     self.end_cycle = int(self.io[state.IO_EXIT_CYCLE]) + 1
                     self._finish_sleepers(self.end_cycle)
+                    if self.timeline is not None:
+                        self.timeline.end_run(self.end_cycle)
                     break
                 if status == state.ST_ALL_HALTED:
                     codes = [int(c) for c in self.tim[:, state.T_EXIT_CODE]]

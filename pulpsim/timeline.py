@@ -85,6 +85,13 @@ class Timeline:
             self._emit(core, busy_name(text), issue + 1, issue + cost)
         self._end[core] = issue + cost
 
+    def end_run(self, end: int) -> None:
+        """The run ended with cycle end - 1: cores still asleep were asleep until then."""
+        for core in range(self.ncores):
+            if self._parked[core]:
+                self._emit(core, "asleep", self._end[core], end)
+                self._end[core] = max(self._end[core], end)
+
     def add_dma(self, rows) -> None:
         for tid, core, first, end, nbytes, to_tcdm in rows:
             self.events.append({"name": f"{'L2->TCDM' if to_tcdm else 'TCDM->L2'} {nbytes} B",

@@ -7,7 +7,9 @@ import subprocess
 import sys
 
 import pulpsim
+from pulpsim import toolchain
 from spmd import spmd_elf
+from test_end_of_run import spinning
 from test_event_unit import BARRIER_BODY, BARRIER_SETUP, dma_elf
 
 
@@ -30,6 +32,16 @@ def test_timeline_shows_sleep_and_dma(tmp_path):
     for a, b in zip(core0, core0[1:]):
         assert a["ts"] + a["dur"] == b["ts"]
     assert core0[-1]["ts"] + core0[-1]["dur"] == res.cores[0].cycles
+
+
+def test_timeline_shows_cores_asleep_in_wfi_until_the_exit(tmp_path):
+    # core 1 parks in wfi for ever; core 0 counts down 3000 iterations and ends the run
+    out = tmp_path / "wfi.json"
+    res = pulpsim.run(toolchain.build_asm(spinning(3000).replace("3:  j     3b", "3:  wfi"), runtime=False,
+                                          name="parked_wfi"), platform="vega", cores=2, timeline=out)
+    core1 = sorted((e for e in load_events(out) if e["pid"] == 0 and e["tid"] == 1), key=lambda e: e["ts"])
+    assert core1[-1]["name"] == "asleep" and core1[-1]["ts"] + core1[-1]["dur"] == res.cycles
+    assert sum(e["dur"] for e in core1 if e["name"] == "asleep") == res.cores[1].asleep > 11_000
 
 
 def test_timeline_barrier_sleep_per_core(tmp_path):
