@@ -38,6 +38,7 @@ PNG_DIR = "core50_128x128"
 SCENARIO_KEY, LIST_DIR = "nicv2_391", "NIC_v2_391"
 SIDE = 128
 _PATH_RE = re.compile(r"^s(\d+)/o(\d+)/[^/\s]+\.png$")
+_SESSION_RE = re.compile(r"(?:^|/)s(\d+)/o\d+/[^/]+$")
 
 
 def load(root, *, run: int = 0, labels: str = "object", resolution: int = SIDE, train_stride: int = 1,
@@ -195,8 +196,8 @@ def _read_pngs(files: list[Path]) -> np.ndarray:
 # --------------------------------------------------------------------------------------------------
 
 def _session_of(path: str) -> int:
-    """0-based session of an image from its path ``sN/oM/...``."""
-    m = _PATH_RE.match(path)
+    """0-based session of an image from its path ``[prefix/]sN/oM/name``."""
+    m = _SESSION_RE.search(path)
     if not m:
         raise DataError(f"CORe50: image path {path!r} is not of the form sN/oM/name.png")
     return int(m.group(1)) - 1

@@ -58,9 +58,10 @@ def write_png_form(root, images, run=0):
     return root
 
 
-def write_npz_form(root, images, compressed=False):
+def write_npz_form(root, images, compressed=False, prefix=""):
     paths = list(images)                         # session-major, as the release's paths.pkl
     index = {p: i for i, p in enumerate(paths)}
+    paths = [prefix + p for p in paths]
     (np.savez_compressed if compressed else np.savez)(root / "core50_imgs.npz", x=np.stack(list(images.values())))
     batches = [unit_lines(u) for u in TRAIN_BATCHES] + [unit_lines(TEST_UNITS)]
     lup = {"nicv2_391": [[[index[line.split()[0]] for line in b] for b in batches]], "ni": [[[0]]]}
@@ -187,3 +188,9 @@ def test_reading_in_chunks_gives_the_same_images(tmp_path, images):
     assert np.array_equal(core50._read_resized(read, items, 32, chunk=3), sc.x_train)
     with pytest.raises(DataError, match="resolution must be in 1..128"):
         core50.load(tmp_path, resolution=256)
+
+
+def test_npz_paths_with_a_folder_prefix_still_give_sessions(tmp_path, images):
+    write_npz_form(tmp_path, images, prefix="core50_128x128/")
+    sc = core50.load(tmp_path)
+    assert sc.session_train.tolist() == [s - 1 for u in TRAIN_BATCHES for _, s in u for _ in FRAMES]
