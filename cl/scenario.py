@@ -8,11 +8,12 @@ A :class:`Scenario` holds arrays and index lists only, whatever the data came fr
 * :mod:`pulpsim.cl.core50` reads CORe50's official NICv2-391 batch lists into the same structure.
 
 NICv2 ("New Instances and Classes", Lomonaco, Maltoni and Pellegrini, "Rehearsal-free continual learning
-over small non-i.i.d. batches", CVPR-W 2020; CORe50's ``NIC_v2_391`` lists): the first experience holds one
-object of every category, each seen in one session; every later experience holds one more (object,
-session) *unit*, which is either a new session of an object already seen or the first session of a new
-object. New objects arrive at evenly spaced points of the sequence, so that the stream keeps bringing new
-classes until its end, as in CORe50's lists (where the last new object appears in the last quarter).
+over small non-i.i.d. batches", CVPR-W 2020; CORe50's ``NIC_v2_391`` lists): the first experience holds the
+first object of every category in the first session (CORe50's batch 0, the same in every run: objects 1,
+6, ..., 46 in session 1); every later experience holds one more (object, session) *unit*, either a new
+session of an object already seen or the first session of a new object. New objects arrive spread over
+the stream (in run 0 of CORe50's lists the 40 other objects first appear between batches 17 and 340 of
+390); here at evenly spaced points, so that new classes keep coming until near the end.
 """
 
 from __future__ import annotations
@@ -127,10 +128,10 @@ def nicv2_order(obj: np.ndarray, session: np.ndarray, category: np.ndarray, *, s
     """NICv2-like experiences over training samples described by ``(N,)`` object, session and category
     ids. Returns a tuple of int64 index arrays.
 
-    Experience 0: one object per category (drawn at random), each in one random session of it.
+    Experience 0: the first (lowest-numbered) object of each category, in its first session.
     Then the remaining (object, session) units in a seeded random order, ``units_per_experience`` per
-    experience, with the first unit of each new object placed at evenly spaced positions and every
-    other unit of an object only after that object's first one. Within a unit, samples keep their
+    experience, with the first unit of each new object at evenly spaced positions (the middles of
+    equal parts of the stream) and every other unit of an object only after that object's first one. Within a unit, samples keep their
     input order (for frames, their time order)."""
     obj, session, category = (np.asarray(a, dtype=np.int64) for a in (obj, session, category))
     if not obj.shape == session.shape == category.shape or obj.ndim != 1:
@@ -143,9 +144,8 @@ def nicv2_order(obj: np.ndarray, session: np.ndarray, category: np.ndarray, *, s
     cat_of = {int(o): int(category[obj == o][0]) for o in objects}
     sessions_of = {int(o): [int(s) for s in units[units[:, 0] == o, 1]] for o in objects}
 
-    first_objs = [int(rng.choice([o for o in objects if cat_of[int(o)] == c]))
-                  for c in sorted(set(cat_of.values()))]
-    first = [(o, int(rng.choice(sessions_of[o]))) for o in first_objs]
+    first_objs = [min(int(o) for o in objects if cat_of[int(o)] == c) for c in sorted(set(cat_of.values()))]
+    first = [(o, sessions_of[o][0]) for o in first_objs]
     new_objs = [int(o) for o in rng.permutation([o for o in objects if int(o) not in first_objs])]
     pool = [(o, s) for o in first_objs for s in sessions_of[o] if (o, s) not in first]
     rest_of = {o: [(o, s) for s in sessions_of[o]] for o in new_objs}
@@ -153,7 +153,7 @@ def nicv2_order(obj: np.ndarray, session: np.ndarray, category: np.ndarray, *, s
         rest_of[o] = [rest_of[o][i] for i in rng.permutation(len(rest_of[o]))]
 
     total = len(units) - len(first)
-    slots = {int(j * total // max(len(new_objs), 1)) for j in range(len(new_objs))}
+    slots = {int((2 * j + 1) * total // (2 * max(len(new_objs), 1))) for j in range(len(new_objs))}
     seq, pending = [], list(new_objs)
     for pos in range(total):
         if pending and (pos in slots or not pool):
