@@ -25,7 +25,7 @@ import numpy as np
 from pulpsim.errors import ConfigError
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Scenario:
     """Training data in experiences, and a test set.
 

@@ -92,7 +92,7 @@ class SyntheticSpec:
         return tuple(s for s in range(self.n_sessions) if s not in self.test_sessions)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class ObjectImages:
     """Images with CORe50-style identity columns, one row per image.
 
