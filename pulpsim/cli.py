@@ -117,7 +117,7 @@ def _cmd_build(args: argparse.Namespace) -> int:
 # starts with a single '-' is a compiler flag (as --cflag FLAG).
 _BUILD_VALUE_OPTIONS = {"-o", "--output", "-I", "-D", "--cflag", "--platform", "--stack-size", "--compiler"}
 # Compiler flags whose value is the next argument.
-_COMPILER_FLAGS_WITH_VALUE = {"-include", "-imacros", "-isystem", "-iquote", "-idirafter", "-Xclang", "-Xlinker",
+_COMPILER_FLAGS_WITH_VALUE = {"-include", "-imacros", "-isystem", "-iquote", "-idirafter", "-Xclang", "-Xlinker", "-x", "-L",
                               "-Xassembler", "-MF", "-MT", "-MQ"}
 
 
