@@ -863,7 +863,10 @@ def run(code, pagemap, opflags, evs, params, regions, mem8, mem16, mem32,
                             stat[c, S_PERIPH] += pcost - 1
                             new_load = code[idx, _DST]
                             if pwake - 1 < limit:
+                                # another agent is due then: run ahead of it by runahead cycles at most
                                 limit = pwake - 1
+                                ahead = min(ahead, limit + runahead)
+                                stop = min(stop, ahead)
                         elif pst == cl.PS_SLEEP:
                             sleeping = True
                     if pst == cl.PS_UNMAPPED:
@@ -982,7 +985,10 @@ def run(code, pagemap, opflags, evs, params, regions, mem8, mem16, mem32,
                             cost = pcost
                             stat[c, S_PERIPH] += pcost - 1
                             if pwake - 1 < limit:
+                                # another agent is due then: run ahead of it by runahead cycles at most
                                 limit = pwake - 1
+                                ahead = min(ahead, limit + runahead)
+                                stop = min(stop, ahead)
                             if pst == cl.PS_DMA_FAULT:
                                 status = ST_DMA_FAULT
                                 io[IO_CORE] = c

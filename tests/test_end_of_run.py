@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 
+import pytest
+
 import pulpsim
 from pulpsim import toolchain
 
@@ -122,3 +124,48 @@ def test_the_end_of_the_run_is_the_same_with_a_trace():
     check_spinning(res, n)
     issue_cycles = [int(line.split()[0]) for line in trace.getvalue().splitlines()]
     assert len(issue_cycles) == res.instructions and max(issue_cycles) == 4 * n + 6
+
+
+WAKE_THEN_EXIT = """
+    .section .text.init, "ax", @progbits
+    .globl _start
+_start:
+    csrr  s2, mhartid
+    andi  s2, s2, 0xF
+    li    t0, 0x10204000
+    li    t1, 1
+    sw    t1, 0(t0)
+    bnez  s2, sleeper
+    li    t2, 10
+1:  addi  t2, t2, -1
+    bnez  t2, 1b
+    li    t1, 2
+    sw    t1, 0x100(t0)
+spin:
+    j     spin
+sleeper:
+    wfi
+    li    t0, 0x1A1040A0
+    li    t1, 0x80000000
+    sw    t1, 0(t0)
+2:  j     2b
+"""
+
+
+@pytest.mark.parametrize("traced", [False, True], ids=["rewind", "trace"])
+def test_a_core_woken_by_another_ends_the_run_while_the_waker_spins(traced):
+    # Both: csrr 0, andi 1, lui 2, addi 3, sw (event mask = SW event 0) 4, bnez 5. Core 1: bnez taken,
+    # wfi at 8, asleep from 9. Core 0: li 6, loop 10 x 4 - 2 = 38 from 7, li 45, sw (SW event 0 to core 1)
+    # at 46: core 1 wakes at 46 + 2 = 48 (lui, addi, lui) and its exit store issues at T = 51; core 0
+    # spins in jal from 47: 47, 49, 51 by T. Core 0: 5 + 1 + 1 + 20 + 1 + 1 + 3 = 32 instructions;
+    # core 1: 11, asleep 48 - 9 = 39. The run's cycles: 52.
+    trace = io.StringIO() if traced else None
+    res = pulpsim.run(toolchain.build_asm(WAKE_THEN_EXIT, runtime=False, name="wake_then_exit"),
+                      platform="vega", cores=2, trace=trace)
+    assert res.cycles == 52
+    assert [c.instructions for c in res.cores] == [32, 11]
+    assert res.cores[1].asleep == 39 and res.cores[1].cycles == 52
+    check_accounting(res)
+    if traced:  # in (cycle, core) order, the last line in the exit's cycle
+        rows = [tuple(map(int, line.split()[:2])) for line in trace.getvalue().splitlines()]
+        assert rows == sorted(rows) and rows[-1][0] == 51 and len(rows) == 32 + 11
