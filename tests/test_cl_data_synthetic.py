@@ -84,7 +84,7 @@ def test_default_scenario_is_learnable_but_not_trivial():
     """Nearest class mean on raw pixels, trained on the training sessions and tested on the test
     sessions, is well above chance (the classes are learnable) and far from perfect (the sessions'
     nuisances matter)."""
-    sc = synthetic.scenario()
+    sc = synthetic.scenario(synthetic.SyntheticSpec(frames=6))     # the default, fewer frames
     xtr = sc.x_train.reshape(len(sc.x_train), -1).astype(np.float32)
     xte = sc.x_test.reshape(len(sc.x_test), -1).astype(np.float32)
     means = np.stack([xtr[sc.y_train == c].mean(0) for c in range(sc.n_classes)])
