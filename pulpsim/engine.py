@@ -935,7 +935,8 @@ def run(code, pagemap, opflags, evs, params, regions, mem8, mem16, mem32,
                 if r >= 0:
                     off = addr - regions[r, R_BASE] + regions[r, R_OFFSET]
                     mem_write(mem8, mem16, mem32, off, nb, v)
-                    invalidate_code(code, pagemap, off, nb)
+                    if pagemap[off >> CODE_PAGE_SHIFT] >= 0 or (off & 3) + nb > 4:
+                        invalidate_code(code, pagemap, off, nb)  # into a decoded page (or across words)
                     if regions[r, R_KIND] != RK_PLAIN:
                         b = ((addr - regions[r, R_BASE]) >> 2) & (nbanks - 1)
                         banks[b, B_ACCESSES] += 1

@@ -96,6 +96,28 @@ def test_code_copied_by_dma_runs_and_a_second_copy_replaces_it():
     assert res.stdout.split() == ["1001", "1002"]
 
 
+# A misaligned store across two decoded words: `addi a0, a0, 1; ret` becomes `addi a0, a0, 5; ret`
+# (the store writes the upper half of the addi, 0x0055, and the lower half of the ret, 0x8067 again).
+MISALIGNED_STORE_INTO_CODE = r"""
+#include "pulpsim.h"
+static unsigned code[3] = { 0x00150513u, 0x00008067u, 0x00008067u };
+typedef int (*fn_t)(int);
+int main(void) {
+    int r1 = ((fn_t)code)(1000);
+    unsigned char *p = (unsigned char *)code + 2;
+    asm volatile("sw %0, 0(%1)" :: "r"(0x80670055u), "r"(p) : "memory");
+    int r2 = ((fn_t)code)(1000);
+    printf("%d %d %08x %08x\n", r1, r2, code[0], code[1]);
+    return 0;
+}
+"""
+
+
+def test_misaligned_store_across_two_code_words():
+    res = pulpsim.run(toolchain.build_c(MISALIGNED_STORE_INTO_CODE, name="misaligned_code_store"), stdout=None)
+    assert res.stdout.split() == ["1001", "1005", "00550513", "00008067"]
+
+
 CORESTATUS = 0x1A10_40A0
 
 
