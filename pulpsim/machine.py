@@ -611,10 +611,14 @@ class _Rewind:
         self.first = self._take()
         self.latest = self.first
 
+    #: Logs the engine only appends to: their fill counts (in dma_glob, io) are restored, the rows after
+    #: them are written again.
+    APPEND_ONLY = ("dma_log", "region_log", "trace_buf")
+
     def _take(self) -> tuple[int, dict[str, np.ndarray]]:
         """(the latest clock of an awake core, a copy of every state array of the machine)."""
         arrays = {name: value.copy() for name, value in vars(self.m).items()
-                  if isinstance(value, np.ndarray) and value.base is None}
+                  if isinstance(value, np.ndarray) and value.base is None and name not in self.APPEND_ONLY}
         arrays["_code_rows"] = self.m._code_rows  # the used rows of the code table (pagemap refers to them)
         return self._latest_awake_clock(), arrays
 

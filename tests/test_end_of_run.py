@@ -169,3 +169,23 @@ def test_a_core_woken_by_another_ends_the_run_while_the_waker_spins(traced):
     if traced:  # in (cycle, core) order, the last line in the exit's cycle
         rows = [tuple(map(int, line.split()[:2])) for line in trace.getvalue().splitlines()]
         assert rows == sorted(rows) and rows[-1][0] == 51 and len(rows) == 32 + 11
+
+
+def test_pi_perf_regions_after_the_exit_do_not_count():
+    # The spinning cores bracket 800 cycles with PCMR writes (pi_perf_start/stop) in their loop:
+    # csrwi at s, li, a 200-iteration countdown (798), csrw at s + 800, jal: s_{m+1} = s_m + 803 from
+    # s_0 = 5. Core 0 exits at T = 4 x 2100 + 6 = 8406: regions m = 0..9 stop by T (5 + 803 x 9 + 800 =
+    # 8032); region 10 would stop at 8835, after the end, even though a core may run that far ahead.
+    text = spinning(2100).replace("3:  j     3b", """3:  csrwi 0xCC1, 3
+    li    t3, 200
+4:  addi  t3, t3, -1
+    bnez  t3, 4b
+    csrw  0xCC1, zero
+    j     3b""")
+    res = pulpsim.run(toolchain.build_asm(text, runtime=False, name="spinning_regions"), platform="vega")
+    assert res.cycles == 8407
+    for core in range(1, 8):
+        regions = [r for r in res.regions if r.core == core]
+        assert [(r.start, r.end) for r in regions] == [(5 + 803 * m, 805 + 803 * m) for m in range(10)]
+        assert all(r.instructions == 402 for r in regions)   # csrwi, li, 400 in the countdown
+    check_accounting(res)
