@@ -228,10 +228,14 @@ def _wave(x):
 
 
 def _unit(turns) -> np.ndarray:
-    """A unit complex number per angle (in turns), built from :func:`_wave` and a square root (no libm)."""
+    """A unit complex number per angle (in turns), built from :func:`_wave` and a square root (no libm;
+    parts assigned, not computed by complex arithmetic, whose SIMD loops may fuse operations)."""
     t = np.asarray(turns, dtype=np.float64)
     c, s = _wave(t), _wave(t - 0.25)
-    return ((c + 1j * s) / np.sqrt(c * c + s * s)).astype(np.complex64)
+    n = np.sqrt(c * c + s * s)
+    out = np.empty(t.shape, np.complex64)
+    out.real, out.imag = c / n, s / n
+    return out
 
 
 def _track(spec: SyntheticSpec, cid: int, k: int, sid: int, cat: dict, obj: dict, sess: dict) -> dict:
@@ -284,16 +288,19 @@ def _render(p: dict, noise: np.ndarray, res: int) -> np.ndarray:
     u = (dx * rot.real + dy * rot.imag) / (scale * col("fore"))
     v = (dy * rot.real - dx * rot.imag) / (scale * col("aspect"))
     rho = np.sqrt(u * u + v * v) + f32(1e-6)
-    z = (u + 1j * v).astype(np.complex64) / rho
+    # z = e^{i phi} and its powers as real and imaginary parts, one ufunc per operation: no complex
+    # arithmetic, whose SIMD loops may fuse a multiply and an add differently on another CPU
+    zr, zi = u / rho, v / rho
+    kr, ki = zr * zr - zi * zi, f32(2.0) * zr * zi          # z**2
     outline = np.ones_like(rho)
     sectors = np.zeros_like(rho)
     n_sect = col("sectors")
-    zk = z * z
-    for k in range(2, 9):                             # z**k by repeated products (no atan2, no cos)
-        if k in _HARMONICS:
-            outline += (col("coef", _HARMONICS.index(k)) * zk).real
-        sectors += np.where(n_sect == k, zk.real, f32(0.0))
-        zk = zk * z
+    for k in range(2, 9):
+        if k in _HARMONICS:                                  # Re(c_k z**k)
+            c = col("coef", _HARMONICS.index(k))
+            outline += c.real * kr - c.imag * ki
+        sectors += np.where(n_sect == k, kr, f32(0.0))
+        kr, ki = kr * zr - ki * zi, kr * zi + ki * zr
     cover = _ramp((outline - rho) * scale * f32(res / 2))
 
     # surface pattern, fixed in the object frame
