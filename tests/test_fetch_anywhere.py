@@ -172,3 +172,11 @@ def test_fetch_from_unmapped_memory_or_a_device_is_a_fetch_fault(target):
         m.run(stdout=False)
     assert info.value.pc == target
     assert f"instruction fetch from unmapped address 0x{target:08x}" in str(info.value)
+
+
+@pytest.mark.parametrize("run_at", [0x1000_0000, 0x0000_0000])  # the TCDM and its cluster alias
+def test_code_in_tcdm_runs_through_either_address(run_at):
+    m = Machine(get_platform("single"))
+    m.load_words(0x1000_0000, exit_with_a0_words(9))
+    m.set_pc(0, run_at)
+    assert m.run(stdout=False) == 9
