@@ -106,6 +106,19 @@ def test_trace_shows_the_trapping_instruction_and_its_cause(tmp_path):
     assert res.instructions == len(lines) - 1  # the ecall does not retire
 
 
+def test_timeline_shows_the_trap_entry(tmp_path):
+    elf = toolchain.build_asm(TRAPS, runtime=False, name="trace_trap")
+    out = tmp_path / "trap.json"
+    res = pulpsim.run(elf, timeline=out)
+    events = sorted((e for e in json.loads(out.read_text())["traceEvents"] if e["ph"] == "X" and e["pid"] == 0),
+                    key=lambda e: e["ts"])
+    # the ecall issues at 6 (running 6-7), the trap entry takes the next 3 cycles, the handler starts at 10
+    assert {"name": "trap", "ts": 7, "dur": 3} in [{k: e[k] for k in ("name", "ts", "dur")} for e in events]
+    for a, b in zip(events, events[1:]):
+        assert a["ts"] + a["dur"] == b["ts"]
+    assert events[-1]["ts"] + events[-1]["dur"] == res.cycles
+
+
 def test_trace_ends_with_the_fault_that_stops_the_run(tmp_path):
     from pulpsim.errors import IllegalInstruction
     elf = toolchain.build_asm(".section .text.init\n.globl _start\n_start: nop\n.word 0xffffffff\n",
