@@ -174,7 +174,7 @@ def _filelist(path: Path) -> list[tuple[str, int, int]]:
 
 
 def _read_pngs(files: list[Path]) -> np.ndarray:
-    from PIL import Image  # Pillow comes with matplotlib
+    from PIL import Image  # decodes the PNG tree of the CORe50 release
 
     x = np.zeros((len(files), SIDE, SIDE, 3), np.uint8)
     for i, f in enumerate(files):
