@@ -7,5 +7,8 @@ stage's outputs (the LRs) are kept in a replay memory of configurable precision.
 Modules: ``model`` (the layer list and its split at the LR layer), ``nn`` (numpy forward and
 backward passes on mini-batches), ``quant`` (post-training int8 quantization of the frozen
 stage, bit-exact integer reference), ``replay`` (the LR memory: bit-packed UINT-Q or FP32
-storage and the AR1* buffer update), ``memory`` (byte accounting of LRs, labels and weights).
+storage and the AR1* buffer update), ``memory`` (byte accounting of LRs, labels and weights),
+``pretrain`` (deterministic host pretraining of the network, cached on disk), ``protocol`` (AR1*-style
+latent replay with naive and joint baselines, on a replaceable training-step backend), and the data:
+``synthetic``, ``scenario``, ``core50``.
 """
