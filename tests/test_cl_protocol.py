@@ -231,3 +231,13 @@ def test_cache_round_trip_and_corrupt_file(pre, tmp_path):
     path.write_bytes(path.read_bytes()[:100])                       # truncated: not a zip any more
     with pytest.raises(ValueError, match="unreadable"):
         pretrain.load(PRE, path)
+
+
+def test_corrupt_cache_file_is_reported_and_rebuilt(pre, tmp_path):
+    path = pretrain.cache_path(PRE, tmp_path)
+    path.write_bytes(b"not an npz archive")
+    with pytest.warns(RuntimeWarning, match="unreadable pretraining cache"):
+        again = pretrain.pretrained(PRE, cache_dir=tmp_path)
+    a, b = nn.flatten_params(pre.params), nn.flatten_params(again.params)
+    assert all(np.array_equal(a[k], b[k]) for k in a)           # pretraining itself is deterministic
+    assert pretrain.load(PRE, path).losses == again.losses       # and the file was replaced
