@@ -15,10 +15,12 @@ order: this is what shared-resource arbitration (TCDM banks, FPUs, DMA) hooks
 into.  A core keeps running, without re-scanning the others, while it stays
 earliest.
 
-The cost of an instruction follows ``core-timing.md``: one issue cycle plus
-stalls that are charged *before* it issues (load-use, jalr dependency, FP
-divider) and extra cycles it spends itself (taken branch, jumps, mulh, div,
-CSR flush, fence, misaligned access, slow memory).  Every extra cycle is
+The cost of an instruction follows the CV32E40P core (docs/timing.md): one
+issue cycle plus stalls that are charged *before* it issues (load-use, jalr
+dependency, FP divider) and extra cycles it spends itself (taken branch,
+jumps, mulh, div, CSR flush, fence, misaligned access, slow memory, the FP
+divider's write-back).  An instruction issues from decode and is in EX the
+cycle after; the next one waits in decode while it is busy there.  Every extra cycle is
 counted under its cause in ``stat`` so that the stall breakdown always adds up.
 
 Memory safety: every guest address goes through :func:`find_region`, which
@@ -74,6 +76,9 @@ OPF_BRANCH = 16
 OPF_JUMP = 32
 OPF_SHARED_FPU = 64  #: executes on an FPU (shared ones are arbitrated); not fmv, flw, fsw, fdiv, fsqrt
 OPF_ORDERED = 128    #: touches shared state (memory, devices, shared FPUs/divider): must run in cycle order
+OPF_ALU_WB = 256     #: writes an integer register through the ALU write port (not loads, not FP-unit ops)
+
+LOAD_X0 = 64  #: T_LAST_LOAD_DST of a load into x0 (no reader can depend on it, but ALU writes of x0 wait)
 
 MSTATUS_MIE = 1 << 3
 MSTATUS_MPIE = 1 << 7
@@ -120,38 +125,82 @@ def clz32(v):
 
 @njit(cache=True, error_model="numpy")
 def div_cycles(signed, b):
-    """Cycles of div/rem (signed) or divu/remu, from the divisor only (core-timing.md)."""
+    """Cycles of div/rem (signed) or divu/remu, from the divisor only (CV32E40P cv32e40p_div)."""
     if signed and b < 0:
         return 2 + clz32(~b)
     return 3 + clz32(b)
 
 
 @njit(cache=True, error_model="numpy")
-def fdiv_cycles(is_sqrt, a, b, result, flags):
-    """Cycles until the iterative FP divider is free again (core-timing.md)."""
-    ea = (a >> 23) & 0xFF
-    ma = a & 0x7FFFFF
-    if is_sqrt:
-        special = ea == 0xFF or (ea == 0 and ma == 0) or (a >> 31) != 0
-    else:
-        eb = (b >> 23) & 0xFF
-        mb = b & 0x7FFFFF
-        special = ea == 0xFF or eb == 0xFF or (ea == 0 and ma == 0) or (eb == 0 and mb == 0)
-    if special:
+def _fp_special(bits):
+    """Zero, infinity or NaN (binary32 bits)."""
+    e = (bits >> 23) & 0xFF
+    return e == 0xFF or (e == 0 and (bits & 0x7FFFFF) == 0)
+
+
+@njit(cache=True, error_model="numpy")
+def _significand(bits):
+    """(significand as a 24-bit integer with its leading one at bit 23, unbiased exponent) of a finite
+    non-zero binary32; subnormals are normalised."""
+    e = (bits >> 23) & 0xFF
+    f = bits & 0x7FFFFF
+    if e == 0:
+        shift = 24 - (32 - clz32(f))
+        return f << shift, -126 - shift
+    return f | 0x800000, e - 127
+
+
+@njit(cache=True, error_model="numpy")
+def _trailing_zeros(v):
+    n = 0
+    while v & 1 == 0:
+        v >>= 1
+        n += 1
+    return n
+
+
+@njit(cache=True, error_model="numpy")
+def srt_rounds(ma, mb):
+    """SRT rounds of the divider for significands ma / mb: it stops when the partial remainder is zero, after
+    at most 15 rounds; each round gives 2 quotient bits after the first 2 rounds (T-Head fdsu:
+    pa_fdsu_srt_single.v srt_remainder_zero, pa_fdsu_ctrl.v srt_cnt_ini = 14)."""
+    s = _trailing_zeros(mb)
+    odd = mb >> s
+    if ma % odd != 0:
+        return 15  # ma / mb has no finite binary expansion
+    # ma / mb = (ma / odd) / 2^s: digits after the binary point
+    digits = max(0, s - _trailing_zeros(ma // odd))
+    return min(15, 2 + (digits + 1) // 2)
+
+
+@njit(cache=True, error_model="numpy")
+def fdiv_cycles(a, b):
+    """Cycles from an fdiv.s issue until the divider returns its result, from the operands (binary32 bits).
+
+    3 for a zero, infinite or NaN operand; otherwise 4 + srt_rounds + 1 more for a subnormal divisor (one
+    normalisation cycle, pa_fdsu_ctrl.v fdsu_dn_stall), with a single round when the exponent difference is
+    out of range (pa_fdsu_srt_single.v ex2_expnt_of / ex2_id_nor_srt_skip)."""
+    if _fp_special(a) or _fp_special(b):
         return 3
-    if flags & 4:   # overflow
-        return 6
-    if flags & 2:   # underflow
-        return 5
-    if flags & 1:   # inexact: full iteration count
+    d = 1 if ((b >> 23) & 0xFF) == 0 else 0
+    ma, ea = _significand(a)
+    mb, eb = _significand(b)
+    e = ea - eb
+    if e > 128 or e < -150:
+        return 5 + d
+    return 4 + d + srt_rounds(ma, mb)
+
+
+@njit(cache=True, error_model="numpy")
+def fsqrt_cycles(a, result, flags):
+    """Cycles from an fsqrt.s issue until the divider returns its result: 3 for a zero, infinite, NaN or
+    negative operand, 19 for an inexact root, 6 + ceil(m / 2) for an exact one with m fraction bits."""
+    if _fp_special(a) or (a >> 31) != 0:
+        return 3
+    if flags & 1:
         return 19
     frac = result & 0x7FFFFF
-    m = 0
-    if frac != 0:
-        tz = 0
-        while (frac >> tz) & 1 == 0:
-            tz += 1
-        m = 23 - tz
+    m = 0 if frac == 0 else 23 - _trailing_zeros(frac)
     return 6 + (m + 1) // 2
 
 
@@ -260,8 +309,14 @@ def vc_resnap_all(csr, stat, opcount, evs, vc_snap, core, now):
 
 
 @njit(cache=True, error_model="numpy")
+def is_csr_op(op):
+    return (op == OP_CSRRW or op == OP_CSRRS or op == OP_CSRRC or op == OP_CSRRWI or op == OP_CSRRSI
+            or op == OP_CSRRCI)
+
+
+@njit(cache=True, error_model="numpy")
 def csr_is_flushing(num):
-    """CSRs whose access flushes the pipeline (4 cycles; core-timing.md)."""
+    """CSRs whose access flushes the pipeline (4 cycles; CV32E40P decoder csr_status)."""
     return (num == 0x300 or num == 0x305 or num == 0x341 or num == 0x342 or num == 0x320
             or (0x323 <= num <= 0x33F) or (0xB00 <= num <= 0xB1F) or (0xB80 <= num <= 0xB9F)
             or (0xC00 <= num <= 0xC1F) or (0xC80 <= num <= 0xC9F))
@@ -305,7 +360,9 @@ def csr_access(csr, stat, opcount, evs, vc_acc, vc_snap, core, hartid, num, writ
                 new &= MASK32
             en, tot = vc_enabled_total(csr, stat, opcount, evs, core, k, now)
             vc_acc[core, k] = new
-            vc_snap[core, k] = tot
+            # mcycle and minstret load the written value instead of counting the write's own cycle /
+            # instruction (CV32E40P cs_registers: mhpmcounter_write_lower/upper)
+            vc_snap[core, k] = tot + 1 if (k == VC_MCYCLE or k == VC_MINSTRET) else tot
         return True, s32(old)
     if num == 0x79F:  # PCCR "all": write sets every PULP counter
         if write:
@@ -603,6 +660,114 @@ def arbitrate(code, pagemap, opflags, params, regions, xreg, pc, cyc, tim, stat,
     return m
 
 # ----------------------------------------------------------------------------
+# Hazards in decode
+# ----------------------------------------------------------------------------
+
+@njit(cache=True, error_model="numpy")
+def _reads(code, idx, reg):
+    """Whether the instruction reads unified register `reg` (never true for x0)."""
+    return code[idx, _SA] == reg or code[idx, _SB] == reg or code[idx, _SC] == reg
+
+
+@njit(cache=True, error_model="numpy")
+def hazard_stalls(code, idx, op, flags, t, first_id, last_load, last_alu, ld1_dst, ld1_wb, ld2_dst, ld2_wb,
+                  stat, tim, c):
+    """Stalls of the instruction in decode before it can issue (CV32E40P controller: load_stall, jr_stall).
+
+    `t` is the earliest cycle it could issue, `first_id` the cycle it entered decode (earlier than `t` while
+    the instruction before it was busy in EX). Returns (issue cycle, pcset): pcset is, for a jump, the cycle
+    in which the controller redirects the fetch to its target, i.e. the first cycle in decode without
+    jr_stall (-1 for other instructions).
+    """
+    issue = t
+    jump = (flags & OPF_JUMP) != 0
+    pcset = first_id if jump else -1
+    if last_load != 0:
+        waw_reg = 0 if last_load == LOAD_X0 else last_load
+        if _reads(code, idx, last_load):
+            # load_stall: the loaded value is used right away
+            issue += 1
+            stat[c, S_LOAD_USE] += 1
+            tim[c, T_LAST_STALL] = S_LOAD_USE
+            if op == OP_JALR:   # lw + dependent jalr: the load in write-back also raises jr_stall
+                issue += 1
+                stat[c, S_JR_STALL] += 1
+                tim[c, T_LAST_STALL] = S_JR_STALL
+                pcset = issue
+        elif (flags & OPF_ALU_WB) != 0 and code[idx, _RD] == waw_reg:
+            # load_stall's write-after-write term: only for writers of the ALU port, x0 included
+            issue += 1
+            stat[c, S_LOAD_USE] += 1
+            tim[c, T_LAST_STALL] = S_LOAD_USE
+    elif op == OP_JALR and last_alu != 0 and code[idx, _SA] == last_alu:
+        # jr_stall: rs1 is the ALU result of the instruction in EX
+        issue += 1
+        stat[c, S_JR_STALL] += 1
+        tim[c, T_LAST_STALL] = S_JR_STALL
+        pcset = issue
+    if op == OP_JALR and pcset == first_id:
+        # jr_stall: a load whose destination is rs1 is in write-back in the jalr's first decode cycle
+        ra = code[idx, _SA]
+        if ra != 0 and ((ld1_dst == ra and ld1_wb == first_id) or (ld2_dst == ra and ld2_wb == first_id)):
+            pcset = first_id + 1
+            if issue < pcset:
+                stat[c, S_JR_STALL] += pcset - issue
+                tim[c, T_LAST_STALL] = S_JR_STALL
+                issue = pcset
+    return issue, pcset
+
+
+@njit(cache=True, error_model="numpy")
+def jump_cost(issue, pcset, links_own_rs1, stat, c):
+    """Cycles from a jump's issue until its target issues.
+
+    The controller redirects the fetch at `pcset` (its first cycle in decode without jr_stall, even while
+    the jump itself cannot leave decode), and the target reaches decode 2 cycles later: 2 cycles for a jump
+    that issues as soon as it is decoded, 1 for a jump held in decode by a busy EX stage (CV32E40P
+    controller, DECODE state: jump_in_dec, pc_set, jump_done_q). A jalr that links into its own rs1 (the
+    usual `auipc ra; jalr ra, off(ra)` far call) costs 1 more: the decode register still holds it after it
+    issued, and jr_stall on that stale copy (the jalr in EX writes its rs1) holds the target 1 cycle.
+    """
+    cost = max(pcset + 2, issue + 1) - issue
+    stat[c, S_JUMP] += cost - 1
+    if links_own_rs1:
+        cost += 1
+        stat[c, S_JR_STALL] += 1
+    return cost
+
+
+@njit(cache=True, error_model="numpy")
+def divider_writeback(wb_at, issue, cost, ex_busy, op, flags, mem_resp, jalr_in_decode, stat, c):
+    """The FP divider's result and the instruction in EX share the ALU write port (CV32E40P ex_stage).
+
+    The instruction is in EX from the cycle after its issue for 1 + ex_busy cycles. The divider's result
+    is written in cycle `wb_at` unless the write is postponed (apu_rvalid_q) in that cycle: during both
+    phases of a misaligned access, while a mulh is past its first cycle (mulh_active), when an ALU-port
+    writer is in EX while a data response arrives (`mem_resp`) or while a jalr sits in decode. When the
+    result is written while an ALU-port writer is in its last EX cycle, that writer stalls 1 cycle
+    (wb_contention holds ex_ready low, and with it the decode stage: after a jal the target also waits).
+    Returns (cost, ex_busy, write cycle, still pending).
+    """
+    ex_start = issue + 1
+    ex_end = ex_start + ex_busy
+    if wb_at < ex_start:
+        return cost, ex_busy, wb_at, False  # written while EX held no instruction
+    alu = (flags & OPF_ALU_WB) != 0
+    mulh = op == OP_MULH or op == OP_MULHSU or op == OP_MULHU
+    misaligned = ex_busy > 0 and (flags & (OPF_LOAD | OPF_STORE)) != 0
+    w = wb_at
+    while w <= ex_end:
+        if misaligned or (mulh and w > ex_start) or (alu and (w == mem_resp or jalr_in_decode)):
+            w += 1
+            continue
+        if alu and w == ex_end:
+            stat[c, S_WB_CLASH] += 1
+            return cost + 1, ex_busy + 1, w, False
+        return cost, ex_busy, w, False
+    return cost, ex_busy, w, True
+
+
+# ----------------------------------------------------------------------------
 # The run loop
 # ----------------------------------------------------------------------------
 
@@ -761,8 +926,15 @@ def run(code, pagemap, opflags, evs, params, regions, mem8, mem16, mem32,
         t = cyc[c]
         last_load = tim[c, T_LAST_LOAD_DST]
         last_alu = tim[c, T_LAST_ALU_DST]
+        id_early = tim[c, T_ID_EARLY]
+        ld1_dst = tim[c, T_LD1_DST]
+        ld1_wb = tim[c, T_LD1_WB]
+        ld2_dst = tim[c, T_LD2_DST]
+        ld2_wb = tim[c, T_LD2_WB]
         fdiv_ready = tim[c, T_FDIV_READY]
         fdiv_dst = tim[c, T_FDIV_DST]
+        fdiv_wb = tim[c, T_FDIV_WB]
+        mem_resp = tim[c, T_MEM_RESP]
         tohost = tim[c, T_TOHOST]
         prev_p = tim[c, T_PREV_PC]
         halted = False
@@ -791,47 +963,50 @@ def run(code, pagemap, opflags, evs, params, regions, mem8, mem16, mem32,
 
             # ---- stalls charged before issue (already included in t if resolved)
             issue = t
+            first_id = t - id_early  # the cycle this instruction entered decode
+            ex_wait = 0  # cycles an FP-unit instruction waits for the divider (in EX on the RTL, see below)
             if resolved:
                 resolved = False
-            elif last_load != 0:
-                if code[idx, _SA] == last_load or code[idx, _SB] == last_load or code[idx, _SC] == last_load or (
-                        code[idx, _DST] == last_load and (flags & OPF_LOAD) == 0):
-                    issue += 1
-                    stat[c, S_LOAD_USE] += 1
-                    tim[c, T_LAST_STALL] = S_LOAD_USE
-                    if op == OP_JALR:   # lw + dependent jalr: one more (jr_stall)
-                        issue += 1
-                        stat[c, S_JR_STALL] += 1
-                        tim[c, T_LAST_STALL] = S_JR_STALL
-            elif op == OP_JALR and last_alu != 0 and code[idx, _SA] == last_alu:
-                issue += 1
-                stat[c, S_JR_STALL] += 1
-                tim[c, T_LAST_STALL] = S_JR_STALL
+                pcset = tim[c, T_PCSET]
+                ex_wait = tim[c, T_EX_WAIT]
+            else:
+                issue, pcset = hazard_stalls(code, idx, op, flags, t, first_id, last_load, last_alu,
+                                             ld1_dst, ld1_wb, ld2_dst, ld2_wb, stat, tim, c)
             if fdiv_dst != 0:
                 # an FP divide is in flight (or writes back this cycle)
                 wait_until = issue
-                if (flags & OPF_FPU) != 0 or code[idx, _SA] == fdiv_dst or code[idx, _SB] == fdiv_dst \
-                        or code[idx, _SC] == fdiv_dst or code[idx, _DST] == fdiv_dst:
+                dep = _reads(code, idx, fdiv_dst) or code[idx, _DST] == fdiv_dst
+                # (fdiv_ready is the cycle the result is written: an FP-unit instruction arriving in EX then
+                # still waits that cycle, apu_disp stall_type while active)
+                if (flags & OPF_FPU) != 0 or dep:
                     wait_until = fdiv_ready
                 if wait_until > issue:
                     stat[c, S_FDIV_WAIT] += wait_until - issue
                     tim[c, T_LAST_STALL] = S_FDIV_WAIT
+                    if not dep:
+                        # an independent FP-unit instruction goes on to EX and waits there for the divider
+                        # (apu_ready), the next instruction sits in decode meanwhile; a dependent one waits in
+                        # decode (apu_read_dep / apu_write_dep)
+                        ex_wait = wait_until - issue
                     issue = wait_until
-                elif issue == fdiv_ready and (flags & OPF_FPU) == 0:
-                    # the divider writes back while this integer instruction is in EX
-                    issue += 1
-                    stat[c, S_WB_CLASH] += 1
-                    tim[c, T_LAST_STALL] = S_WB_CLASH
                 if issue >= fdiv_ready:
                     fdiv_dst = 0
+            if is_csr_op(op) and 0 < fdiv_ready and issue <= fdiv_ready:
+                # csr_apu_stall: a CSR access waits until the edge after the divide's result is valid
+                stat[c, S_FDIV_WAIT] += fdiv_ready + 1 - issue
+                tim[c, T_LAST_STALL] = S_FDIV_WAIT
+                issue = fdiv_ready + 1
             if mode == MODE_RESOLVE or (issue > limit and ((flags & OPF_ORDERED) != 0 or issue > ahead)):
                 # another core may be due before or with this instruction: let the scheduler decide
                 # (instructions that only touch the core's own state may run ahead of the others)
                 t = issue
                 resolved = True
+                tim[c, T_PCSET] = pcset
+                tim[c, T_EX_WAIT] = ex_wait
                 break
 
             cost = 1
+            ex_busy = 0  # extra cycles this instruction spends in EX (the next one waits in decode meanwhile)
             npc = p + 4
             new_load = 0
             trap_cause = -1
@@ -903,11 +1078,12 @@ def run(code, pagemap, opflags, evs, params, regions, mem8, mem16, mem32,
                             v = ((v + 0x8000) & 0xFFFF) - 0x8000
                         if rd != 0:
                             xreg[c, rd] = v
-                        new_load = code[idx, _DST]
+                        new_load = code[idx, _DST] if rd != 0 else LOAD_X0
                     if trap_cause < 0:
                         extra = misaligned_extra(addr, nb)
                         if extra:
                             cost += extra
+                            ex_busy = extra
                             stat[c, S_MISALIGNED] += extra
                         lat = regions[r, R_LATENCY] - 1
                         if lat > 0:
@@ -946,6 +1122,7 @@ def run(code, pagemap, opflags, evs, params, regions, mem8, mem16, mem32,
                     extra = misaligned_extra(addr, nb)
                     if extra:
                         cost += extra
+                        ex_busy = extra
                         stat[c, S_MISALIGNED] += extra
                     lat = regions[r, R_LATENCY] - 1
                     if lat > 0:
@@ -1026,6 +1203,11 @@ def run(code, pagemap, opflags, evs, params, regions, mem8, mem16, mem32,
                         cost = 3
                         stat[c, S_BRANCH] += 2
                         stat[c, S_BTAKEN] += 1
+                        if issue + 1 < fdiv_ready + 2 and p + 4 < f_hi and is_csr_op(code[idx + 1, _OP]):
+                            # the killed CSR instruction behind the branch stays in decode, where its
+                            # csr_apu_stall (not gated by instr_valid) holds the fetch until the divider is free
+                            cost = fdiv_ready + 2 - issue
+                            stat[c, S_FDIV_WAIT] += cost - 3
             elif op == OP_SLLI:
                 if rd != 0:
                     xreg[c, rd] = s32(xreg[c, rs1] << imm)
@@ -1050,8 +1232,7 @@ def run(code, pagemap, opflags, evs, params, regions, mem8, mem16, mem32,
                     if rd != 0:
                         xreg[c, rd] = s32(p + 4)
                     npc = target
-                    cost = 2
-                    stat[c, S_JUMP] += 1
+                    cost = jump_cost(issue, pcset, False, stat, c)
             elif op == OP_JALR:
                 target = (xreg[c, rs1] + imm) & 0xFFFFFFFE
                 if target & 3:
@@ -1061,8 +1242,7 @@ def run(code, pagemap, opflags, evs, params, regions, mem8, mem16, mem32,
                     if rd != 0:
                         xreg[c, rd] = s32(p + 4)
                     npc = target
-                    cost = 2
-                    stat[c, S_JUMP] += 1
+                    cost = jump_cost(issue, pcset, rd != 0 and rd == rs1, stat, c)
             elif op == OP_SUB:
                 if rd != 0:
                     xreg[c, rd] = s32(xreg[c, rs1] - xreg[c, rs2])
@@ -1121,6 +1301,7 @@ def run(code, pagemap, opflags, evs, params, regions, mem8, mem16, mem32,
                 if rd != 0:
                     xreg[c, rd] = s32(hi)
                 cost = 5
+                ex_busy = 4
                 stat[c, S_MULH] += 4
             elif op == OP_DIV or op == OP_DIVU or op == OP_REM or op == OP_REMU:
                 a = xreg[c, rs1]
@@ -1150,6 +1331,7 @@ def run(code, pagemap, opflags, evs, params, regions, mem8, mem16, mem32,
                 if rd != 0:
                     xreg[c, rd] = s32(q if (op == OP_DIV or op == OP_DIVU) else rm_)
                 cost = div_cycles(signed, b)
+                ex_busy = cost - 1
                 stat[c, S_DIV] += cost - 1
             elif (flags & OPF_FP) != 0:
                 # ---- F extension (flw/fsw are handled with the loads/stores)
@@ -1200,9 +1382,17 @@ def run(code, pagemap, opflags, evs, params, regions, mem8, mem16, mem32,
                                 issue = free_at
                             fdiv_ready = issue + div_latency
                             shared[U_DIV_FREE] = fdiv_ready
+                        elif op == OP_FDIV_S:
+                            fdiv_ready = issue + fdiv_cycles(fa, fb)
+                            if ((fb >> 23) & 0xFF) == 0 and (fb & 0x7FFFFF) != 0 and not _fp_special(fa):
+                                # a subnormal divisor also holds the pipeline one cycle at the issue
+                                cost = 2
+                                ex_busy = 1
+                                stat[c, S_FDIV_WAIT] += 1
                         else:
-                            fdiv_ready = issue + fdiv_cycles(op == OP_FSQRT_S, fa, fb, res, fl)
+                            fdiv_ready = issue + fsqrt_cycles(fa, res, fl)
                         fdiv_dst = code[idx, _DST]
+                        fdiv_wb = 1
                     elif op == OP_FSGNJ_S:
                         freg[c, rd] = (fa & 0x7FFFFFFF) | (fb & 0x80000000)
                     elif op == OP_FSGNJN_S:
@@ -1277,7 +1467,8 @@ def run(code, pagemap, opflags, evs, params, regions, mem8, mem16, mem32,
                 else:
                     if rd != 0:
                         xreg[c, rd] = old
-                    if csr_is_flushing(num):
+                    if csr_is_flushing(num) or (write and (num == 0x002 or num == 0x003)):
+                        # frm / fcsr writes flush too (CV32E40P decoder: csr_status_o for CSR_FRM, CSR_FCSR)
                         cost = 4
                         stat[c, S_CSR] += 3
             elif op == OP_FENCE or op == OP_FENCE_I:
@@ -1344,11 +1535,30 @@ def run(code, pagemap, opflags, evs, params, regions, mem8, mem16, mem32,
                 stat[c, S_TRAP] += trap_cycles  # the trapping instruction does not retire
                 last_load = 0
                 last_alu = 0
+                id_early = 0
             else:
+                if fdiv_wb != 0:
+                    # a jalr in decode: the next one, or the jalr itself (its stale copy stays in decode)
+                    jalr_in_dec = (op == OP_JALR and cost >= 2) or (
+                        npc == p + 4 and npc < f_hi and code[idx + 1, _OP] == OP_JALR)
+                    cost, ex_busy, fdiv_ready, pending = divider_writeback(fdiv_ready, issue, cost, ex_busy, op, flags,
+                                                                           mem_resp, jalr_in_dec, stat, c)
+                    fdiv_wb = 1 if pending else 0
+                if (flags & (OPF_LOAD | OPF_STORE)) != 0:
+                    mem_resp = issue + 2 + ex_busy  # the (last) response comes the cycle after EX
                 opcount[c, op] += 1
                 stat[c, S_INSTR] += 1
                 last_load = new_load
-                last_alu = code[idx, _DST] if (new_load == 0 and code[idx, _DST] < 32) else 0
+                # a jump's link is no ALU result in EX by the time its target is decoded, unless the target
+                # follows it right away (a jump held in decode)
+                last_alu = code[idx, _DST] if (new_load == 0 and code[idx, _DST] < 32
+                                               and ((flags & OPF_JUMP) == 0 or cost == 1)) else 0
+                id_early = ex_busy + ex_wait
+                if (flags & OPF_LOAD) != 0 and op != OP_FLW:
+                    ld2_dst = ld1_dst
+                    ld2_wb = ld1_wb
+                    ld1_dst = code[idx, _DST]
+                    ld1_wb = issue + cost + 1  # with a 1-cycle memory: data back the cycle after EX
                 if tracing:
                     n = io[IO_TRACE_LEN]
                     trace[n, TR_CYCLE] = issue
@@ -1384,8 +1594,15 @@ def run(code, pagemap, opflags, evs, params, regions, mem8, mem16, mem32,
         tim[c, T_RESOLVED] = 1 if resolved else 0
         tim[c, T_LAST_LOAD_DST] = last_load
         tim[c, T_LAST_ALU_DST] = last_alu
+        tim[c, T_ID_EARLY] = id_early
+        tim[c, T_LD1_DST] = ld1_dst
+        tim[c, T_LD1_WB] = ld1_wb
+        tim[c, T_LD2_DST] = ld2_dst
+        tim[c, T_LD2_WB] = ld2_wb
         tim[c, T_FDIV_READY] = fdiv_ready
         tim[c, T_FDIV_DST] = fdiv_dst
+        tim[c, T_FDIV_WB] = fdiv_wb
+        tim[c, T_MEM_RESP] = mem_resp
         tim[c, T_PREV_PC] = prev_p
 
     io[IO_EXECUTED] = executed

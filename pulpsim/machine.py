@@ -56,6 +56,8 @@ def _op_flags(shared_fpu: bool = False, shared_div: bool = False) -> np.ndarray:
             f |= engine.OPF_BRANCH
         if insn.name in ("jal", "jalr"):
             f |= engine.OPF_JUMP
+        if insn.rd == isa.X and not insn.is_fp and not f & engine.OPF_LOAD:
+            f |= engine.OPF_ALU_WB
         if insn.uses_fpu and insn.name not in ("fdiv.s", "fsqrt.s"):
             f |= engine.OPF_SHARED_FPU
         # what other cores can observe or compete for must execute in global cycle order (wfi reads the

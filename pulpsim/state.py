@@ -26,7 +26,7 @@ NUM_CSR_SLOTS = 48
 # ---- per-core timing state: tim[core, T_*] ----------------------------------
 T_LAST_LOAD_DST = 0   #: unified id written by the previous instruction if it was a load (else 0)
 T_LAST_ALU_DST = 1    #: unified int id written by the previous non-load instruction (else 0)
-T_FDIV_READY = 2      #: cycle at which the FP divider result is available
+T_FDIV_READY = 2      #: cycle at which the FP divider result is written (available)
 T_FDIV_DST = 3        #: unified id of the FP divider's destination (0 = none)
 T_HALTED = 4          #: 1 once the core stopped (tohost)
 T_EXIT_CODE = 5       #: the core's exit code (tohost)
@@ -36,7 +36,16 @@ T_RESOLVED = 8        #: 1 when cyc[core] already includes the next instruction'
 T_FPU = 9             #: shared FPU granted to the core's next FP instruction
 T_LAST_STALL = 10     #: S_* index of the last stall cause (for timelines)
 T_STACK_LO = 11       #: lowest valid sp of the core's stack (-1: unknown, no check)
-NUM_TIM_SLOTS = 12
+T_ID_EARLY = 12       #: cycles the next instruction already sat in decode (ID) before its clock cyc[core]
+T_LD1_DST = 13        #: integer register of the most recent load (0: none or x0)
+T_LD1_WB = 14         #: the cycle in which that load is in write-back
+T_LD2_DST = 15        #: the same for the load before it
+T_LD2_WB = 16
+T_PCSET = 17          #: resolved next instruction, if a jump: the cycle it redirects the fetch
+T_EX_WAIT = 18        #: resolved next instruction: cycles it waits in EX for the FP divider (see engine)
+T_FDIV_WB = 19        #: 1 while the FP divider's result is not written yet (T_FDIV_READY: the cycle it will be)
+T_MEM_RESP = 20       #: cycle of the (last) data response of the most recent load or store
+NUM_TIM_SLOTS = 24
 
 # ---- per-core statistics: stat[core, S_*] -------------------------------------
 # Extra cycles beyond the 1 cycle every instruction costs, by cause, so that

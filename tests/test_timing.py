@@ -1,10 +1,11 @@
-"""Cycle-exact timing microbenchmarks: one or more tests per row of
-``core-timing.md`` (shared spec) and per rule of its fdiv.s/fsqrt.s section.
+"""Cycle-exact timing microbenchmarks: one or more tests per rule of the core
+timing model (docs/timing.md: the CV32E40P instruction timings and the
+pipeline rules measured on its RTL).
 
-Method (the spec's "How to test a rule"): an assembly program repeats an
-instruction pattern N times in a loop between two ``csrr mcycle`` reads and
-exits with the difference as its exit code.  Every expected value below is
-derived by hand from the spec table, never from the simulator.  The harness
+Method: an assembly program repeats an instruction pattern N times in a loop
+between two ``csrr mcycle`` reads and exits with the difference as its exit
+code.  Every expected value below is derived by hand from the rule, never
+from the simulator.  The harness
 (see :func:`program`)::
 
         <setup>                   # registers, data, FPU on; not measured
@@ -254,7 +255,7 @@ def test_mulh(op):
     check_loop(body, 11)
 
 
-# Divider cost by divisor b (pulp-reference 1.3 / core-timing row):
+# Divider cost by divisor b (CV32E40P user manual, instruction execution table; RTL cv32e40p_div):
 #   unsigned ops, and signed ops with b >= 0: 3 + clz32(b)     (clz32(0) = 32)
 #   signed ops with b < 0:                    2 + clz32(~b)
 # (b, cycles for div/rem, cycles for divu/remu), each worked out by hand:
@@ -297,7 +298,7 @@ def test_div_dividend_does_not_matter(op, b, k, a):
 
 
 def test_div_result_forwarded():
-    """pulp-reference 1.3: the divider result is forwarded, a dependent
+    """The divider result is forwarded (ALU write port), a dependent
     instruction has no extra stall: divu by 3 (33) + dependent add (1) +
     dependent div by 0xFF (27) = 61."""
     body = """
@@ -383,11 +384,12 @@ def test_load_use_branch_operand():
 
 
 @pytest.mark.parametrize("body, p", [
-    # pulp-reference 1.2 (RTL load_stall): the instruction right after a load
-    # also stalls when it *writes* the load's destination (WAW) ...
+    # RTL load_stall (cv32e40p_controller.sv): the instruction right after a load also stalls when
+    # it *writes* the load's destination through the ALU write port (WAW) ...
     ("lw t0, 4(a1)\naddi t0, t1, 1", 3),          # 1 + 1 stall + 1
     ("lw t0, 4(a1)\nlui t0, 1", 3),               # 1 + 1 stall + 1
-    ("flw ft0, 4(a1)\nfadd.s ft0, ft1, ft2", 3),  # 1 + 1 stall + 1
+    # ... not an FP-unit instruction: it writes through the FPU's port (regfile_we_id not set): 1 + 1
+    ("flw ft0, 4(a1)\nfadd.s ft0, ft1, ft2", 2),
     # ... except when that instruction is itself a load: 1 + 1
     ("lw t0, 4(a1)\nlw t0, 8(a1)", 2),
     ("flw ft0, 4(a1)\nflw ft0, 8(a1)", 2),
@@ -398,6 +400,25 @@ def test_load_use_branch_operand():
 ], ids=["lw_waw_alu", "lw_waw_lui", "flw_waw_fadd", "lw_lw_same_rd", "flw_flw_same_rd",
         "lw_indep_alu", "lw_indep_sw", "flw_indep_fadd"])
 def test_load_waw(body, p):
+    check_loop(body, p)
+
+
+@pytest.mark.parametrize("body, p", [
+    # the WAW term compares register numbers with no x0 exception: a load into x0, then any ALU-port
+    # writer of x0 (a nop is addi x0, x0, 0) is held 1: 1 + 1 + 1
+    ("lw zero, 4(a1)\nnop", 3),
+    ("lbu zero, 4(a1)\nadd zero, t1, t2", 3),
+    # FP instructions that write the loaded integer register do not use the ALU port: 1 + 1
+    ("lw t0, 4(a1)\nfmv.x.w t0, ft1", 2),
+    ("lw t0, 4(a1)\nfeq.s t0, ft1, ft2", 2),
+    ("lw t0, 4(a1)\nfcvt.w.s t0, ft1", 2),
+    # a jal linking into the loaded register is held 1 (and, held in decode, costs 1): 1 + 1 + 1
+    ("lw t0, 4(a1)\njal t0, 3f\n3:", 3),
+], ids=["lw_x0_nop", "lbu_x0_add", "lw_fmv_x_w", "lw_feq", "lw_fcvt_w_s", "lw_jal_link"])
+def test_load_waw_alu_port_only(body, p):
+    """The load write-after-write stall applies only to writers of the ALU port, x0 included
+    (cv32e40p_controller.sv load_stall: reg_d_ex_is_reg_d_id with regfile_we_id, the ALU-port write
+    enable, which FP instructions do not set)."""
     check_loop(body, p)
 
 
@@ -531,6 +552,72 @@ def test_lw_dependent_jalr_with_link():
     check_loop("lw a4, 8(a1)\njalr ra, 0(a4)\n.Ljt:", 5, setup=_JALR_SETUP)
 
 
+@pytest.mark.parametrize("body, p", [
+    # a3 = .Ljt = the jalr's own pc + 4, so linking into a3 keeps it: the jalr alone costs 3
+    ("jalr a3, 0(a3)\n.Ljt:", 3),
+    # the usual far call: auipc (1) + jalr dependent on it (1 jr_stall + 3) = 5
+    ("auipc ra, 0\njalr ra, 8(ra)\n.Ljt:", 5),
+], ids=["no_dependency", "auipc_far_call"])
+def test_jalr_links_into_its_rs1(body, p):
+    """A jalr with rd == rs1 != x0 costs 3: after it issues, the decode register still holds it, and
+    jr_stall on that stale copy (the jalr in EX writes its own rs1) holds the fetched target a cycle
+    (cv32e40p_id_stage.sv reg_d_alu_is_reg_a, cv32e40p_controller.sv jr_stall)."""
+    check_loop(body, p, setup=_JALR_SETUP)
+
+
+@pytest.mark.parametrize("middle", [
+    "addi t3, t3, 1", "nop", "mul t3, t1, t2", "lw t4, 4(a1)", "sw t1, 12(a1)", "beq t1, t2, .Ljt",
+], ids=["addi", "nop", "mul", "lw", "sw", "branch_not_taken"])
+def test_jalr_load_in_writeback(middle):
+    """lw a4; one 1-cycle instruction; jalr using a4: the load is in write-back in the jalr's first
+    decode cycle, which raises jr_stall (cv32e40p_controller.sv, its write-back term): 1 + 1 + (1 + 2)
+    = 5, whatever the middle instruction (t1 = 7 != t2 = 3: the beq is not taken)."""
+    check_loop(f"lw a4, 8(a1)\n{middle}\njalr zero, 0(a4)\n.Ljt:", 5, setup=_JALR_SETUP)
+
+
+def test_jalr_load_two_instructions_before():
+    """With two instructions between the load and the jalr the load has left write-back:
+    1 + 1 + 1 + 2 = 5."""
+    check_loop("lw a4, 8(a1)\naddi t3, t3, 1\naddi t4, t4, 1\njalr zero, 0(a4)\n.Ljt:", 5,
+               setup=_JALR_SETUP)
+
+
+@pytest.mark.parametrize("body, p", [
+    # jal ra to the next instruction, a jalr there returning through ra + 4: jal 2 + jalr 2
+    ("jal ra, 3f\n3:\njalr zero, 4(ra)", 4),
+    # the same after a jalr that links: jalr 2 + jalr 2
+    ("jalr ra, 0(a3)\n.Ljt:\njalr zero, 4(ra)", 4),
+], ids=["after_jal", "after_jalr"])
+def test_jalr_at_jump_target_uses_fresh_link(body, p):
+    """A jalr at a jump's target that uses the link the jump just wrote has no jalr-dependency stall:
+    the link is no ALU result in EX any more when the target is decoded (2 cycles later)."""
+    check_loop(body, p, setup=_JALR_SETUP if ".Ljt" in body else "")
+
+
+@pytest.mark.parametrize("body, p", [
+    ("mulh t3, t1, t2\njal zero, 3f\n3:", 6),             # mulh 5 + jal 1
+    ("mulh t3, t1, t2\njalr zero, 0(a3)\n.Ljt:", 6),      # mulh 5 + jalr 1
+    ("divu t3, t1, a2\njal zero, 3f\n3:", 19),            # divu by 0x10000 (18) + jal 1
+    ("lw t3, 1(a1)\njal zero, 3f\n3:", 3),                # misaligned lw (2) + jal 1
+    ("sw t1, 2(a1)\njal ra, 3f\n3:", 3),                  # misaligned sw (2) + jal 1
+    # a jump held in decode is followed at once by its target: its link is still the ALU result in
+    # EX for a jalr there (1 jr_stall): mulh 5 + jal 1 + jalr (1 + 2)
+    ("mulh t3, t1, t2\njal ra, 3f\n3:\njalr zero, 4(ra)", 9),
+    # held by the jalr dependency instead: the fetch is redirected only when it clears: 1 + (1 + 2)
+    ("addi a4, a3, 0\njalr zero, 0(a4)\n.Ljt:", 4),
+    # after a flushing CSR the jump is fetched anew, nothing is early: 4 + 2
+    ("csrr t3, mstatus\njal zero, 3f\n3:", 6),
+], ids=["mulh_jal", "mulh_jalr", "divu_jal", "misaligned_lw_jal", "misaligned_sw_jal",
+        "mulh_jal_link_used", "jalr_dependency", "csr_flush_jal"])
+def test_jump_held_in_decode(body, p):
+    """A jump that waits in decode while EX is busy (div, mulh, a misaligned access's second phase)
+    costs 1: the controller redirects the fetch in its first decode cycle whether or not it can
+    leave decode (cv32e40p_controller.sv DECODE state: jump_in_dec, pc_set, jump_done_q), so the
+    target is decoded the cycle after the jump issues."""
+    setup = xsetup(a2=0x10000) + ("\n" + _JALR_SETUP if ".Ljt" in body else "")
+    check_loop(body, p, setup=setup)
+
+
 # ---------------------------------------------------------------------------
 # CSRs, fences
 # ---------------------------------------------------------------------------
@@ -542,19 +629,52 @@ def test_lw_dependent_jalr_with_link():
 ], ids=lambda s: s.replace(" ", "_").replace(",", ""))
 def test_csr_flushing(insn):
     """Row "csr access to mcycle/minstret/mstatus/mcountinhibit: 4" (and the
-    h halves, pulp-reference 1.2): 2 x 4 = 8.  a4 = the current mstatus,
+    h halves, CV32E40P decoder csr_status): 2 x 4 = 8.  a4 = the current mstatus,
     a5 = mstatus.FS bits (already set), so the writes change nothing."""
     check_loop(f"{insn}\n{insn}", 8, setup="csrr a4, mstatus\nli a5, 0x6000")
 
 
 @pytest.mark.parametrize("insn", [
     "csrr t0, mscratch", "csrw mscratch, t1", "csrrw t0, mscratch, t1",
-    "csrr t0, fcsr", "csrw fcsr, zero", "csrr t0, fflags", "csrw fflags, zero",
-    "csrr t0, frm", "csrwi frm, 0",
+    "csrr t0, fcsr", "csrr t0, fflags", "csrw fflags, zero", "csrwi fflags, 1", "csrr t0, frm",
+    "csrrs t0, frm, zero", "csrrsi t0, fcsr, 0",
 ], ids=lambda s: s.replace(" ", "_").replace(",", ""))
 def test_csr_fast(insn):
-    """Row "csr access to mscratch, fcsr/fflags/frm: 1": 2 x 1 = 2."""
+    """Row "csr access to mscratch, fflags, and reads of fcsr/frm: 1": 2 x 1 = 2.  A csrrs/csrrsi
+    with rs1 = x0 / uimm = 0 only reads."""
     check_loop(f"{insn}\n{insn}", 2)
+
+
+@pytest.mark.parametrize("insn", [
+    "csrw fcsr, zero", "csrwi frm, 0", "csrw frm, zero", "csrrw t0, fcsr, zero", "csrs frm, t3",
+    "csrci fcsr, 2",
+], ids=lambda s: s.replace(" ", "_").replace(",", ""))
+def test_csr_fp_mode_write_flushes(insn):
+    """Writes to frm or fcsr flush the pipeline like mstatus (CV32E40P decoder: csr_status for CSR_FRM
+    and CSR_FCSR when csr_op != CSR_OP_READ), for every write form and even when the value does not
+    change (t3 = 0, fcsr.frm = 0 and bit 1 of fcsr is a flag): 2 x 4 = 8."""
+    check_loop(f"{insn}\n{insn}", 8, setup="li t3, 0")
+
+
+def _counter_program(body: str) -> str:
+    """A program whose exit code is the value of `csrr a0, <counter>` at the end of body."""
+    return ('    .section .text.init, "ax", @progbits\n    .globl _start\n_start:\n' + _indent(body)
+            + "\n    li t0, 0x1A1040A0\n    li t1, 0x80000000\n    or t1, t1, a0\n    sw t1, 0(t0)\n2:  j 2b\n")
+
+
+@pytest.mark.parametrize("body, value", [
+    # csrw mcycle, zero costs 4 (flush); the read 4 cycles later gives 0 + 4 - 1
+    ("csrw mcycle, zero\ncsrr a0, mcycle", 3),
+    # csrw (4) + 5 addi: the read 9 cycles after the write gives 100 + 9 - 1
+    ("li t2, 100\ncsrw mcycle, t2\n" + "addi t3, t3, 1\n" * 5 + "csrr a0, mcycle", 108),
+    # minstret: the csrw itself is not counted, the 3 addi after it are
+    ("csrw minstret, zero\ncsrr a0, minstret", 0),
+    ("csrw minstret, zero\n" + "addi t3, t3, 1\n" * 3 + "csrr a0, minstret", 3),
+], ids=["mcycle", "mcycle_later", "minstret", "minstret_later"])
+def test_counter_write_cycle_not_counted(body, value):
+    """A counter write loads the value instead of counting its own cycle (mcycle) or instruction
+    (minstret): cv32e40p_cs_registers.sv mhpmcounter_write_lower and the counter increment."""
+    assert run_asm(_counter_program(body)).exit_code == value
 
 
 def test_csr_mscratch_dependent():
@@ -654,7 +774,15 @@ def test_flw_fsw(body, p):
 # ---------------------------------------------------------------------------
 #
 # k = cycles from the fdiv/fsqrt issue until a dependent instruction (or the
-# next FP-unit instruction) can issue.  The basic pattern is
+# next FP-unit instruction) can issue.  For fdiv.s it depends on the operands
+# only (the T-Head E906 SRT divider inside the CV32E40P FPU, pa_fdsu_*.v):
+#   zero, infinite or NaN operand                                     k = 3
+#   E = ilogb(a) - ilogb(b) > 128 or < -150: one SRT round            k = 5 + d
+#   otherwise                                    k = 4 + d + min(15, 2 + ceil(L/2))
+# with d = 1 for a subnormal divisor and L = the binary digits after the
+# point of the exact quotient of the significands (1 <= ma, mb < 2); a
+# quotient with no finite binary expansion takes 15 rounds: k = 19.
+# The basic pattern is
 #     fdiv.s ft0, ft1, ft2      # issue at t
 #     fadd.s ft3, ft0, ft4      # dependent: issues at t + k, costs 1
 # so P = k + 1 and the divider is idle again at the loop's addi.
@@ -674,7 +802,7 @@ def _fsqrt_case(a: int, k: int) -> None:
     check_loop("fsqrt.s ft0, ft1\nfadd.s ft3, ft0, ft4", k + 1, setup=fsetup(ft1=a))
 
 
-@pytest.mark.parametrize("a, b", [
+@pytest.mark.parametrize("a, b", [                  # ma / mb has no finite binary expansion
     (ONE, THREE),                 # 1/3
     (TWO, THREE),                 # 2/3
     (ONE, 0x41200000),            # 1/10
@@ -685,7 +813,7 @@ def _fsqrt_case(a: int, k: int) -> None:
     (ONE, 0x3F800001),            # 1/(1+2^-23)
 ], ids=["1/3", "2/3", "1/10", "1/7", "-1/3", "1e30/7", "1+ulp/7", "1/(1+ulp)"])
 def test_fdiv_inexact(a, b):
-    """fdiv rule "inexact result, normal operands: k = 19"."""
+    """Significand quotient with no finite binary expansion: 15 rounds, k = 19."""
     _fdiv_case(a, b, 19)
 
 
@@ -696,8 +824,9 @@ def test_fsqrt_inexact(a):
     _fsqrt_case(a, 19)
 
 
-# Exact quotients: k = 6 + ceil(m/2), m = fraction bits of the quotient
-# (index of its lowest set fraction bit counted from the binary point).
+# Finite significand quotients: k = 4 + 2 + ceil(L/2) = 6 + ceil(L/2); for a
+# quotient in [1, 2) L is the index of its lowest set fraction bit; a
+# quotient in (0.5, 1) has one more digit after the point.
 @pytest.mark.parametrize("a, b, k", [
     (ONE, ONE, 6),                  # 1.0:          m = 0  -> 6
     (THREE, TWO, 7),                # 1.5 = 1.1b:   m = 1  -> 6 + 1 = 7
@@ -708,7 +837,8 @@ def test_fsqrt_inexact(a):
     (0x44004000, 0x44000000, 11),   # 513/512 = 1 + 2^-9: m = 9 -> 6 + 5 = 11
     (0x41400000, TWO, 7),           # 12/2 = 6 = 1.1b * 4: m = 1 -> 7
     (0xC0400000, TWO, 7),           # -3/2 = -1.5:  m = 1  -> 7
-    (ONE, 0x40800000, 6),           # 1/4 = 0.25:   m = 0  -> 6
+    (ONE, 0x40800000, 6),           # 1/4: ma / mb = 1: L = 0 -> 6
+    (0x42440000, 0x40E00000, 8),    # 49/7: 1.53125 / 1.75 = 0.875 = 0.111b: L = 3 -> 6 + 2 = 8
     (0x3FC00000, 0x3FC00000, 6),    # 1.5/1.5 = 1:  m counts the quotient, not the operands -> 6
     (0x3F800001, 0x3F800001, 6),    # (1+2^-23)/(1+2^-23) = 1 -> 6
     # exact although they look inexact: 0x800001 = 3 * 0x2AAAAB, so (1+2^-23)/3 = 0x2AAAAB * 2^-23
@@ -718,10 +848,10 @@ def test_fsqrt_inexact(a):
     (0x3F800001, THREE, 17),
     (E30, THREE, 17),
 ], ids=["1/1", "3/2", "1+2^-23", "1+2^-22", "7/4", "15/8", "513/512", "12/2", "-3/2", "1/4", "1.5/1.5",
-        "ulp/ulp", "(1+2^-23)/3", "1e30/3"])
+        "ulp/ulp", "(1+2^-23)/3", "1e30/3", "49/7"])
 def test_fdiv_exact(a, b, k):
-    """fdiv rule "exact result: k = 6 + ceil(m/2)" with the spec's examples
-    (1.0/1.0 -> 6, 3.0/2.0 -> 7, (1+2^-23)/1.0 -> 18) and a few more."""
+    """Finite significand quotient: k = 6 + ceil(L/2) (1.0/1.0 -> 6, 3.0/2.0 -> 7, (1+2^-23)/1.0 -> 18,
+    49/7 -> 8); the comments give the quotient digits m = L."""
     _fdiv_case(a, b, k)
 
 
@@ -763,36 +893,57 @@ def test_fsqrt_special(a):
 
 
 @pytest.mark.parametrize("a, b", [
-    (FLT_MAX, 0x3F000000),        # FLT_MAX / 0.5 = 2 * FLT_MAX -> inf
-    (E30, EM30),                  # 1e30 / 1e-30
-    (0xF149F2CA, EM30),           # -1e30 / 1e-30
-], ids=["max/0.5", "1e30/1e-30", "-1e30/1e-30"])
-def test_fdiv_overflow(a, b):
-    """fdiv rule "overflow: 6"."""
-    _fdiv_case(a, b, 6)
+    (E30, EM30),                  # 1e30 / 1e-30: E = 99 - (-100) = 199 > 128
+    (0xF149F2CA, EM30),           # -1e30 / 1e-30: the same
+    (EM30, E30),                  # 1e-30 / 1e30: E = -199 < -150
+    (FLT_MAX, 0x00000001),        # FLT_MAX / 2^-149: E = 127 + 149 = 276 (subnormal divisor: + 1)
+], ids=["1e30/1e-30", "-1e30/1e-30", "1e-30/1e30", "max/min_subnormal"])
+def test_fdiv_exponent_out_of_range(a, b):
+    """An exponent difference beyond the range of the result skips the SRT iteration: one round, k = 5
+    (6 with the subnormal divisor's normalisation cycle; pa_fdsu_srt_single.v ex2_expnt_of,
+    ex2_id_nor_srt_skip)."""
+    k = 6 if b == 0x00000001 else 5
+    body = "fdiv.s ft0, ft1, ft2\nfadd.s ft3, ft0, ft4"
+    # the subnormal divisor also holds the fdiv a cycle at its issue, which the wait for it covers
+    check_loop(body, k + 1, setup=fsetup(ft1=a, ft2=b))
 
 
-@pytest.mark.parametrize("a, b", [
-    (EM30, E30),                  # 1e-30 / 1e30 -> 0 (inexact, underflow)
-    (FLT_MIN, THREE),             # 2^-126 / 3 -> inexact subnormal
-], ids=["1e-30/1e30", "min/3"])
-def test_fdiv_underflow(a, b):
-    """fdiv rule "underflow: 5"."""
-    _fdiv_case(a, b, 5)
+@pytest.mark.parametrize("a, b, k", [
+    (FLT_MAX, 0x3F000000, 18),    # FLT_MAX / 0.5 overflows, but E = 128: L = 23 -> 6 + 12
+    (FLT_MIN, THREE, 19),         # 2^-126 / 3 underflows, E = -127: 1/1.5 has no finite expansion
+    (FLT_MIN, TWO, 6),            # 2^-126 / 2 = 2^-127 (subnormal, exact): L = 0
+    (0x00400000, ONE, 6),         # 2^-127 (subnormal dividend) / 1: L = 0
+    (0x00000003, THREE, 6),       # 3 * 2^-149 / 3: 1.5 / 1.5 = 1: L = 0
+    (ONE, 0x00400000, 7),         # 1 / 2^-127 (subnormal divisor): L = 0, d = 1 -> 4 + 1 + 2
+    (THREE, 0x00400000, 8),       # 3 / 2^-127: E = 128, 1.5 / 1 = 1.1b: L = 1, d = 1 -> 4 + 1 + 3
+], ids=["max/0.5", "min/3", "min/2", "subnormal/1", "subnormal/3", "1/subnormal", "3/subnormal"])
+def test_fdiv_operands_not_result(a, b, k):
+    """k follows the operands, not the result's flags: quotients that overflow or underflow still run
+    the SRT rounds of their significands, and a subnormal divisor adds its normalisation cycle
+    (pa_fdsu_ctrl.v fdsu_dn_stall)."""
+    _fdiv_case(a, b, k)
+
+
+def test_fdiv_subnormal_divisor_holds_issue():
+    """An fdiv with a subnormal divisor also holds the pipeline one cycle at its own issue: the next
+    instruction issues 2 cycles after it.  fdiv 1/2^-127 (k = 7) at t, divu by 0 (35 cycles) at t+2,
+    the dependent fadd at t+37 (the divide is long done): P = 2 + 35 + 1 = 38."""
+    body = "fdiv.s ft0, ft1, ft2\ndivu t0, t1, zero\nfadd.s ft3, ft0, ft4"
+    check_loop(body, 38, setup=fsetup(ft1=ONE, ft2=0x00400000))
 
 
 # Divider shadow.  fdiv 1/3 (k = 19) issues at t; the integer instructions
 # after it cost c <= 18 cycles together (issuing at t+1 .. t+c, none of them
 # at t+19), then the dependent fadd issues at t + 19: P = 19 + 1 = 20, exactly
 # as without the integer instructions.
-_SHADOW_SETUP = fsetup(ft1=ONE, ft2=THREE) + "\n" + xsetup(a2=0x10000, a3=0x40000000)
+_SHADOW_SETUP = fsetup(ft1=ONE, ft2=THREE) + "\n" + xsetup(a2=0x10000, a3=0x40000000, a4=0x20000)
 
 
 @pytest.mark.parametrize("shadow", [
     "add t0, t1, t2\nxor t3, t0, t1\nslli t3, t3, 2",     # ALU: 3
     "mul t0, t1, t2\nmul t3, t0, t1",                     # mul: 2
     "mulh t0, t1, t2\nmulhu t3, t0, t1\nmulhsu t3, t3, t1",   # mulh: 15
-    "divu t0, t1, a2",                                    # divu by 0x10000: 18 (t+1 .. t+18)
+    "divu t0, t1, a4",                                    # divu by 0x20000: 17 (t+1 .. t+17)
     "div t0, t1, a3\nrem t3, t1, a3",                     # div by 0x40000000: 4 + 4
     "lw t0, 4(a1)\nlw t3, 8(a1)",                         # lw: 2
     "sw t1, 8(a1)\nsw t2, 12(a1)",                        # sw: 2
@@ -802,7 +953,7 @@ _SHADOW_SETUP = fsetup(ft1=ONE, ft2=THREE) + "\n" + xsetup(a2=0x10000, a3=0x4000
     # a mix: 1 + 1 + 5 + 1 + 1 + 1 + 1 + 4 = 15
     "add t0, t1, t2\nmul t3, t0, t1\nmulh t3, t3, t1\nlw t4, 4(a1)\nsw t1, 8(a1)\n"
     "flw ft6, 12(a1)\nfsw ft5, 16(a1)\ndivu t5, t1, a3",
-], ids=["alu", "mul", "mulh", "div18", "div_rem", "lw", "sw", "flw", "fsw", "load_use", "mix"])
+], ids=["alu", "mul", "mulh", "div17", "div_rem", "lw", "sw", "flw", "fsw", "load_use", "mix"])
 def test_fdiv_shadow_integer(shadow):
     """fdiv rule "independent integer instructions (ALU, mul, mulh, div, lw,
     sw, flw, fsw of other registers) keep issuing in the divider's shadow"."""
@@ -811,9 +962,10 @@ def test_fdiv_shadow_integer(shadow):
 
 
 def test_fdiv_shadow_longer_than_divide():
-    """Integer work longer than k is not extended by the divide beyond the
-    write-back clash: fdiv 1/3 at t; divu by 0 (35) at t+1 .. t+35; the
-    dependent fadd at t+36 (the divide is long done): P = 1 + 35 + 1 = 37."""
+    """Integer work longer than k is not extended by the divide: fdiv 1/3 at t;
+    divu by 0 (35) at t+1, in EX t+2 .. t+36, so the divider's write-back at
+    t+19 falls in the middle of it and costs nothing; the dependent fadd at
+    t+36 (the divide is long done): P = 1 + 35 + 1 = 37."""
     body = "fdiv.s ft0, ft1, ft2\ndivu t0, t1, zero\nfadd.s ft3, ft0, ft4"
     check_loop(body, 37, setup=_SHADOW_SETUP)
 
@@ -855,47 +1007,125 @@ def test_fdiv_shadow_then_waiter():
     check_loop(body, 20, setup=_SHADOW_SETUP)
 
 
-# Write-back clash: an integer (non FP-unit) instruction that would issue
-# exactly k cycles after the fdiv is delayed by one cycle.
-@pytest.mark.parametrize("clasher", [
-    "addi t3, t3, 1", "lw t0, 4(a1)", "sw t1, 8(a1)", "mul t0, t1, t2", "flw ft5, 8(a1)", "fsw ft5, 8(a1)",
-], ids=["addi", "lw", "sw", "mul", "flw", "fsw"])
-def test_fdiv_writeback_clash(clasher):
-    """fdiv 1/3 at t; 18 addi at t+1 .. t+18; the clasher would issue at t+19
-    = t+k and is delayed to t+20; the dependent fadd issues at t+21:
-    P = 1 + 18 + (1 stall + 1) + 1 = 22."""
-    body = "fdiv.s ft0, ft1, ft2\n" + "addi t3, t3, 1\n" * 18 + clasher + "\nfadd.s ft3, ft0, ft4"
-    check_loop(body, 22, setup=_SHADOW_SETUP)
+# Divider write-back: the result is written through the ALU write port in the
+# cycle it returns, t + k.  An instruction is in EX the cycle after it issues,
+# so at t + k the instruction issued at t + k - 1 is in EX: if it writes a
+# register through that port it stalls 1 cycle (ex_stage wb_contention); a
+# load, store, branch or FP-unit instruction there does not.
+@pytest.mark.parametrize("x, stall", [
+    ("addi t3, t3, 1", 1), ("lui t3, 1", 1), ("mul t0, t1, t2", 1), ("jal t4, 3f\n3:", 1),
+    ("lw t0, 4(a1)", 0), ("sw t1, 8(a1)", 0), ("flw ft5, 8(a1)", 0), ("fsw ft5, 8(a1)", 0),
+    ("beq t1, t2, 3f\n3:", 0),
+], ids=["addi", "lui", "mul", "jal", "lw", "sw", "flw", "fsw", "branch"])
+def test_fdiv_writeback_port(x, stall):
+    """fdiv 1/3 at t; 17 addi at t+1 .. t+17 (in EX until t+18); x issues at t+18, so it is in EX at
+    t+19 = t+k; then the dependent fadd.  An ALU-port writer x stalls: it costs 1 + 1 (a jal: 2 + 1;
+    its target waits for decode, which the stall holds), the fadd issues right after.  Otherwise the
+    fadd issues at t+19.  P = 1 + 17 + cost(x) + stall + 1 = 20 + stall (x = jal: 21 + stall)."""
+    body = "fdiv.s ft0, ft1, ft2\n" + "addi t3, t3, 1\n" * 17 + x + "\nfadd.s ft3, ft0, ft4"
+    check_loop(body, 20 + stall + (1 if x.startswith("jal") else 0), setup=_SHADOW_SETUP)
 
 
-def test_fdiv_writeback_clash_exact_k():
-    """With k = 6 (1.0/1.0): 5 addi at t+1..t+5, the 6th addi would issue at
-    t+6 and goes at t+7, the 7th at t+8, dependent fadd at t+9:
-    P = 1 + 7 + 1 + 1 = 10."""
+def test_fdiv_writeback_port_exact_k():
+    """With k = 6 (1.0/1.0) at t: the 5th addi (issued t+5) is in EX at t+6 and stalls; the 6th and
+    7th addi at t+7 and t+8, the dependent fadd at t+9: P = 1 + 7 + 1 + 1 = 10."""
     body = "fdiv.s ft0, ft1, ft1\n" + "addi t3, t3, 1\n" * 7 + "fadd.s ft3, ft0, ft4"
     check_loop(body, 10, setup=fsetup(ft1=ONE))
 
 
-def test_fdiv_no_clash_before_or_after():
-    """Only the instruction issuing exactly at t+k is delayed, and only if it is
-    not an FP-unit instruction: fdiv 1/3 at t, divu by 0x10000 issues at t+1
-    (18 cycles: the next issue slot is t+19), the fadd (FP unit, dependent)
-    issues at t+19 = t+k with no delay, the addi at t+20 = t+k+1 is not
-    delayed either: P = 1 + 18 + 1 + 1 = 21."""
+def test_fdiv_writeback_in_last_cycle_of_div():
+    """A multi-cycle ALU-port writer stalls if the result returns in its last EX cycle: fdiv 1/3 at t,
+    divu by 0x10000 issued at t+1 (18 cycles, in EX t+2 .. t+19): t+19 = t+k is its last cycle, so it
+    takes 19; the fadd (dependent) issues at t+20, the addi at t+21:
+    P = 1 + 19 + 1 + 1 = 22."""
     body = "fdiv.s ft0, ft1, ft2\ndivu t0, t1, a2\nfadd.s ft3, ft0, ft4\naddi t3, t3, 1"
-    check_loop(body, 21, setup=_SHADOW_SETUP)
+    check_loop(body, 22, setup=_SHADOW_SETUP)
 
 
-def test_fdiv_clash_on_loop_branch():
-    """The clash also hits branches: fdiv 1/3 at t, 17 addi at t+1..t+17, the
-    loop's addi at t+18, its bnez would issue at t+19 and goes at t+20.  The
-    pattern is 1 + 17 + 1 (the stall) = 19 on top of the loop overhead."""
+def test_fdiv_clash_on_loop_addi():
+    """fdiv 1/3 at t, 17 addi at t+1 .. t+17, the loop's own addi at t+18 is in EX at t+19 and stalls,
+    the taken bnez issues at t+20 (the divide is done by then, so it does not wait for the csrr
+    mcycle behind it either).  The pattern is 1 + 17 + 1 (the stall) = 19 on top of the loop
+    overhead."""
     body = "fdiv.s ft0, ft1, ft2\n" + "addi t3, t3, 1\n" * 17
     check_loop(body.rstrip("\n"), 19, setup=_SHADOW_SETUP)
 
 
+@pytest.mark.parametrize("tail, p", [
+    # the mulh (t+17) is in EX t+18 .. t+22; at t+19 it is past its first cycle (mulh_active): the
+    # write waits until t+23, where the addi issued at t+22 stalls; the fadd waits for the write:
+    # 1 + 16 + 5 + (1 + 1) + 1
+    ("mulh t0, t1, t2\naddi t3, t3, 1", 25),
+    # the mulh (t+18) is in its first EX cycle at t+19 (not yet mulh_active): written then, and the
+    # mulh, busy anyway, loses nothing: 1 + 16 + 1 + 5 + 1
+    ("addi t4, t4, 1\nmulh t0, t1, t2", 24),
+    # the lw (t+17) answers at t+19 while the addi (t+18) is in EX: the write waits until t+20, where
+    # the sw (t+19) is in EX and does not stall; the fadd issues at t+20: 1 + 16 + 1 + 1 + 1 + 1
+    ("lw t0, 4(a1)\naddi t3, t3, 1\nsw t1, 8(a1)", 21),
+    # same, but an independent fadd arrives in EX at t+20, the cycle of the postponed write: it waits
+    # that cycle (the divider is still active): 1 + 16 + 1 + 1 + (1 + 1) + 1
+    ("lw t0, 4(a1)\naddi t3, t3, 1\nfmul.s ft5, ft1, ft1", 22),
+    # a jalr in decode behind the ALU-port writer in EX at t+19 postpones the write; at t+20 the
+    # jalr is in EX with its stale copy in decode, again; at t+21 EX is empty: written with no stall.
+    # 1 + 16 + 1 + 1 + 2 + 1 (the fadd at t+21)
+    ("addi t3, t3, 1\naddi t4, t4, 1\njalr zero, 0(a3)\n.Ljt:", 22),
+    # a misaligned lw (t+18) is in EX t+19 and t+20: the write waits until t+21, where the addi issued
+    # at t+20 stalls: 1 + 16 + 1 + 2 + (1 + 1) + 1
+    ("addi t4, t4, 1\nlw t0, 1(a1)\naddi t3, t3, 1", 23),
+], ids=["mulh_active", "mulh_first_cycle", "load_response", "fp_op_in_write_cycle", "jalr_in_decode",
+        "misaligned"])
+def test_fdiv_writeback_postponed(tail, p):
+    """The write of the divider's result is postponed (apu_rvalid_q in cv32e40p_ex_stage.sv) while a
+    mulh is past its first cycle, during a misaligned access, while a data response arrives with an
+    ALU-port writer in EX, and while a jalr is in decode with an ALU-port writer in EX; the ALU-port
+    writer in EX when it is finally written stalls.  fdiv 1/3 at t, 16 addi at t+1 .. t+16, then the
+    tail, then a fadd on the result."""
+    body = "fdiv.s ft0, ft1, ft2\n" + "addi t3, t3, 1\n" * 16 + tail + "\nfadd.s ft3, ft0, ft4"
+    check_loop(body, p, setup=_SHADOW_SETUP + ("\n" + _JALR_SETUP if ".Ljt" in tail else ""))
+
+
+@pytest.mark.parametrize("body, p", [
+    ("fdiv.s ft0, ft1, ft2\ncsrr t0, mscratch", 21),             # csrr at t+20: 20 + 1
+    ("fdiv.s ft0, ft1, ft2\n" + "addi t3, t3, 1\n" * 5 + "csrr t0, mscratch", 21),   # still t+20
+    ("fdiv.s ft0, ft1, ft2\ncsrw fflags, zero", 21),
+    ("fdiv.s ft0, ft1, ft2\ncsrr t0, mhartid", 21),
+    ("fdiv.s ft0, ft1, ft2\ncsrr t0, mstatus", 24),              # t+20, then its flush: 20 + 4
+    # the second fdiv waits for the first (t+19), the csrr for the second: 19 + 20 + 1
+    ("fdiv.s ft0, ft1, ft2\nfdiv.s ft6, ft1, ft2\ncsrr t0, mscratch", 40),
+    # an FP op that is not a divide does not hold a CSR: 1 + 1
+    ("fadd.s ft0, ft1, ft2\ncsrr t0, mscratch", 2),
+], ids=["mscratch", "after_shadow", "fflags", "mhartid", "mstatus_flush", "two_divides", "fadd"])
+def test_csr_waits_for_divider(body, p):
+    """A CSR instruction issues no earlier than the cycle after the divider's result is written
+    (cv32e40p_id_stage.sv csr_apu_stall: apu_busy until the edge after the result): fdiv 1/3 at t
+    (k = 19), the CSR at t+20, whatever ran in the shadow."""
+    check_loop(body, p, setup=_SHADOW_SETUP)
+
+
+@pytest.mark.parametrize("jump, p", [
+    # taken beq at t+1 with a csrr right behind it: its target issues at t + k + 2 = t+21, the
+    # dependent fadd there: 1 + 20 + 1
+    ("beq zero, zero, 3f", 22),
+    ("bne t1, t2, 3f", 22),
+    # a jal does not wait: 1 + 2, the fadd at t+19: 20
+    ("jal zero, 3f", 20),
+], ids=["beq", "bne", "jal"])
+def test_taken_branch_before_csr_waits_for_divider(jump, p):
+    """A taken branch whose next instruction in memory is a CSR instruction waits for the divider:
+    the killed CSR stays in the decode register and its csr_apu_stall (not gated by instr_valid)
+    holds the fetch of the target (cv32e40p_id_stage.sv csr_apu_stall, id_ready)."""
+    body = f"fdiv.s ft0, ft1, ft2\n{jump}\ncsrr t0, mscratch\n3:\nfadd.s ft3, ft0, ft4"
+    check_loop(body, p, setup=_SHADOW_SETUP)
+
+
+def test_taken_branch_before_fp_op_does_not_wait():
+    """The same with an FP instruction behind the branch: beq 3, fadd at t+19: 1 + 3 + ... = 20."""
+    body = "fdiv.s ft0, ft1, ft2\nbeq zero, zero, 3f\nfmul.s ft5, ft1, ft1\n3:\nfadd.s ft3, ft0, ft4"
+    check_loop(body, 20, setup=_SHADOW_SETUP)
+
+
 # ---------------------------------------------------------------------------
-# Stall breakdown, counters and the assumptions where the spec is silent
+# Stall breakdown, counters and the assumptions where the measurements are silent
 # ---------------------------------------------------------------------------
 
 def test_stall_breakdown_adds_up():
@@ -910,8 +1140,9 @@ def test_stall_breakdown_adds_up():
         csrr mstatus                4
         fence                       4
         misaligned lw               2
-        fdiv 1/3, 18 addi, addi (clash), fadd on the result
-                                    1 + 18 + 2 + 1 = 22
+        fdiv 1/3, 19 addi (the 18th is in EX at t+19 and
+        stalls on the divider's write-back), fadd on the result
+                                    1 + 19 + 1 + 1 = 22
         fdiv 1/3 + dependent fadd   19 + 1     = 20
     P = 3 + 4 + 2 + 5 + 18 + 4 + 4 + 2 + 22 + 20 = 84."""
     body = (
