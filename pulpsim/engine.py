@@ -308,7 +308,7 @@ def vc_resnap_all(csr, stat, opcount, evs, vc_snap, core, now):
         vc_snap[core, k] = tot
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", inline="always")
 def is_csr_op(op):
     return (op == OP_CSRRW or op == OP_CSRRS or op == OP_CSRRC or op == OP_CSRRWI or op == OP_CSRRSI
             or op == OP_CSRRCI)
@@ -663,61 +663,35 @@ def arbitrate(code, pagemap, opflags, params, regions, xreg, pc, cyc, tim, stat,
 # Hazards in decode
 # ----------------------------------------------------------------------------
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", inline="always")
 def _reads(code, idx, reg):
     """Whether the instruction reads unified register `reg` (never true for x0)."""
     return code[idx, _SA] == reg or code[idx, _SB] == reg or code[idx, _SC] == reg
 
 
 @njit(cache=True, error_model="numpy")
-def hazard_stalls(code, idx, op, flags, t, first_id, last_load, last_alu, ld1_dst, ld1_wb, ld2_dst, ld2_wb,
-                  stat, tim, c):
-    """Stalls of the instruction in decode before it can issue (CV32E40P controller: load_stall, jr_stall).
-
-    `t` is the earliest cycle it could issue, `first_id` the cycle it entered decode (earlier than `t` while
-    the instruction before it was busy in EX). Returns (issue cycle, pcset): pcset is, for a jump, the cycle
-    in which the controller redirects the fetch to its target, i.e. the first cycle in decode without
-    jr_stall (-1 for other instructions).
-    """
-    issue = t
-    jump = (flags & OPF_JUMP) != 0
-    pcset = first_id if jump else -1
-    if last_load != 0:
-        waw_reg = 0 if last_load == LOAD_X0 else last_load
-        if _reads(code, idx, last_load):
-            # load_stall: the loaded value is used right away
-            issue += 1
-            stat[c, S_LOAD_USE] += 1
-            tim[c, T_LAST_STALL] = S_LOAD_USE
-            if op == OP_JALR:   # lw + dependent jalr: the load in write-back also raises jr_stall
-                issue += 1
-                stat[c, S_JR_STALL] += 1
-                tim[c, T_LAST_STALL] = S_JR_STALL
-                pcset = issue
-        elif (flags & OPF_ALU_WB) != 0 and code[idx, _RD] == waw_reg:
-            # load_stall's write-after-write term: only for writers of the ALU port, x0 included
-            issue += 1
-            stat[c, S_LOAD_USE] += 1
-            tim[c, T_LAST_STALL] = S_LOAD_USE
-    elif op == OP_JALR and last_alu != 0 and code[idx, _SA] == last_alu:
-        # jr_stall: rs1 is the ALU result of the instruction in EX
-        issue += 1
-        stat[c, S_JR_STALL] += 1
-        tim[c, T_LAST_STALL] = S_JR_STALL
-        pcset = issue
-    if op == OP_JALR and pcset == first_id:
-        # jr_stall: a load whose destination is rs1 is in write-back in the jalr's first decode cycle
-        ra = code[idx, _SA]
-        if ra != 0 and ((ld1_dst == ra and ld1_wb == first_id) or (ld2_dst == ra and ld2_wb == first_id)):
-            pcset = first_id + 1
-            if issue < pcset:
-                stat[c, S_JR_STALL] += pcset - issue
-                tim[c, T_LAST_STALL] = S_JR_STALL
-                issue = pcset
+def jump_pcset(code, idx, op, issue, jr_held, first_id, stat, tim, c):
+    """The cycle in which the controller redirects the fetch for the jump in decode (CV32E40P controller,
+    DECODE state: pc_set while ~jr_stall): its first decode cycle without jr_stall. `first_id` is the cycle
+    it entered decode (earlier than its issue while the instruction before it was busy in EX), `jr_held`
+    whether the load-use / ALU-result jr_stall already held it until `issue`. A jalr is also held when a
+    load writing its rs1 is in write-back in its first decode cycle (jr_stall's write-back term).
+    Returns (issue, pcset)."""
+    if jr_held:
+        return issue, issue
+    pcset = first_id
+    ra = code[idx, _SA]
+    if op == OP_JALR and ra != 0 and ((tim[c, T_LD1_DST] == ra and tim[c, T_LD1_WB] == first_id)
+                                      or (tim[c, T_LD2_DST] == ra and tim[c, T_LD2_WB] == first_id)):
+        pcset = first_id + 1
+        if issue < pcset:
+            stat[c, S_JR_STALL] += pcset - issue
+            tim[c, T_LAST_STALL] = S_JR_STALL
+            issue = pcset
     return issue, pcset
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", inline="always")
 def jump_cost(issue, pcset, links_own_rs1, stat, c):
     """Cycles from a jump's issue until its target issues.
 
@@ -926,15 +900,9 @@ def run(code, pagemap, opflags, evs, params, regions, mem8, mem16, mem32,
         t = cyc[c]
         last_load = tim[c, T_LAST_LOAD_DST]
         last_alu = tim[c, T_LAST_ALU_DST]
-        id_early = tim[c, T_ID_EARLY]
-        ld1_dst = tim[c, T_LD1_DST]
-        ld1_wb = tim[c, T_LD1_WB]
-        ld2_dst = tim[c, T_LD2_DST]
-        ld2_wb = tim[c, T_LD2_WB]
         fdiv_ready = tim[c, T_FDIV_READY]
         fdiv_dst = tim[c, T_FDIV_DST]
         fdiv_wb = tim[c, T_FDIV_WB]
-        mem_resp = tim[c, T_MEM_RESP]
         tohost = tim[c, T_TOHOST]
         prev_p = tim[c, T_PREV_PC]
         halted = False
@@ -963,15 +931,39 @@ def run(code, pagemap, opflags, evs, params, regions, mem8, mem16, mem32,
 
             # ---- stalls charged before issue (already included in t if resolved)
             issue = t
-            first_id = t - id_early  # the cycle this instruction entered decode
             ex_wait = 0  # cycles an FP-unit instruction waits for the divider (in EX on the RTL, see below)
+            pcset = 0  # for a jump: the cycle it redirects the fetch (jump_pcset)
             if resolved:
                 resolved = False
                 pcset = tim[c, T_PCSET]
                 ex_wait = tim[c, T_EX_WAIT]
             else:
-                issue, pcset = hazard_stalls(code, idx, op, flags, t, first_id, last_load, last_alu,
-                                             ld1_dst, ld1_wb, ld2_dst, ld2_wb, stat, tim, c)
+                # load_stall and jr_stall (cv32e40p_controller.sv)
+                jr_held = False
+                if last_load != 0:
+                    if _reads(code, idx, last_load):
+                        # the loaded value is used right away
+                        issue += 1
+                        stat[c, S_LOAD_USE] += 1
+                        tim[c, T_LAST_STALL] = S_LOAD_USE
+                        if op == OP_JALR:   # lw + dependent jalr: the load in write-back also raises jr_stall
+                            issue += 1
+                            stat[c, S_JR_STALL] += 1
+                            tim[c, T_LAST_STALL] = S_JR_STALL
+                            jr_held = True
+                    elif (flags & OPF_ALU_WB) != 0 and code[idx, _RD] == (0 if last_load == LOAD_X0 else last_load):
+                        # the write-after-write term: only for writers of the ALU port, x0 included
+                        issue += 1
+                        stat[c, S_LOAD_USE] += 1
+                        tim[c, T_LAST_STALL] = S_LOAD_USE
+                elif op == OP_JALR and last_alu != 0 and code[idx, _SA] == last_alu:
+                    # rs1 is the ALU result of the instruction in EX
+                    issue += 1
+                    stat[c, S_JR_STALL] += 1
+                    tim[c, T_LAST_STALL] = S_JR_STALL
+                    jr_held = True
+                if (flags & OPF_JUMP) != 0:
+                    issue, pcset = jump_pcset(code, idx, op, issue, jr_held, t - tim[c, T_ID_EARLY], stat, tim, c)
             if fdiv_dst != 0:
                 # an FP divide is in flight (or writes back this cycle)
                 wait_until = issue
@@ -991,7 +983,7 @@ def run(code, pagemap, opflags, evs, params, regions, mem8, mem16, mem32,
                     issue = wait_until
                 if issue >= fdiv_ready:
                     fdiv_dst = 0
-            if is_csr_op(op) and 0 < fdiv_ready and issue <= fdiv_ready:
+            if 0 < fdiv_ready and issue <= fdiv_ready and is_csr_op(op):
                 # csr_apu_stall: a CSR access waits until the edge after the divide's result is valid
                 stat[c, S_FDIV_WAIT] += fdiv_ready + 1 - issue
                 tim[c, T_LAST_STALL] = S_FDIV_WAIT
@@ -1535,17 +1527,17 @@ def run(code, pagemap, opflags, evs, params, regions, mem8, mem16, mem32,
                 stat[c, S_TRAP] += trap_cycles  # the trapping instruction does not retire
                 last_load = 0
                 last_alu = 0
-                id_early = 0
+                tim[c, T_ID_EARLY] = 0
             else:
                 if fdiv_wb != 0:
                     # a jalr in decode: the next one, or the jalr itself (its stale copy stays in decode)
                     jalr_in_dec = (op == OP_JALR and cost >= 2) or (
                         npc == p + 4 and npc < f_hi and code[idx + 1, _OP] == OP_JALR)
                     cost, ex_busy, fdiv_ready, pending = divider_writeback(fdiv_ready, issue, cost, ex_busy, op, flags,
-                                                                           mem_resp, jalr_in_dec, stat, c)
+                                                                           tim[c, T_MEM_RESP], jalr_in_dec, stat, c)
                     fdiv_wb = 1 if pending else 0
                 if (flags & (OPF_LOAD | OPF_STORE)) != 0:
-                    mem_resp = issue + 2 + ex_busy  # the (last) response comes the cycle after EX
+                    tim[c, T_MEM_RESP] = issue + 2 + ex_busy  # the (last) response comes the cycle after EX
                 opcount[c, op] += 1
                 stat[c, S_INSTR] += 1
                 last_load = new_load
@@ -1553,12 +1545,12 @@ def run(code, pagemap, opflags, evs, params, regions, mem8, mem16, mem32,
                 # follows it right away (a jump held in decode)
                 last_alu = code[idx, _DST] if (new_load == 0 and code[idx, _DST] < 32
                                                and ((flags & OPF_JUMP) == 0 or cost == 1)) else 0
-                id_early = ex_busy + ex_wait
+                tim[c, T_ID_EARLY] = ex_busy + ex_wait
                 if (flags & OPF_LOAD) != 0 and op != OP_FLW:
-                    ld2_dst = ld1_dst
-                    ld2_wb = ld1_wb
-                    ld1_dst = code[idx, _DST]
-                    ld1_wb = issue + cost + 1  # with a 1-cycle memory: data back the cycle after EX
+                    tim[c, T_LD2_DST] = tim[c, T_LD1_DST]
+                    tim[c, T_LD2_WB] = tim[c, T_LD1_WB]
+                    tim[c, T_LD1_DST] = code[idx, _DST]
+                    tim[c, T_LD1_WB] = issue + cost + 1  # with a 1-cycle memory: data back the cycle after EX
                 if tracing:
                     n = io[IO_TRACE_LEN]
                     trace[n, TR_CYCLE] = issue
@@ -1594,15 +1586,9 @@ def run(code, pagemap, opflags, evs, params, regions, mem8, mem16, mem32,
         tim[c, T_RESOLVED] = 1 if resolved else 0
         tim[c, T_LAST_LOAD_DST] = last_load
         tim[c, T_LAST_ALU_DST] = last_alu
-        tim[c, T_ID_EARLY] = id_early
-        tim[c, T_LD1_DST] = ld1_dst
-        tim[c, T_LD1_WB] = ld1_wb
-        tim[c, T_LD2_DST] = ld2_dst
-        tim[c, T_LD2_WB] = ld2_wb
         tim[c, T_FDIV_READY] = fdiv_ready
         tim[c, T_FDIV_DST] = fdiv_dst
         tim[c, T_FDIV_WB] = fdiv_wb
-        tim[c, T_MEM_RESP] = mem_resp
         tim[c, T_PREV_PC] = prev_p
 
     io[IO_EXECUTED] = executed
