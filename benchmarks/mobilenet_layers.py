@@ -2,7 +2,8 @@
 
 Usage:  python benchmarks/mobilenet_layers.py [--from IDX] [--configs vega:1 vega:8 pulp-open:1 pulp-open:8] [--json]
 
-The layer shapes are those of paper.md section 1.4 (MobileNet-V1, alpha 1.0, 128x128 input): the
+The layer shapes are those of MobileNet-V1 (Howard et al., arXiv 1704.04861, Table 1) at alpha 1.0 and a 128x128
+input, as in Ravaglia et al., IEEE JETCAS 2021 (layer indices as in pulpsim.cl.model): the
 adaptive stage behind the default latent-replay layer conv5_4/dw (index 19).  Each layer with weights
 also has an "sgd" row: the SGD step (momentum, weight decay) over its weights, tiled like the rest.  Every step runs with
 its tensors in L2 and double-buffered DMA tiles in L1 (pulpsim.tiled, tiles chosen under the whole
@@ -30,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from pulpsim import tiled  # noqa: E402
 from pulpsim.platform import get_platform  # noqa: E402
 
-#: (index, name, layer, C, H(=W), K or stride): paper.md section 1.4, indices 19..28.
+#: (index, name, layer, C, H(=W), K or stride): MobileNet-V1 at alpha 1.0, 128x128, indices 19..28 of pulpsim.cl.model.
 LAYERS = [
     (19, "conv5_4/dw", "depthwise", 512, 8, 1),
     (20, "conv5_4/sep", "pointwise", 512, 8, 512),

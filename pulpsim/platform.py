@@ -86,7 +86,7 @@ class FpuConfig:
     #: 0 = a private FPU per core (no contention).
     shared: int = 0
     #: fdiv/fsqrt: "iterative" = each core's own divider with the data-dependent
-    #: latency of core-timing.md; "shared" = one non-pipelined unit for the
+    #: latency of the CV32E40P FPU's SRT divider (docs/timing.md); "shared" = one non-pipelined unit for the
     #: whole cluster with a fixed latency (div_latency).
     divider: str = "iterative"
     div_latency: int = 14
@@ -166,7 +166,7 @@ class DmaConfig:
 @dataclass(frozen=True)
 class EnergyConfig:
     """Energy per event class and power per state (defaults: GVSoC's pulp_open power model at 25 C / 1.2 V,
-    pulp-reference.md section 11; not calibrated to VEGA silicon)."""
+    the power_models JSON files of GVSoC's pulp_open target; not calibrated to VEGA silicon)."""
 
     pj_per_instruction: float = 4.98      #: core dynamic energy per executed instruction
     pj_per_tcdm_access: float = 2.12      #: one 32-bit TCDM bank access (cores and DMA)

@@ -1,6 +1,6 @@
 """Guest-visible performance counters: PULP PCER/PCMR/PCCR, mcycle/minstret, mcountinhibit, mhpmcounters.
 
-Expected counts are derived by hand from the loop below and core-timing.md:
+Expected counts are derived by hand from the loop below and the core timing rules of docs/timing.md:
 
     1: lw   a1, 0(s2)      1 cycle
        addi a1, a1, 1      1 + 1 load-use stall
