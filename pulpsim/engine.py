@@ -741,6 +741,27 @@ def divider_writeback(wb_at, issue, cost, ex_busy, op, flags, mem_resp, jalr_in_
     return cost, ex_busy, w, True
 
 
+@njit(cache=True, error_model="numpy", inline="always")
+def append_trace(trace, io, cycle, core, pc, word, dst, value, cost, stall, cause, tval):
+    """Append one row to the trace buffer (layout: state.TR_*); return whether the buffer is now full.
+
+    `cause` is 1 + mcause for an instruction that raised an exception (with `tval` its mtval), 0 for one
+    that retired (then `dst`/`value` give the register it wrote)."""
+    n = io[IO_TRACE_LEN]
+    trace[n, TR_CYCLE] = cycle
+    trace[n, TR_CORE] = core
+    trace[n, TR_PC] = pc
+    trace[n, TR_WORD] = word & MASK32
+    trace[n, TR_DST] = dst
+    trace[n, TR_VALUE] = value & MASK32
+    trace[n, TR_COST] = cost
+    trace[n, TR_STALL] = stall
+    trace[n, TR_CAUSE] = cause
+    trace[n, TR_TVAL] = tval & MASK32
+    io[IO_TRACE_LEN] = n + 1
+    return n + 1 >= trace.shape[0]
+
+
 # ----------------------------------------------------------------------------
 # The run loop
 # ----------------------------------------------------------------------------
@@ -771,7 +792,6 @@ def run(code, pagemap, opflags, evs, params, regions, mem8, mem16, mem32,
     limit = NO_LIMIT
     stop = NO_LIMIT
     out_cap = outbuf.shape[0]
-    trace_cap = trace.shape[0]
     executed = 0
     status = ST_BUDGET
     # fetch window: the decoded code page last fetched from (see fetch_window); empty at first
@@ -1494,19 +1514,9 @@ def run(code, pagemap, opflags, evs, params, regions, mem8, mem16, mem32,
                 stat[c, S_TRAPS] += 1
                 if tracing:
                     # the trapping instruction, with its cause, before the handler's first instruction
-                    n = io[IO_TRACE_LEN]
-                    trace[n, TR_CYCLE] = issue
-                    trace[n, TR_CORE] = c
-                    trace[n, TR_PC] = p
-                    trace[n, TR_WORD] = code[idx, _WORD] & MASK32 if op != OP_NOCODE else 0
-                    trace[n, TR_DST] = 0
-                    trace[n, TR_VALUE] = 0
-                    trace[n, TR_COST] = trap_cycles
-                    trace[n, TR_STALL] = tim[c, T_LAST_STALL]
-                    trace[n, TR_CAUSE] = trap_cause + 1
-                    trace[n, TR_TVAL] = trap_val & MASK32
-                    io[IO_TRACE_LEN] = n + 1
-                    if n + 1 >= trace_cap and status == ST_BUDGET:
+                    full = append_trace(trace, io, issue, c, p, code[idx, _WORD] if op != OP_NOCODE else 0, 0, 0,
+                                        trap_cycles, tim[c, T_LAST_STALL], trap_cause + 1, trap_val)
+                    if full and status == ST_BUDGET:
                         status = ST_TRACE_FULL
                 if csr[c, C_MTVEC] == 0:
                     status = ST_FAULT
@@ -1552,19 +1562,10 @@ def run(code, pagemap, opflags, evs, params, regions, mem8, mem16, mem32,
                     tim[c, T_LD1_DST] = code[idx, _DST]
                     tim[c, T_LD1_WB] = issue + cost + 1  # with a 1-cycle memory: data back the cycle after EX
                 if tracing:
-                    n = io[IO_TRACE_LEN]
-                    trace[n, TR_CYCLE] = issue
-                    trace[n, TR_CORE] = c
-                    trace[n, TR_PC] = p
-                    trace[n, TR_WORD] = code[idx, _WORD] & MASK32
                     d = code[idx, _DST]
-                    trace[n, TR_DST] = d
-                    trace[n, TR_VALUE] = (freg[c, d - 32] if d >= 32 else xreg[c, d]) & MASK32
-                    trace[n, TR_COST] = cost
-                    trace[n, TR_STALL] = tim[c, T_LAST_STALL] | (TR_PARKED if sleeping else 0)
-                    trace[n, TR_CAUSE] = 0
-                    io[IO_TRACE_LEN] = n + 1
-                    if n + 1 >= trace_cap:
+                    if append_trace(trace, io, issue, c, p, code[idx, _WORD], d,
+                                    freg[c, d - 32] if d >= 32 else xreg[c, d], cost,
+                                    tim[c, T_LAST_STALL] | (TR_PARKED if sleeping else 0), 0, 0):
                         status = ST_TRACE_FULL
 
             executed += 1
