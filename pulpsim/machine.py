@@ -451,11 +451,7 @@ class Machine:
         core = asleep[0] if asleep else 0
         pc = int(self.eu_core[core, cluster.E_WAIT_PC])
         since = max(int(self.eu_core[c, cluster.E_SLEEP_START]) if c in asleep else int(self.cyc[c]) for c in cores)
-        word = self.instruction_at(pc)
-        text = self.disasm_at(word, pc) if word is not None else ""
-        sym = self.symbolize(pc)
-        if sym:
-            text = f"{text} in {sym}"
+        word, text = self._described_instruction(pc)
         return Deadlock(f"deadlock: every core is asleep or stopped and no event is pending: {states}",
                         core=core, pc=pc, insn=word, disasm=text, cycle=since, regs=self.register_dump(core))
 
@@ -550,13 +546,18 @@ class Machine:
         regs["pc"] = int(self.pc[core])
         return regs
 
-    def _guest_error(self, cls, message: str, core: int, addr: int | None = None) -> GuestError:
-        pc = int(self.pc[core])
+    def _described_instruction(self, pc: int) -> tuple[int | None, str]:
+        """(the instruction word at pc or None, its disassembly with the symbol it lies in) for error messages."""
         word = self.instruction_at(pc)
         text = self.disasm_at(word, pc) if word is not None else ""
         sym = self.symbolize(pc)
         if sym:
             text = f"{text} in {sym}" if text else f"in {sym}"
+        return word, text
+
+    def _guest_error(self, cls, message: str, core: int, addr: int | None = None) -> GuestError:
+        pc = int(self.pc[core])
+        word, text = self._described_instruction(pc)
         return cls(message, core=core, pc=pc, insn=word, disasm=text, cycle=int(self.cyc[core]),
                    regs=self.register_dump(core), addr=addr)
 
