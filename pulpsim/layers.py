@@ -53,6 +53,7 @@ LAYERS: dict[str, dict[str, tuple[tuple[str, ...], tuple[str, ...]]]] = {
     "avgpool": {"fw": (("x",), ("y",)), "bw": (("dy",), ("dx",))},
     "softmax_ce": {"fw": (("z",), ("probs", "loss")), "bw": (("z",), ("dz",))},
     "sgd": {"step": (("w", "g", "v"), ("w", "v"))},
+    "accumulate": {"step": (("acc", "g"), ("acc",))},
 }
 
 #: Parameters accepted per layer (and their defaults).
@@ -60,7 +61,7 @@ PARAMS = {
     "depthwise": {"stride": 1, "in_hw": None},
     "conv2d": {"stride": 1, "in_hw": None},
     "avgpool": {"in_shape": None, "k": None},
-    "softmax_ce": {"label": None},
+    "softmax_ce": {"label": None, "batch": 1},
     "sgd": {"lr": None, "momentum": 0.0, "weight_decay": 0.0},
 }
 
@@ -330,10 +331,14 @@ def plan(name: str, step: str, inputs: dict, **params) -> Plan:
         lab = p["label"]
         if isinstance(lab, bool) or not isinstance(lab, (int, np.integer)) or not 0 <= lab < n:
             raise _err(name, step, f"label must be an integer in 0..{n - 1}, got {lab!r}")
+        batch = p["batch"]
+        if step == "fw" and batch != 1:
+            raise _err(name, step, "batch (the divisor of the mini-batch mean) is only for the gradient (bw)")
+        batch = _int(batch, "batch", name, step)
         ins = {"in0": z}
         outs = {"out0": ("probs", (n,)), "out1": ("loss", ())} if step == "fw" else {"out0": ("dz", (n,))}
         tmps = {"tmp0": 8}   # per-core maxima (up to 8 cores; checked against the platform in run_layer)
-        dims.update(n=n, label=int(lab))
+        dims.update(n=n, label=int(lab), K=batch)
     elif name == "sgd":
         w, g, v = A("w"), A("g"), A("v")
         _same(g.shape, w.shape, "g shape vs w shape", name, step)
@@ -350,6 +355,12 @@ def plan(name: str, step: str, inputs: dict, **params) -> Plan:
         dims.update(n=w.size)
         fp = dict(lr=float(np.float32(p["lr"])), momentum=float(np.float32(p["momentum"])),
                   wd=float(np.float32(p["weight_decay"])))
+    elif name == "accumulate":
+        acc, g = A("acc"), A("g")
+        _same(g.shape, acc.shape, "g shape vs acc shape", name, step)
+        ins = {"in0": acc, "in1": g}
+        outs = {"out0": ("acc", acc.shape)}
+        dims.update(n=acc.size)
     return Plan(name, step, ins, outs, tmps, dims, fp, macs)
 
 
@@ -389,7 +400,10 @@ def golden(name: str, step: str, inputs: dict, **params) -> dict[str, np.ndarray
     elif name == "softmax_ce":
         if step == "fw":
             return {"probs": _g.softmax(i["z"]), "loss": np.float32(_g.cross_entropy(i["z"], p["label"]))}
-        return {"dz": _g.softmax_ce_grad(i["z"], p["label"])}
+        dz = _g.softmax_ce_grad(i["z"], p["label"])
+        return {"dz": dz / np.float32(p["batch"]) if p["batch"] != 1 else dz}
+    elif name == "accumulate":
+        return {"acc": i["acc"] + i["g"]}
     else:
         w, v = _g.sgd_momentum(i["w"], i["g"], i["v"], p["lr"], p["momentum"], p["weight_decay"])
         return {"w": w, "v": v}
@@ -483,8 +497,8 @@ def run_layer(name: str, step: str, inputs: dict, platform="vega", cores: int | 
 
     ``inputs`` maps the input names of ``LAYERS[name][step]`` to arrays (converted to float32);
     ``params``: ``stride``/``in_hw`` (depthwise, conv2d), ``in_shape`` (avgpool bw) and ``k`` (avgpool
-    window and stride; None: global), ``label``
-    (softmax_ce), ``lr``/``momentum``/``weight_decay`` (sgd).  ``contract=False`` builds with
+    window and stride; None: global), ``label`` and ``batch``
+    (softmax_ce; the gradient is divided by ``batch``, the mini-batch mean), ``lr``/``momentum``/``weight_decay`` (sgd).  ``contract=False`` builds with
     ``-ffp-contract=off`` (bit-exact with a host build of the same C).
     """
     pl = plan(name, step, inputs, **params)

@@ -359,7 +359,8 @@ def reduction_length(name: str, step: str, pl: ly.Plan) -> int:
     return {("pointwise", "fw"): d["C"], ("pointwise", "wg"): HW, ("pointwise", "ig"): d["K"],
             ("linear", "fw"): d["C"], ("linear", "wg"): 1, ("linear", "ig"): d["K"],
             ("depthwise", "fw"): 9, ("depthwise", "wg"): HoWo, ("depthwise", "ig"): 9,
-            ("avgpool", "fw"): HW if d["stride"] == 0 else d["stride"] ** 2}.get((name, step), 1)
+            ("avgpool", "fw"): HW if d["stride"] == 0 else d["stride"] ** 2,
+            ("bias", "wg"): d["n"]}.get((name, step), 1)
 
 
 def within_bound(name: str, step: str, inputs: dict, outputs: dict, **params) -> bool:
@@ -368,13 +369,14 @@ def within_bound(name: str, step: str, inputs: dict, outputs: dict, **params) ->
     magnitudes summed)."""
     pl = ly.plan(name, step, inputs, **params)
     ref = ly.golden(name, step, inputs, **params)
-    if name == "sgd":   # every operation rounded as in the reference: exact
+    if name in ("sgd", "accumulate"):   # every operation rounded as in the reference: exact
         return all(np.array_equal(np.asarray(outputs[k], np.float32).reshape(np.shape(r)), r) for k, r in ref.items())
     eps = np.finfo(np.float32).eps
     if name == "softmax_ce":    # n exponentials and a sum of n terms; the loss also carries log(sum) and z
         z = np.asarray(inputs["z"], np.float64)
         n = z.size
-        p = ly.golden(name, "fw", inputs, **params)["probs"].astype(np.float64)
+        fw_params = {k: v for k, v in params.items() if k != "batch"}
+        p = ly.golden(name, "fw", inputs, **fw_params)["probs"].astype(np.float64) / params.get("batch", 1)
         for k, r in ref.items():
             out = np.asarray(outputs[k], np.float64)
             if k == "loss":

@@ -9,6 +9,7 @@ the chosen one (:func:`plan_tiles`).  :mod:`pulpsim.tiled` places and runs sched
 
 from __future__ import annotations
 
+import functools
 import math
 import struct
 from dataclasses import dataclass, field
@@ -25,13 +26,14 @@ __all__ = ["TILED_LAYERS", "Xfer", "Step", "MatmulProblem", "ChannelProblem", "T
 
 # Op codes and flags of tiled.c.
 (OP_MM, OP_DW_FW, OP_DW_WG, OP_DW_IG, OP_POOL_FW, OP_POOL_BW, OP_RELU_FW, OP_RELU_BW, OP_SGD, OP_SOFTMAX_FW,
- OP_SOFTMAX_BW) = range(1, 12)
+ OP_SOFTMAX_BW, OP_BIAS_FW, OP_BIAS_WG, OP_ACC) = range(1, 15)
 FIRST, LAST, SYNC = 1, 2, 4
-MAX_LOADS, MAX_STORES, NARGS = 4, 2, 17
+MAX_LOADS, MAX_STORES, NARGS = 4, 2, 18
 #: Largest team (per-core scratch of the softmax op).
 _MAX_CORES = 16
-#: Sync points whose time the executor records (TS_MAX_MARKS of tiled.c).
-_MAX_MARKS = 64
+#: Sync points whose time the executor records (TS_MAX_MARKS of tiled.c): at most this many layer
+#: steps in one sequence (a whole training sample of a MobileNet-V1 adaptive stage takes about 70).
+_MAX_MARKS = 128
 #: Largest DMA transfer in bytes (the 17-bit length field of the MCHAN command word).
 DMA_MAX_BYTES = (1 << 17) - 1
 TMM_NN, TMM_TN, TMM_NT = 0, 1, 2
@@ -45,6 +47,8 @@ TILED_LAYERS = {
     "relu": ("fw", "bw"),
     "sgd": ("step",),
     "softmax_ce": ("fw", "bw"),
+    "bias": ("fw", "wg"),
+    "accumulate": ("step",),
 }
 
 # ------------------------------------------------------------------------------ schedule
@@ -135,6 +139,7 @@ class ChannelProblem:
     stride: int = 1
     fparams: tuple = (0.0, 0.0, 0.0)    #: lr, momentum, weight decay (sgd)
     label: int = 0
+    K: int = 1                          #: softmax_ce bw: the mini-batch size the gradient is divided by
     #: A whole-vector op (softmax): one tile of all C, plus outputs of a fixed size ((name, floats, slot), ...)
     #: and per-core scratch floats (tmp0).
     whole: bool = False
@@ -178,7 +183,14 @@ def _problem(name: str, step: str, pl: ly.Plan):
             return ChannelProblem(OP_SOFTMAX_FW, n, (("z", 1, 0),), (("probs", 1, 0),), label=d["label"], whole=True,
                                   fixed_outs=(("loss", 1, 1),), scratch=_MAX_CORES)
         return ChannelProblem(OP_SOFTMAX_BW, n, (("z", 1, 0),), (("dz", 1, 0),), label=d["label"], whole=True,
-                              scratch=_MAX_CORES)
+                              scratch=_MAX_CORES, K=d["K"])
+    if name == "bias":      # whole channels of n = H*W values (H carries n; the executor sets K and n)
+        n = d["n"]
+        if step == "fw":
+            return ChannelProblem(OP_BIAS_FW, d["K"], (("y", n, 0), ("b", 1, 1)), (("y", n, 0),), H=n)
+        return ChannelProblem(OP_BIAS_WG, d["K"], (("dy", n, 2),), (("db", 1, 0),), H=n)
+    if name == "accumulate":
+        return ChannelProblem(OP_ACC, d["n"], (("acc", 1, 0), ("g", 1, 1)), (("acc", 1, 0),))
     if name == "sgd":
         fp = pl.fparams
         return ChannelProblem(OP_SGD, d["n"], (("w", 1, 0), ("g", 1, 1), ("v", 1, 3)), (("w", 1, 0), ("v", 1, 1)),
@@ -193,7 +205,7 @@ _FORK_CYCLES = 250            # fork, join and the step's bookkeeping on core 0
 _DMA_CMD_CYCLES = 40          # core 0 programming one transfer, plus its start latency
 _MM_CYCLES_PER_K = 26         # one 4x4 block, one k: 8 loads + 16 fmadd (private FPUs)
 _CH_CYCLES = {OP_DW_FW: 80, OP_DW_WG: 80, OP_DW_IG: 80, OP_POOL_FW: 6, OP_POOL_BW: 6,
-              OP_RELU_FW: 6, OP_RELU_BW: 6}   # per output pixel (dw) or element
+              OP_RELU_FW: 6, OP_RELU_BW: 6, OP_BIAS_FW: 6, OP_BIAS_WG: 6, OP_ACC: 6}   # per output pixel (dw) or element
 
 
 def _est(compute: float, dma_in: float, dma_out: float, steps: int, double: bool) -> float:
@@ -312,7 +324,7 @@ def _ch_steps(p: ChannelProblem, tc, double, l2_in: dict, l2_out: dict, l1: int)
             stores.append(Xfer(l2_out[nm], loc, 4 * size))
             ptr[4 + slot] = loc
             loc += 4 * size
-        args = ptr + [scratch, c, p.H, p.W, p.Ho, p.Wo, p.stride, p.label] + fbits
+        args = ptr + [scratch, c, p.H, p.W, p.Ho, p.Wo, p.stride, p.label] + fbits + [p.K]
         steps.append(Step(p.op, args, 7, loads, stores, FIRST | LAST, o))
     return steps
 
@@ -327,9 +339,17 @@ def _fpu_cycles(plat: Platform, cores: int) -> float:
 def _rank(p, budget: int, double: bool, cores: int, plat: Platform, tiles: dict | None) -> list[tuple]:
     """(tiles, l1 bytes, estimate) of every candidate tiling within the budget (or of the given one),
     cheapest estimate first."""
+    key = tuple(sorted(tiles.items())) if tiles else None
+    return [(dict(t), need, est) for t, need, est in _rank_cached(p, budget, double, cores, _fpu_cycles(plat, cores), key)]
+
+
+@functools.lru_cache(maxsize=4096)
+def _rank_cached(p, budget: int, double: bool, cores: int, fc: float, tiles: tuple | None) -> tuple:
+    """:func:`_rank` of a problem (a frozen, hashable description) under one budget, memoised: a training
+    run plans the same shapes once per sample, and a per-channel problem ranks every tile size."""
+    tiles = dict(tiles) if tiles else None
     out = []
     if isinstance(p, MatmulProblem):
-        fc = _fpu_cycles(plat, cores)
         if tiles:
             cands = [tuple(min(int(tiles.get(k, d)), d) for k, d in (("tm", p.M), ("tn", p.N), ("tk", p.K)))]
         else:
@@ -358,7 +378,7 @@ def _rank(p, budget: int, double: bool, cores: int, plat: Platform, tiles: dict 
             dma_out = len(p.outs) * _DMA_CMD_CYCLES + tc * per_out / 8
             out.append(({"tc": tc}, need, _est(compute, dma_in, dma_out, math.ceil(p.C / tc), double)))
     out.sort(key=lambda r: (r[2], -r[1]))
-    return out
+    return tuple(out)
 
 
 def _min_l1(p, double: bool) -> int:
@@ -396,6 +416,7 @@ def plan_tiles(name: str, step: str, inputs: dict, l1_budget: int, *, double_buf
         raise ConfigError(f"tiled {name}/{step}: an L1 budget of {l1_budget} bytes is too small for {what}, "
                           f"{'double' if double_buffer else 'single'}-buffered")
     t, need, cost = ranked[0]
+    t = dict(t)                 # the ranking is memoised: the plan gets its own copy
     ins, outs = ly.LAYERS[name][step]
     l2_in = {nm: i << 28 for i, nm in enumerate(ins)}
     l2_out = {nm: (len(ins) + j) << 28 for j, nm in enumerate(outs)}

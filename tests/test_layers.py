@@ -12,7 +12,7 @@ References:
     The linear weight gradient is an outer product (one rounding per element): exact.
   * bias grad and global average pooling fw are sums of H*W terms (+ one division): (HW + 1) * eps32
     * sum|x| (/ HW); bias add, avg pooling bw (one division), ReLU fw/bw and SGD (every operation
-    rounded separately on both sides) are bit-exact.
+    rounded separately on both sides) and the gradient accumulation acc + g are bit-exact.
   * softmax + cross-entropy: the guest's own expf/logf (within a few ulp) and a sum of n terms:
     probabilities (n + 8) * eps32 relative; loss (n + 8) * eps32 * (|log sum| + |z_label - max| + 1).
 - the same C compiled natively with cffi (-DMM_HOST, the one-core PMSIS shim of kernels/matmul/host/,
@@ -68,6 +68,8 @@ def _inputs(name, step, d, seed=0):
         return {"z": r(d["n"]) * np.float32(d.get("scale", 1.0))}
     if name == "sgd":
         return {"w": r(*d["shape"]), "g": r(*d["shape"]), "v": r(*d["shape"])}
+    if name == "accumulate":
+        return {"acc": r(*d["shape"]), "g": r(*d["shape"])}
     raise AssertionError(name)
 
 
@@ -83,7 +85,7 @@ def _params(name, step, d):
             p["in_shape"] = (d["C"], d["H"], d["W"])
         return p
     if name == "softmax_ce":
-        return {"label": d["label"]}
+        return {"label": d["label"], **({"batch": d["batch"]} if step == "bw" and "batch" in d else {})}
     if name == "sgd":
         return {"lr": d["lr"], "momentum": d["m"], "weight_decay": d["wd"]}
     return {}
@@ -105,9 +107,10 @@ DIMS = {
     "avgpool": [dict(C=1, H=1, W=1), dict(C=3, H=4, W=5), dict(C=9, H=7, W=7), dict(C=10, H=1, W=1),
                 dict(C=3, H=4, W=4, k=2), dict(C=9, H=7, W=8, k=3), dict(C=2, H=5, W=5, k=1), dict(C=1, H=3, W=6, k=3)],
     "softmax_ce": [dict(n=1, label=0), dict(n=3, label=2), dict(n=10, label=4), dict(n=37, label=36),
-                   dict(n=10, label=1, scale=30.0)],
+                   dict(n=10, label=1, scale=30.0), dict(n=10, label=3, batch=7)],
     "sgd": [dict(shape=(1,), lr=0.1, m=0.0, wd=0.0), dict(shape=(37,), lr=0.01, m=0.9, wd=5e-4),
             dict(shape=(3, 4, 5), lr=0.05, m=0.5, wd=0.0)],
+    "accumulate": [dict(shape=(1,)), dict(shape=(37,)), dict(shape=(3, 4, 5))],
 }
 
 CASES = [(n, s, d) for n, ds in DIMS.items() for s in L.LAYERS[n] for d in ds]
@@ -154,9 +157,10 @@ def check_golden(name, step, d, inputs, params, out):
                 zs = z[params["label"]] - z.max()
                 bound = (n + 8) * EPS * (abs(np.log(np.exp(z - z.max()).sum())) + abs(zs) + 1)
             else:
-                p = L.golden(name, "fw", inputs, **params)["probs"].astype(np.float64)
+                fw = {k: v for k, v in params.items() if k != "batch"}
+                p = L.golden(name, "fw", inputs, **fw)["probs"].astype(np.float64) / params.get("batch", 1)
                 bound = (n + 8) * EPS * p + np.finfo(np.float32).tiny
-        else:   # linear wg, bias fw, relu, avgpool bw, sgd: exact
+        else:   # linear wg, bias fw, relu, avgpool bw, sgd, accumulate: exact
             assert np.array_equal(o, g), (k, np.abs(o - g).max())
             continue
         err = np.abs(o.astype(np.float64) - g.astype(np.float64))
@@ -212,7 +216,7 @@ def _bits(x):
 
 def test_layers_table():
     assert set(L.LAYERS) == {"linear", "bias", "pointwise", "depthwise", "conv2d", "relu", "avgpool",
-                             "softmax_ce", "sgd"}
+                             "softmax_ce", "sgd", "accumulate"}
     for n, steps in L.LAYERS.items():
         assert steps and all(DIMS[n] for _ in steps)
 
@@ -328,6 +332,9 @@ def test_errors():
     _cfg(L.run_layer, "linear", "fw", {"x": np.ones(3), "W": np.ones((2, 4))}, match="columns")
     _cfg(L.run_layer, "pointwise", "fw", {"x": np.ones(3), "W": np.ones((2, 3))}, match="dimensions")
     _cfg(L.run_layer, "softmax_ce", "fw", {"z": np.ones(3)}, label=3, match="label")
+    _cfg(L.run_layer, "softmax_ce", "fw", {"z": np.ones(3)}, label=0, batch=4, match="only for the gradient")
+    _cfg(L.run_layer, "softmax_ce", "bw", {"z": np.ones(3)}, label=0, batch=0, match="batch")
+    _cfg(L.run_layer, "accumulate", "step", {"acc": np.ones(3), "g": np.ones(4)}, match="g shape")
     _cfg(L.run_layer, "sgd", "step", {"w": np.ones(3), "g": np.ones(3), "v": np.ones(3)}, match="lr")
     _cfg(L.run_layer, "avgpool", "bw", {"dy": np.ones(3)}, match="in_shape")
     # 16 x 32 x 32 input, 16 x 16 x 3 x 3 weights: im2col alone is 576 KiB, more than any TCDM

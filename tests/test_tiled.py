@@ -49,6 +49,12 @@ CASES = [
     ("softmax_ce", "bw", lambda: {"z": f(37) * 4}, {"label": 36}),
     ("sgd", "step", lambda: {"w": f(203), "g": f(203), "v": f(203)},
      {"lr": 0.01, "momentum": 0.9, "weight_decay": 5e-4}),
+    ("softmax_ce", "bw", lambda: {"z": f(37) * 4}, {"label": 5, "batch": 3}),
+    ("bias", "fw", lambda: {"y": f(11, 3, 5), "b": f(11)}, {}),
+    ("bias", "fw", lambda: {"y": f(37), "b": f(37)}, {}),
+    ("bias", "wg", lambda: {"dy": f(11, 3, 5)}, {}),
+    ("bias", "wg", lambda: {"dy": f(23, 1, 1)}, {}),
+    ("accumulate", "step", lambda: {"acc": f(203), "g": f(203)}, {}),
 ]
 
 

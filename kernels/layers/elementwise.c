@@ -1,4 +1,4 @@
-/* elementwise.c: transpose, ReLU, global average pooling, SGD with momentum.
+/* elementwise.c: transpose, ReLU, average pooling, SGD with momentum, gradient accumulation.
  * All parallel over contiguous slices of elements (or channels). */
 #include "ly_common.h"
 
@@ -130,8 +130,20 @@ static void sgd_k(void *args)
     }
 }
 
+/* acc + g, one rounding per element: the running sum of a mini-batch's
+ * per-sample gradients (samples streamed one at a time). */
+static void accumulate_k(void *args)
+{
+    const struct ly_args *a = (const struct ly_args *)args;
+    int lo, hi;
+    mm_range(a->n, &lo, &hi);
+    for (int i = lo; i < hi; i++)
+        a->out0[i] = a->in0[i] + a->in1[i];
+}
+
 void ly_relu_fw(struct ly_args *a) { pi_cl_team_fork(a->cores, relu_fw_k, a); }
 void ly_relu_bw(struct ly_args *a) { pi_cl_team_fork(a->cores, relu_bw_k, a); }
 void ly_avgpool_fw(struct ly_args *a) { pi_cl_team_fork(a->cores, avgpool_fw_k, a); }
 void ly_avgpool_bw(struct ly_args *a) { pi_cl_team_fork(a->cores, avgpool_bw_k, a); }
 void ly_sgd_step(struct ly_args *a) { pi_cl_team_fork(a->cores, sgd_k, a); }
+void ly_accumulate_step(struct ly_args *a) { pi_cl_team_fork(a->cores, accumulate_k, a); }

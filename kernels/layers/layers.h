@@ -29,8 +29,10 @@
  *                                                    (k = stride; 0: one global H x W window, Ho = Wo = 1)
  *             bw: in2=dy[C,Ho,Wo]                -> out0=dx[C,H,W]    (0 where no window covers)
  *   softmax_ce fw: in0=z[n], label               -> out0=p[n], out1=loss[1]   tmp0: per-core partials
- *             bw: in0=z[n], label                -> out0=dz[n]                tmp0: per-core partials
+ *             bw: in0=z[n], label, K             -> out0=dz[n]                tmp0: per-core partials
+ *                                                    (dz = (p - onehot) / K when K > 1: a mini-batch mean)
  *   sgd     step: in0=w[n] in1=g[n] in3=v[n]     -> out0=w'[n] out1=v'[n]
+ *   accumulate step: in0=acc[n] in1=g[n]         -> out0=acc+g[n]
  */
 #ifndef PULPSIM_LAYERS_H
 #define PULPSIM_LAYERS_H
@@ -67,6 +69,7 @@ void ly_avgpool_bw(struct ly_args *a);
 void ly_softmax_ce_fw(struct ly_args *a);
 void ly_softmax_ce_bw(struct ly_args *a);
 void ly_sgd_step(struct ly_args *a);
+void ly_accumulate_step(struct ly_args *a);
 
 /* Helpers (exposed for tests): a parallel transpose dst[cols][rows] = src[rows][cols]
  * (a fork entry on struct ly_tr_args), and the guest's expf/logf. */

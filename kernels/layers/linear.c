@@ -10,14 +10,24 @@ void ly_linear_wg(struct ly_args *a) { ly_matmul(a->cores, a->in2, a->in0, a->ou
 /* dx = W^T dy as dy^T (1 x K) @ W (K x C): parallel over the C columns. */
 void ly_linear_ig(struct ly_args *a) { ly_matmul(a->cores, a->in2, a->in1, a->out0, 1, a->C, a->K); }
 
-/* y[k, :] + b[k], parallel over all K*HW elements (HW = a->n). */
+/* y[k, :] + b[k], parallel over all K*HW elements (HW = a->n); one divide per core
+ * finds the channel of its first element, then the channel advances every HW elements. */
 static void bias_add_k(void *args)
 {
     const struct ly_args *a = (const struct ly_args *)args;
     int hw = a->n, lo, hi;
     mm_range(a->K * hw, &lo, &hi);
-    for (int i = lo; i < hi; i++)
-        a->out0[i] = a->in0[i] + a->in1[i / hw];
+    if (lo >= hi)
+        return;
+    int k = lo / hw, left = hw - (lo - k * hw);
+    float b = a->in1[k];
+    for (int i = lo; i < hi; i++) {
+        a->out0[i] = a->in0[i] + b;
+        if (--left == 0 && i + 1 < hi) {
+            b = a->in1[++k];
+            left = hw;
+        }
+    }
 }
 
 /* db[k] = sum_hw dy[k, hw] in increasing hw, parallel over k. */

@@ -1,5 +1,6 @@
 /* softmax.c: softmax + cross-entropy loss (fw) and its gradient softmax - onehot (bw),
- * with the runtime's expf / logf. */
+ * with the runtime's expf / logf.  The gradient is divided by K when K > 1: the
+ * mean loss of a mini-batch of K samples streamed one at a time. */
 #include "ly_common.h"
 #include "pulpsim_math.h"
 
@@ -39,6 +40,8 @@ static void softmax_k(void *args, int grad)
         float q = p[i] / sum;
         if (grad && i == a->label)
             q = q - 1.0f;
+        if (grad && a->K > 1)
+            q = q / (float)a->K;
         p[i] = q;
     }
     if (!grad && id == 0)

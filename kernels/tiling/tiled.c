@@ -40,7 +40,7 @@
 enum {
     TS_OP_NONE = 0,
     TS_OP_MM = 1,         /* arg: A B C M N K layout acc                       */
-    TS_OP_DW_FW = 2,      /* arg: in0 in1 in2 in3 out0 out1 tmp0 C H W Ho Wo stride label lr momentum wd (ly_args) */
+    TS_OP_DW_FW = 2,      /* arg: in0 in1 in2 in3 out0 out1 tmp0 C H W Ho Wo stride label lr momentum wd K (ly_args) */
     TS_OP_DW_WG = 3,
     TS_OP_DW_IG = 4,
     TS_OP_POOL_FW = 5,
@@ -49,7 +49,10 @@ enum {
     TS_OP_RELU_BW = 8,
     TS_OP_SGD = 9,        /* C = element count; lr, momentum, wd as float bits */
     TS_OP_SOFTMAX_FW = 10, /* C = n, label; tmp0: per-core scratch (one tile: the whole vector) */
-    TS_OP_SOFTMAX_BW = 11,
+    TS_OP_SOFTMAX_BW = 11, /* K: the mini-batch size dz is divided by (1: none) */
+    TS_OP_BIAS_FW = 12,   /* C = channels of the tile, H = values per channel   */
+    TS_OP_BIAS_WG = 13,
+    TS_OP_ACC = 14,       /* C = element count: out0 = in0 + in1               */
 };
 
 /* TS_FIRST: first step of its output tile; TS_LAST: last one (its stores follow);
@@ -58,7 +61,7 @@ enum {
  * so it is not prefetched; core 0 records the time in ts_marks. */
 enum { TS_FIRST = 1, TS_LAST = 2, TS_SYNC = 4 };
 
-#define TS_MAX_MARKS 64
+#define TS_MAX_MARKS 128
 
 struct ts_xfer {
     uint32_t ext, loc, size;
@@ -69,7 +72,7 @@ struct ts_step {
     uint32_t op, flags, obuf, nload, nstore;
     struct ts_xfer load[TS_MAX_LOADS];
     struct ts_xfer store[TS_MAX_STORES];
-    int32_t arg[17];
+    int32_t arg[18];             /* see run_op: pointers, sizes, label, lr momentum wd (float bits), K */
 };
 
 struct ts_schedule {
@@ -131,6 +134,7 @@ static void run_op(const struct ts_step *s, int cores)
         a.stride = g[12];
         a.label = g[13];
         a.n = g[7];
+        a.K = g[17];
         a.lr = lr.f;
         a.momentum = mom.f;
         a.wd = wd.f;
@@ -146,6 +150,9 @@ static void run_op(const struct ts_step *s, int cores)
         case TS_OP_SGD: ly_sgd_step(&a); break;
         case TS_OP_SOFTMAX_FW: ly_softmax_ce_fw(&a); break;
         case TS_OP_SOFTMAX_BW: ly_softmax_ce_bw(&a); break;
+        case TS_OP_BIAS_FW: a.K = a.C; a.n = a.H; ly_bias_fw(&a); break;
+        case TS_OP_BIAS_WG: a.K = a.C; a.n = a.H; ly_bias_wg(&a); break;
+        case TS_OP_ACC: ly_accumulate_step(&a); break;
         default: break;
         }
     }
