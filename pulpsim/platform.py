@@ -184,6 +184,44 @@ class EnergyConfig:
 
 
 @dataclass(frozen=True)
+class L3Config:
+    """External L3 memory (HyperRAM over HyperBus on a VEGA-class board) that holds the latent-replay
+    memory.  It is not in the guest's address map: transfers L3 -> L2 are costed from these parameters
+    (``pulpsim.cl.cost``), not simulated.  The defaults are assumptions about the board, derived from
+    the HyperBus protocol of a 166 MHz HyperRAM (docs/cluster.md, "L3")."""
+
+    #: Bytes: 64 MiB, the memory budget Ravaglia et al. (IEEE JETCAS 2021) state for continual
+    #: learning ("less than 64 MB"); the board's HyperRAM size is an assumption.
+    size: int = 64 * 1024 * 1024
+    #: Cycles at ``clock_mhz`` before the first byte of a burst: HyperBus command-address (3 clocks)
+    #: plus twice the initial latency of 6 clocks (fixed-latency mode) at 166 MHz, about 90 ns,
+    #: rounded up to 50 cycles at 450 MHz for the SoC DMA's set-up (an assumption).
+    latency: int = 50
+    #: Bytes per cycle at ``clock_mhz`` once a burst streams: an 8-bit DDR HyperBus at 166 MHz moves
+    #: 333 MB/s, 0.74 bytes per cycle at 450 MHz.
+    bandwidth: float = 0.74
+    #: Largest burst in bytes: a HyperRAM must end a burst within its 4 us chip-select maximum
+    #: (refresh), about 1.3 kB at 333 MB/s; 1 KiB bursts (an assumption).
+    burst: int = 1024
+
+    def validate(self, name: str) -> None:
+        _check(isinstance(self.size, int) and self.size > 0, f"{name}.size", self.size, "a positive number of bytes")
+        _check(isinstance(self.latency, int) and 0 <= self.latency <= 1_000_000, f"{name}.latency", self.latency,
+               "between 0 and 1000000 cycles")
+        _check(isinstance(self.bandwidth, (int, float)) and 0 < self.bandwidth <= 1024, f"{name}.bandwidth",
+               self.bandwidth, "a number of bytes per cycle in (0, 1024]")
+        _check(isinstance(self.burst, int) and self.burst >= 1, f"{name}.burst", self.burst,
+               "a positive number of bytes")
+
+    def transfer_cycles(self, nbytes: int) -> float:
+        """Cycles to move one contiguous transfer of ``nbytes`` out of L3: one ``latency`` per burst of up
+        to ``burst`` bytes, plus ``nbytes / bandwidth`` of streaming."""
+        if nbytes <= 0:
+            return 0.0
+        return -(-nbytes // self.burst) * self.latency + nbytes / self.bandwidth
+
+
+@dataclass(frozen=True)
 class Platform:
     """A complete, validated platform description."""
 
@@ -201,6 +239,7 @@ class Platform:
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
     dma: DmaConfig = field(default_factory=DmaConfig)
     energy: EnergyConfig = field(default_factory=EnergyConfig)
+    l3: L3Config = field(default_factory=L3Config)
 
     def __post_init__(self) -> None:
         self.validate()
@@ -219,6 +258,7 @@ class Platform:
         self.cluster.validate("cluster")
         self.dma.validate("dma")
         self.energy.validate("energy")
+        self.l3.validate("l3")
         regions = sorted(self.memory_regions(), key=lambda r: r[1])
         for (n1, b1, s1, _), (n2, b2, _, _) in zip(regions, regions[1:]):
             if b1 + s1 > b2:
