@@ -185,3 +185,566 @@ def memory_table_text() -> str:
     network: FP32, UINT8 and bit-packed UINT7 LRs, 1500 and 3000 of them, per candidate LR layer."""
     layers = model.mobilenet_v1(PAPER_WIDTH, PAPER_RESOLUTION, PAPER_CLASSES)
     return memory.format_memory_table(memory.memory_table(layers))
+
+
+# --------------------------------------------------------------------------------------------
+# Steps of a learning event and their measurement
+# --------------------------------------------------------------------------------------------
+
+#: Hyper-parameters of the simulated SGD step (AR1*'s momentum and weight decay; the learning rate
+#: does not change the cycles).
+_SGD = {"lr": 1e-3, "momentum": 0.9, "weight_decay": 5e-4}
+
+
+@dataclass(frozen=True)
+class StepSpec:
+    """One tiled step of a learning event: the model layer it belongs to (``index``, ``name``,
+    ``kind``; the loss has the classifier's index and kind ``"loss"``), its label in reports
+    (``step``), the tiled op that runs it (``op``/``op_step`` of :data:`pulpsim.tiled.TILED_LAYERS`),
+    the shapes of its inputs, its parameters, and whether it runs once per sample or once per event."""
+
+    index: int
+    name: str
+    kind: str
+    step: str
+    op: str
+    op_step: str
+    shapes: tuple          #: ((input name, shape), ...)
+    params: tuple = ()     #: ((name, value), ...)
+    per: str = "sample"    #: "sample" or "event"
+
+    def inputs(self, rng: np.random.Generator) -> dict:
+        """Random standard-normal float32 inputs of this step's shapes."""
+        return {nm: rng.standard_normal(shape).astype(np.float32) for nm, shape in self.shapes}
+
+    @property
+    def key(self) -> tuple:
+        return (self.index, self.step)
+
+
+def _layer_steps(layer, first: bool) -> tuple[list, list]:
+    """(forward steps, backward steps) of one adaptive layer; ``first``: no input gradient."""
+    C, H, W = layer.in_shape
+    K, Ho, Wo = layer.out_shape
+    spec = lambda step, op, op_step, shapes, params=(): StepSpec(  # noqa: E731
+        layer.index, layer.name, layer.kind, step, op, op_step, tuple(shapes), tuple(params))
+    relu = (spec("relu fw", "relu", "fw", [("x", (K, Ho, Wo))]),
+            spec("relu bw", "relu", "bw", [("x", (K, Ho, Wo)), ("dy", (K, Ho, Wo))]))
+    if layer.kind == "pw":
+        fw = [spec("fw", "pointwise", "fw", [("x", (C, H, W)), ("W", (K, C))]), relu[0]]
+        bw = [relu[1], spec("wg", "pointwise", "wg", [("x", (C, H, W)), ("dy", (K, Ho, Wo))])]
+        bw += [] if first else [spec("ig", "pointwise", "ig", [("W", (K, C)), ("dy", (K, Ho, Wo))])]
+    elif layer.kind == "dw":
+        s = (("stride", layer.stride),)
+        fw = [spec("fw", "depthwise", "fw", [("x", (C, H, W)), ("W", (C, 3, 3))], s), relu[0]]
+        bw = [relu[1], spec("wg", "depthwise", "wg", [("x", (C, H, W)), ("dy", (C, Ho, Wo))], s)]
+        bw += [] if first else [spec("ig", "depthwise", "ig", [("W", (C, 3, 3)), ("dy", (C, Ho, Wo))],
+                                     s + (("in_hw", (H, W)),))]
+    elif layer.kind == "pool":
+        fw = [spec("fw", "avgpool", "fw", [("x", (C, H, W))])]
+        bw = [spec("bw", "avgpool", "bw", [("dy", (C,))], (("in_shape", (C, H, W)),))]
+    elif layer.kind == "fc":
+        fw = [spec("fw", "linear", "fw", [("x", (C,)), ("W", (K, C))])]
+        bw = [spec("wg", "linear", "wg", [("x", (C,)), ("dy", (K,))])]
+        bw += [] if first else [spec("ig", "linear", "ig", [("W", (K, C)), ("dy", (K,))])]
+    else:
+        raise ConfigError(f"layer {layer.index} ({layer.kind}) cannot be in the adaptive stage")
+    return fw, bw
+
+
+def sample_steps(adaptive, first_ig: bool = False) -> list[StepSpec]:
+    """The tiled steps of a learning event through the adaptive stage ``adaptive`` (layers after the LR
+    layer), in execution order: per sample the forward pass (convolution then ReLU), the softmax
+    cross-entropy and its gradient, the backward pass (ReLU gradient, weight gradient, input gradient;
+    the first adaptive layer has no input gradient unless ``first_ig``); per event one SGD step
+    (momentum, weight decay) over each layer's weights and biases."""
+    if not adaptive:
+        raise ConfigError("cost: the adaptive stage is empty")
+    fws, bws = [], []
+    for pos, layer in enumerate(adaptive):
+        fw, bw = _layer_steps(layer, first=(pos == 0 and not first_ig))
+        fws += fw
+        bws = bw + bws
+    last = adaptive[-1]
+    z = (("z", (last.out_shape[0],)),)
+    loss = [StepSpec(last.index, "loss", "loss", f"softmax-CE {s}", "softmax_ce", s, z, (("label", 0),))
+            for s in ("fw", "bw")]
+    sgd = []
+    for layer in adaptive:
+        if layer.params:
+            n = layer.params + (layer.out_shape[0] if layer.kind in model.CONV_KINDS else 0)
+            sgd.append(StepSpec(layer.index, layer.name, layer.kind, "sgd", "sgd", "step",
+                                (("w", (n,)), ("g", (n,)), ("v", (n,))), tuple(_SGD.items()), per="event"))
+    return fws + loss + bws + sgd
+
+
+#: Work of an event that no kernel has measured on the simulator: (label, reason).
+NOT_MEASURED_FROZEN = "not measured: no int8 kernel runs the frozen stage on the simulator yet"
+NOT_MEASURED_DEQUANT = "not measured: no kernel dequantizes LRs to FP32 on the simulator yet"
+NOT_MEASURED_BIAS = "not measured: no tiled kernel for the folded-BatchNorm bias (forward add, gradient sum)"
+NOT_MEASURED_ACCUM = "not measured: no tiled kernel accumulates the per-sample weight gradients"
+
+
+@dataclass
+class StepRun:
+    """Counts of one simulated run of a step (a :func:`pulpsim.tiled.run_tiled`)."""
+
+    cycles: int            #: core 0's schedule, first DMA to last store
+    macs: int
+    instructions: int      #: every core, the whole run
+    stalls: dict           #: stall cycles by cause, every core
+    bank_conflicts: int
+    dma_busy: int          #: cycles the DMA moved data
+    dma_wait: int          #: core 0's cycles waiting for the DMA
+    energy_uj: float       #: pulpsim's estimate (the ``energy`` platform group), the whole run
+
+    def signature(self) -> tuple:
+        """What must repeat exactly for the step to count as data-independent."""
+        return (self.cycles, self.instructions, tuple(sorted(self.stalls.items())), self.bank_conflicts,
+                self.dma_busy, self.dma_wait)
+
+
+def run_step(spec: StepSpec, platform, cores: int, rng: np.random.Generator) -> StepRun:
+    """Simulate ``spec`` once on random inputs drawn from ``rng``."""
+    from pulpsim import tiled
+    r = tiled.run_tiled(spec.op, spec.op_step, spec.inputs(rng), platform=platform, cores=cores,
+                        **dict(spec.params))
+    res = r.result
+    return StepRun(cycles=r.cycles, macs=r.macs, instructions=res.instructions,
+                   stalls={k: v for k, v in res.stalls.items() if v}, bank_conflicts=r.bank_conflicts,
+                   dma_busy=int(res.dma.get("busy_cycles", 0)), dma_wait=r.dma_wait_cycles,
+                   energy_uj=res.energy_total_uj)
+
+
+@dataclass
+class StepMeasurement:
+    """A step measured for a mini-batch: ``runs`` holds one run when two random inputs gave identical
+    counts (``independent``; the event counts it once per sample), else one run per sample."""
+
+    spec: StepSpec
+    runs: list
+    independent: bool
+
+    def total(self, count: int) -> dict:
+        """Counts of ``count`` executions (each of ``runs`` once when every sample was simulated)."""
+        if not self.independent and len(self.runs) != count:
+            raise ConfigError(f"cost: step {self.spec.key} was simulated for {len(self.runs)} samples, "
+                              f"not the {count} an event needs")
+        runs, mult = (self.runs[:1], count) if self.independent else (self.runs, 1)
+        stalls: dict = {}
+        for r in runs:
+            for k, v in r.stalls.items():
+                stalls[k] = stalls.get(k, 0) + v * mult
+        return {"cycles": mult * sum(r.cycles for r in runs), "macs": mult * sum(r.macs for r in runs),
+                "instructions": mult * sum(r.instructions for r in runs), "stalls": stalls,
+                "bank_conflicts": mult * sum(r.bank_conflicts for r in runs),
+                "dma_busy": mult * sum(r.dma_busy for r in runs), "dma_wait": mult * sum(r.dma_wait for r in runs),
+                "energy_uj": mult * sum(r.energy_uj for r in runs)}
+
+
+def measure_steps(specs, platform, cores: int = 8, samples: int = 128, seed: int = 0,
+                  progress=None) -> dict:
+    """Simulate every step of ``specs`` on random data: a per-sample step twice on two different random
+    inputs; if every count repeats exactly (:meth:`StepRun.signature`) it is data-independent and
+    counted ``samples`` times from one run, otherwise it is simulated for each of the ``samples``
+    samples.  A per-event step runs once.  ``progress(done, total, spec)`` is called after each step.
+    Returns ``{spec.key: StepMeasurement}``."""
+    rng = np.random.default_rng(seed)
+    out = {}
+    for k, spec in enumerate(specs):
+        first = run_step(spec, platform, cores, rng)
+        if spec.per == "event" or samples == 1:
+            out[spec.key] = StepMeasurement(spec, [first], True)
+        else:
+            second = run_step(spec, platform, cores, rng)
+            if second.signature() == first.signature():
+                out[spec.key] = StepMeasurement(spec, [first], True)
+            else:
+                runs = [first, second] + [run_step(spec, platform, cores, rng) for _ in range(samples - 2)]
+                out[spec.key] = StepMeasurement(spec, runs[:samples], False)
+        if progress is not None:
+            progress(k + 1, len(specs), spec)
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# The cost of one event
+# --------------------------------------------------------------------------------------------
+
+#: Counts a row carries (None where not measured).
+_COUNTS = ("cycles", "macs", "instructions", "bank_conflicts", "dma_busy", "dma_wait", "energy_uj")
+
+
+@dataclass
+class StepCost:
+    """One row of an event's cost: a step of a layer, executed ``count`` times in the event; the counts
+    are the event's totals for that row (``None``: not measured, ``how`` says why)."""
+
+    index: int
+    name: str
+    kind: str
+    step: str
+    count: int
+    how: str
+    cycles: int | None = None
+    macs: int | None = None
+    instructions: int | None = None
+    stalls: dict | None = None
+    bank_conflicts: int | None = None
+    dma_busy: int | None = None
+    dma_wait: int | None = None
+    energy_uj: float | None = None
+
+    @property
+    def measured(self) -> bool:
+        return self.cycles is not None
+
+    @property
+    def mac_per_cycle(self) -> float | None:
+        return self.macs / self.cycles if self.cycles and self.macs is not None else None
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["mac_per_cycle"] = self.mac_per_cycle
+        return d
+
+
+def _stall_sum(rows) -> dict:
+    total: dict = {}
+    for r in rows:
+        for k, v in (r.stalls or {}).items():
+            total[k] = total.get(k, 0) + v
+    return dict(sorted(total.items(), key=lambda kv: -kv[1]))
+
+
+@dataclass
+class EventCost:
+    """Everything one learning event costs.  ``config`` describes it (LR layer, memory, mini-batch,
+    platform, clock); ``rows`` are per layer and step; ``l3`` is the modelled LR traffic.  The cluster
+    steps run one after the other, and the L3 transfers before them unless ``l3_overlap`` (then they
+    are hidden behind the cluster's work, as a double-buffered prefetch of the next event's LRs would)."""
+
+    config: dict
+    rows: list
+    l3: dict
+    power: PowerModel
+    clock_mhz: float
+    events_per_hour: float = 60.0
+    l3_overlap: bool = False
+
+    @property
+    def measured_rows(self) -> list:
+        return [r for r in self.rows if r.measured]
+
+    @property
+    def not_measured(self) -> list:
+        return [r for r in self.rows if not r.measured]
+
+    def totals(self) -> dict:
+        """Sums over the measured rows, time, energy by every model, and the lifetime by the chosen one."""
+        rows = self.measured_rows
+        t = {k: sum(getattr(r, k) for r in rows) for k in _COUNTS}
+        t["stalls"] = _stall_sum(rows)
+        t["stall_cycles"] = sum(t["stalls"].values())
+        t["mac_per_cycle"] = t["macs"] / t["cycles"] if t["cycles"] else 0.0
+        l3_cycles = 0.0 if self.l3_overlap else self.l3["cycles"]
+        t["event_cycles"] = t["cycles"] + l3_cycles
+        t["time_s"] = t["event_cycles"] / (self.clock_mhz * 1e6)
+        l3_j = self.power.l3_energy_j(self.l3["bytes"])
+        t["energy_j_by_model"] = {
+            m: (None if (e := self.power.cluster_energy_j(t["cycles"], self.clock_mhz, t["macs"],
+                                                         t["energy_uj"], m)) is None else e + l3_j)
+            for m in ENERGY_MODELS}
+        t["l3_energy_j"] = l3_j
+        t["energy_j"] = t["energy_j_by_model"][self.power.energy_model]
+        p = self.power
+        t["lifetime_h"] = lifetime_hours(t["energy_j"], self.events_per_hour, p.battery_ah, p.battery_v,
+                                         p.sleep_w, min(t["time_s"], 3600.0 / self.events_per_hour)
+                                         if self.events_per_hour else 0.0)
+        t["not_measured"] = [f"{r.name} {r.step}: {r.how}" for r in self.not_measured]
+        return t
+
+    def to_dict(self) -> dict:
+        return {"config": self.config, "rows": [r.to_dict() for r in self.rows], "l3": self.l3,
+                "power": dataclasses.asdict(self.power), "clock_mhz": self.clock_mhz,
+                "events_per_hour": self.events_per_hour, "l3_overlap": self.l3_overlap, "totals": self.totals()}
+
+    def table(self) -> str:
+        """Markdown: one row per layer and step (counts for the whole event), then the totals."""
+        head = ("| idx | layer | step | x | cycles | MACs | MAC/cycle | stall cycles (all cores) | bank conflicts | "
+                "DMA busy | DMA wait | energy (uJ, pulpsim) | how |")
+        lines = [head, "|" + "---|" * (head.count("|") - 1)]
+        nm = "not measured"
+        for r in self.rows:
+            if r.measured:
+                mpc = f"{r.mac_per_cycle:.2f}" if r.macs else ""
+                cells = [f"{r.cycles:,}", f"{r.macs:,}" if r.macs else "", mpc,
+                         f"{sum((r.stalls or {}).values()):,}", f"{r.bank_conflicts:,}", f"{r.dma_busy:,}",
+                         f"{r.dma_wait:,}", f"{r.energy_uj:,.1f}"]
+            else:
+                cells = [nm, f"{r.macs:,}" if r.macs else "", "", "", "", "", "", nm]
+            lines.append(f"| {r.index} | {r.name} | {r.step} | {r.count} | " + " | ".join(cells) + f" | {r.how} |")
+        t = self.totals()
+        lines += ["", self.summary(t)]
+        return "\n".join(lines)
+
+    def summary(self, t: dict | None = None) -> str:
+        """The totals in a few lines of text."""
+        t = t or self.totals()
+        c = self.config
+        e = t["energy_j_by_model"]
+        fmt = lambda v: "n/a" if v is None else f"{v * 1e3:.1f} mJ"  # noqa: E731
+        stalls = ", ".join(f"{k} {v:,}" for k, v in list(t["stalls"].items())[:4])
+        return "\n".join([
+            f"event: LR layer {c.get('lr_index')} ({c.get('lr_name')}), {c.get('n_new')} new + "
+            f"{c.get('n_replay')} replayed samples",
+            f"cluster (measured): {t['cycles']:,} cycles, {t['macs']:,} MACs, {t['mac_per_cycle']:.2f} MAC/cycle, "
+            f"{t['stall_cycles']:,} stall cycles of all cores ({stalls}), {t['bank_conflicts']:,} bank conflicts, "
+            f"DMA busy {t['dma_busy']:,} / wait {t['dma_wait']:,} cycles",
+            f"L3 (modelled): {self.l3['bytes']:,} bytes in {self.l3['transfers']:,} transfers, "
+            f"{self.l3['cycles']:,.0f} cycles{' (overlapped)' if self.l3_overlap else ''}",
+            f"time at {self.clock_mhz:g} MHz: {t['time_s'] * 1e3:.2f} ms; energy ({self.power.energy_model}): "
+            f"{fmt(t['energy_j'])} (vega {fmt(e['vega'])}, pulpsim {fmt(e['pulpsim'])}, "
+            f"vega-flops {fmt(e['vega-flops'])}; L3 {t['l3_energy_j'] * 1e3:.2f} mJ)",
+            f"lifetime at {self.events_per_hour:g} events/hour on {self.power.battery_ah:g} Ah at "
+            f"{self.power.battery_v:g} V: {t['lifetime_h']:,.0f} h",
+            "not measured: " + ("; ".join(t["not_measured"]) or "nothing")])
+
+
+def _not_measured_rows(frozen, adaptive, n_new: int, batch: int) -> list[StepCost]:
+    """The rows of an event that no kernel has measured (counts of MACs where they are exact)."""
+    lr = frozen[-1]
+    rows = [StepCost(lr.index, f"frozen 0..{lr.index}", "frozen", "int8 fw", n_new, NOT_MEASURED_FROZEN,
+                     macs=n_new * model.total_macs(frozen)),
+            StepCost(lr.index, lr.name, "dequant", "LR dequant", batch, NOT_MEASURED_DEQUANT)]
+    from pulpsim.tileplan import TILED_LAYERS
+    if "bias" not in TILED_LAYERS:
+        rows.append(StepCost(adaptive[0].index, "adaptive", "bias", "bias fw+wg", batch, NOT_MEASURED_BIAS))
+    rows.append(StepCost(adaptive[0].index, "adaptive", "accum", "grad accum", batch, NOT_MEASURED_ACCUM))
+    return rows
+
+
+def cost_from_steps(measured: dict, layers, lr_index: int, n_new: int, n_replay: int, platform,
+                    power: PowerModel | None = None, precision=8, events_per_hour: float = 60.0,
+                    l3_overlap: bool = False, extra_config: dict | None = None) -> EventCost:
+    """The :class:`EventCost` of one event with LR layer ``lr_index`` and ``n_new + n_replay`` samples, from
+    step measurements (:func:`measure_steps`) that cover its adaptive stage: the steps of layers after the
+    LR layer, without the first adaptive layer's input gradient."""
+    power = power or PowerModel()
+    frozen, adaptive = model.split(layers, lr_index)
+    batch = n_new + n_replay
+    rows = []
+    for spec in sample_steps(adaptive):
+        m = measured.get(spec.key)
+        if m is None:
+            raise ConfigError(f"cost: no measurement of step {spec.step} of layer {spec.index} ({spec.name})")
+        count = 1 if spec.per == "event" else batch
+        how = ("once per event" if spec.per == "event" else
+               f"simulated once, x{count} (data-independent: two inputs gave identical counts)"
+               if m.independent else f"simulated for each of the {count} samples (data-dependent)")
+        rows.append(StepCost(spec.index, spec.name, spec.kind, spec.step, count, how, **m.total(count)))
+    rows += _not_measured_rows(frozen, adaptive, n_new, batch)
+    lr_elems = layers[lr_index].out_elems
+    n_classes = layers[-1].out_shape[0]
+    l3 = l3_traffic(platform, n_replay, memory.lr_bytes(lr_elems, precision), memory.label_bytes(n_classes))
+    config = {"lr_index": lr_index, "lr_name": layers[lr_index].name, "lr_shape": layers[lr_index].out_shape,
+              "precision": memory.precision_name(precision), "n_new": n_new, "n_replay": n_replay,
+              "mb_size": batch, "adaptive_train_macs_per_sample": model.train_macs(adaptive),
+              "platform": platform.name, "clock_mhz": platform.clock_mhz, "l2_size": platform.l2.size,
+              "l3": dataclasses.asdict(platform.l3)}
+    config.update(extra_config or {})
+    return EventCost(config, rows, l3, power, platform.clock_mhz, events_per_hour, l3_overlap)
+
+
+def _field(obj, *names, default=None):
+    """The first of ``names`` found on ``obj`` (an object's attribute or a dict's key)."""
+    for n in names:
+        if isinstance(obj, dict) and n in obj:
+            return obj[n]
+        if not isinstance(obj, dict) and hasattr(obj, n):
+            return getattr(obj, n)
+    return default
+
+
+def event_cost(record, platform, power: PowerModel | None = None, lr_bytes_per_sample: int | None = None,
+               label_bytes: int = 1, events_per_hour: float = 60.0, l3_overlap: bool = False,
+               frozen_macs_per_sample: int | None = None) -> EventCost:
+    """The :class:`EventCost` of an event simulated in full (an ``EventRecord`` of
+    :class:`pulpsim.cl.onchip.SimBackend`, or its ``to_dict()``): its rows per layer and step as measured,
+    the L3 traffic of its ``n_replay`` LRs of ``lr_bytes_per_sample`` bytes each (``None``: no L3 traffic),
+    the frozen stage's int8 forward and the LR dequantization as not measured."""
+    from pulpsim.platform import get_platform
+    platform = get_platform(platform) if not hasattr(platform, "l3") else platform
+    ev = _field(record, "event", default={}) or {}
+    n_new = int(_field(record, "n_new", default=_field(ev, "n_new", default=0)))
+    n_replay = int(_field(record, "n_replay", default=_field(ev, "n_replay", default=0)))
+    rows = []
+    for r in _field(record, "rows", "steps", default=[]):
+        e = _field(r, "energy_uj", default=None)
+        rows.append(StepCost(
+            index=int(_field(r, "index", "layer_index", "layer", default=-1)),
+            name=str(_field(r, "name", "layer_name", default="")), kind=str(_field(r, "kind", default="")),
+            step=str(_field(r, "step", default="")), count=int(_field(r, "count", default=1)),
+            how="simulated (every sample of the event)", cycles=int(_field(r, "cycles", default=0)),
+            macs=int(_field(r, "macs", default=0)), instructions=int(_field(r, "instructions", default=0)),
+            stalls=dict(_field(r, "stalls", default={}) or {}),
+            bank_conflicts=int(_field(r, "bank_conflicts", "conflicts", default=0)),
+            dma_busy=int(_field(r, "dma_busy", "dma_busy_cycles", default=0)),
+            dma_wait=int(_field(r, "dma_wait", "dma_wait_cycles", default=0)),
+            energy_uj=float(sum(e.values()) if isinstance(e, dict) else (e or 0.0))))
+    if not rows:
+        raise ConfigError("cost: the event record has no measured rows")
+    first = min(r.index for r in rows)
+    rows.append(StepCost(first - 1, "frozen stage", "frozen", "int8 fw", n_new, NOT_MEASURED_FROZEN,
+                         macs=None if frozen_macs_per_sample is None else n_new * frozen_macs_per_sample))
+    rows.append(StepCost(first - 1, "LR", "dequant", "LR dequant", n_new + n_replay, NOT_MEASURED_DEQUANT))
+    l3 = (l3_traffic(platform, n_replay, lr_bytes_per_sample, label_bytes) if lr_bytes_per_sample else
+          {"bytes": 0, "transfers": 0, "bursts": 0, "cycles": 0.0, "seconds": 0.0, "source": "none"})
+    config = {"n_new": n_new, "n_replay": n_replay, "mb_size": n_new + n_replay, "platform": platform.name,
+              "clock_mhz": platform.clock_mhz, "event": _field(record, "event", default=None),
+              "lr_index": first - 1, "lr_name": None}
+    if config["event"] is not None and not isinstance(config["event"], dict):
+        config["event"] = dataclasses.asdict(config["event"]) if dataclasses.is_dataclass(config["event"]) \
+            else str(config["event"])
+    return EventCost(config, rows, l3, power or PowerModel(), platform.clock_mhz, events_per_hour, l3_overlap)
+
+
+# --------------------------------------------------------------------------------------------
+# pulpsim cl cost --paper
+# --------------------------------------------------------------------------------------------
+
+#: New samples of an experience after the first in NICv2-391 (about 300 images: one object, one session),
+#: which sets the mini-batch composition (ar1-pytorch's rule, protocol.composition).
+PAPER_N_NEW = 300
+#: L2 for the paper-scale runs: conv6/sep's FP32 weights alone are 4 MiB, its SGD step holds weights,
+#: gradients and velocities (12 MiB); on the device they would live in L3 or MRAM.
+PAPER_L2_BYTES = 16 * 1024 * 1024
+
+
+def _top_stalls(stalls: dict, n: int = 3) -> str:
+    """The ``n`` largest stall causes, in units of 10^6 cycles."""
+    return ", ".join(f"{k} {v / 1e6:,.1f} M" for k, v in list(stalls.items())[:n])
+
+
+@dataclass
+class PaperCost:
+    """Outcome of :func:`paper_cost`: the LR memory table, the measured steps (shared by every LR
+    layer), one :class:`EventCost` per (LR layer, memory size), and how long it took."""
+
+    memory_table: str
+    config: dict
+    measured: dict
+    events: list
+    wall_seconds: float
+
+    def summary_table(self) -> str:
+        """One row per event: the figures the published comparison asks for."""
+        head = ("| LR idx | LR layer | LRs | new + replayed | cycles (cluster) | MAC/cycle | stall cycles (all cores) | "
+                "main stall causes | bank conflicts | DMA busy / wait | L3 bytes / cycles (modelled) | time (ms) | "
+                f"energy (mJ): {ENERGY_MODELS[0]} / {' / '.join(ENERGY_MODELS[1:])} | lifetime (h) |")
+        lines = [head, "|" + "---|" * (head.count("|") - 1)]
+        for ev in self.events:
+            t, c = ev.totals(), ev.config
+            lines.append(
+                f"| {c['lr_index']} | {c['lr_name']} | {c['capacity']} | {c['n_new']} + {c['n_replay']} | "
+                f"{t['cycles']:,} | {t['mac_per_cycle']:.2f} | {t['stall_cycles']:,} | {_top_stalls(t['stalls'])} | "
+                f"{t['bank_conflicts']:,} | {t['dma_busy']:,} / {t['dma_wait']:,} | "
+                f"{ev.l3['bytes']:,} / {ev.l3['cycles']:,.0f} | {t['time_s'] * 1e3:,.1f} | "
+                + " / ".join("n/a" if e is None else f"{e * 1e3:,.1f}" for e in t["energy_j_by_model"].values())
+                + f" | {t['lifetime_h']:,.0f} |")
+        return "\n".join(lines)
+
+    def steps_table(self) -> str:
+        """The simulated steps, one sample (or one event for SGD): cycles, MAC/cycle, data independence."""
+        head = "| idx | layer | step | cycles (one run) | MACs | MAC/cycle | counts on two random inputs |"
+        lines = [head, "|" + "---|" * (head.count("|") - 1)]
+        for m in self.measured.values():
+            r = m.runs[0]
+            mpc = f"{r.macs / r.cycles:.2f}" if r.macs and r.cycles else ""
+            ind = ("once per event" if m.spec.per == "event" else "identical: scaled by the mini-batch"
+                   if m.independent else f"differ: every sample simulated ({len(m.runs)} runs)")
+            lines.append(f"| {m.spec.index} | {m.spec.name} | {m.spec.step} | {r.cycles:,} | "
+                         f"{r.macs:,} | {mpc} | {ind} |")
+        return "\n".join(lines)
+
+    def text(self) -> str:
+        """The whole printable report of ``pulpsim cl cost --paper``."""
+        c = self.config
+        ev0 = self.events[0]
+        p = ev0.power
+        return "\n".join([
+            f"MobileNet-V1 width {c['width']:g}, {c['resolution']}x{c['resolution']}, {c['classes']} classes; "
+            f"platform {c['platform']} ({c['cores']} cores, {c['clock_mhz']:g} MHz), L2 enlarged to "
+            f"{c['l2_size'] // 2**20} MiB for these runs (the adaptive stage's tensors exceed the chip's L2: on "
+            f"the device they would live in L3 or MRAM); random data (seed {c['seed']}), no dataset.",
+            "", "LR memory (MB = 10^6 bytes, labels excluded):", "", self.memory_table, "",
+            f"Per learning event: mini-batch {c['mb_size']} (new + replayed by the AR1* composition rule for "
+            f"{c['n_new_experience']} new samples), {c['precision']} LRs fetched from L3; energy model "
+            f"{p.energy_model!r} for the lifetime (all three models shown); lifetime at {ev0.events_per_hour:g} event(s)/hour on {p.battery_ah:g} Ah at "
+            f"{p.battery_v:g} V (the published figure: 535 h at one event a minute, i.e. "
+            f"{energy_for_lifetime(535, 60, p.battery_ah, p.battery_v, p.sleep_w) * 1e3:,.0f} mJ per event):",
+            "", self.summary_table(), "",
+            "Cycles, stalls, bank conflicts and DMA are measured on the simulator (the adaptive stage's "
+            "forward, loss gradient, backward and SGD); the L3 transfers are modelled; the int8 frozen-stage "
+            "forward of the new samples, the LR dequantization, the bias steps and the gradient accumulation "
+            "are not measured and not included (see the per-step table of an event). One simulation of the "
+            f"adaptive stage of LR layer {c['lr_layers'][0]} serves every LR layer: a later LR layer's adaptive "
+            "stage is a suffix of it, minus its first layer's input gradient.",
+            "", "Simulated steps (shared by every LR layer):", "", self.steps_table(), "",
+            f"host time {self.wall_seconds:.0f} s"])
+
+    def to_dict(self) -> dict:
+        return {"memory_table": self.memory_table, "config": self.config,
+                "steps": [{"index": m.spec.index, "name": m.spec.name, "step": m.spec.step, "per": m.spec.per,
+                           "independent": m.independent, "runs": [dataclasses.asdict(r) for r in m.runs]}
+                          for m in self.measured.values()],
+                "events": [ev.to_dict() for ev in self.events], "wall_seconds": self.wall_seconds}
+
+
+def paper_cost(platform="vega", cores: int = 8, lr_layers=(19, 21, 23, 25, 27), sizes=PAPER_SIZES,
+               mb_size: int = PAPER_MB, precision=8, power: PowerModel | None = None,
+               events_per_hour: float = 60.0, width: float = PAPER_WIDTH, resolution: int = PAPER_RESOLUTION,
+               num_classes: int = PAPER_CLASSES, n_new: int = PAPER_N_NEW, l2_size: int | None = PAPER_L2_BYTES,
+               overrides: dict | None = None, seed: int = 0, l3_overlap: bool = False,
+               progress=None) -> PaperCost:
+    """The cost per learning event of the paper-scale configuration on random data: for each LR layer in
+    ``lr_layers`` and each memory size in ``sizes``, a mini-batch of ``mb_size`` samples composed by the AR1*
+    rule for an experience of ``n_new`` new samples.  The adaptive stage of the lowest LR layer is simulated
+    step by step once (a per-sample step once more on a second random input, and for every sample if the
+    two runs' counts differ); the other LR layers reuse its steps.  ``l2_size`` enlarges L2 (``None``:
+    keep the platform's).  ``progress(done, total, spec)`` follows the simulated steps."""
+    from pulpsim.cl.protocol import composition
+    from pulpsim.platform import get_platform
+    t0 = time.perf_counter()
+    layers = model.mobilenet_v1(width, resolution, num_classes)
+    lrs = sorted({model.check_lr_layer(layers, i) for i in lr_layers})
+    if not lrs:
+        raise ConfigError("cost: no LR layer given")
+    for name, v in (("mb_size", mb_size), ("n_new", n_new), ("cores", cores)):
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise ConfigError(f"cost: {name} must be a positive integer, got {v!r}")
+    if not sizes or any(isinstance(m, bool) or not isinstance(m, int) or m < 1 for m in sizes):
+        raise ConfigError(f"cost: LR memory sizes must be positive integers, got {sizes!r}")
+    prec = memory.parse_precision(precision)
+    ov = dict(overrides or {})
+    if l2_size is not None:
+        ov.setdefault("l2.size", l2_size)
+    plat = get_platform(platform, ov)
+    power = power or PowerModel()
+    _, adaptive = model.split(layers, lrs[0])
+    specs = sample_steps(adaptive, first_ig=False)
+    # The input gradients of the later LR layers' first layers are in specs already (they are not the
+    # first layer of the lowest LR layer's stage); the SGD steps are per layer.
+    measured = measure_steps(specs, plat, cores, samples=mb_size, seed=seed, progress=progress)
+    events = []
+    for lr in lrs:
+        for m in sizes:
+            new, rep, _ = composition(n_new, m, mb_size)
+            events.append(cost_from_steps(measured, layers, lr, new, rep, plat, power, prec, events_per_hour,
+                                          l3_overlap, extra_config={"capacity": m}))
+    config = {"width": width, "resolution": resolution, "classes": num_classes, "platform": plat.name,
+              "cores": cores, "clock_mhz": plat.clock_mhz, "l2_size": plat.l2.size, "lr_layers": lrs,
+              "sizes": list(sizes), "mb_size": mb_size, "precision": memory.precision_name(prec),
+              "n_new_experience": n_new, "seed": seed, "l3": dataclasses.asdict(plat.l3)}
+    table = memory.format_memory_table(memory.memory_table(layers))
+    return PaperCost(table, config, measured, events, time.perf_counter() - t0)

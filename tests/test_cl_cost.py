@@ -4,9 +4,11 @@ mini-batch, and bad input."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from pulpsim.cl import cost, memory, model
@@ -117,3 +119,139 @@ def test_memory_table_equals_the_published_one():
     assert rows[27]["bytes_per_lr"] == {"FP32": 4096, "UINT8": 1024, "UINT7": 896}
     text = cost.memory_table_text()
     assert "24.6" in text and "21.5" in text and "| 23 | conv5_6/dw | 512x4x4 |" in text
+
+
+# ------------------------------------------------------------------------------ simulated steps
+
+SMALL = dict(width=0.25, resolution=64, num_classes=10)
+
+
+def _small_layers():
+    return model.mobilenet_v1(SMALL["width"], SMALL["resolution"], SMALL["num_classes"])
+
+
+def test_sample_steps_of_an_adaptive_stage():
+    layers = model.mobilenet_v1(1.0, 128)
+    _, adaptive = model.split(layers, 19)
+    specs = cost.sample_steps(adaptive)
+    keys = [s.key for s in specs]
+    assert len(set(keys)) == len(keys)
+    # no input gradient at the first adaptive layer (nothing below it learns); every other layer with weights has one
+    assert (20, "ig") not in keys and all((i, "ig") in keys for i in (21, 22, 23, 24, 25, 26, 28))
+    assert [s.index for s in specs if s.per == "event"] == [20, 21, 22, 23, 24, 25, 26, 28]
+    # the SGD step covers weights and folded-BatchNorm biases: conv5_4/sep 512x512 + 512; fc 50x1024, no bias
+    sgd = {s.index: dict(s.shapes)["w"][0] for s in specs if s.per == "event"}
+    assert sgd[20] == 512 * 512 + 512 and sgd[28] == 50 * 1024
+    assert cost.sample_steps(model.split(layers, 21)[1])[0].index == 22
+
+
+def test_steps_scaled_by_the_minibatch_are_data_independent():
+    """Two different random inputs give identical cycles, instructions, stalls, bank conflicts and DMA
+    counts for every step kind that paper_cost counts once and multiplies by the mini-batch (stride 1
+    and 2 depthwise, pointwise, pool, fc and the forward ReLU), at a small shape."""
+    layers = _small_layers()
+    _, adaptive = model.split(layers, 21)          # 22 pw, 23 dw stride 2, 24 pw, 25 dw, 26 pw, 27 pool, 28 fc
+    plat = get_platform("vega")
+    scaled = [s for s in cost.sample_steps(adaptive) if s.per == "sample"
+              and (s.op, s.op_step) not in (("relu", "bw"), ("softmax_ce", "fw"), ("softmax_ce", "bw"))]
+    assert {s.op for s in scaled} == {"pointwise", "depthwise", "avgpool", "linear", "relu"}
+    for spec in scaled:
+        a = cost.run_step(spec, plat, 8, np.random.default_rng(1))
+        b = cost.run_step(spec, plat, 8, np.random.default_rng(2))
+        assert a.signature() == b.signature(), spec
+
+
+def test_data_dependent_steps_are_simulated_for_every_sample():
+    # the ReLU gradient branches on the sign of its input: two random inputs give different counts
+    layers = _small_layers()
+    spec = next(s for s in cost.sample_steps(model.split(layers, 25)[1]) if s.step == "relu bw")
+    m = cost.measure_steps([spec], get_platform("vega"), 8, samples=3, seed=0)[spec.key]
+    assert not m.independent and len(m.runs) == 3
+    assert m.total(3)["cycles"] == sum(r.cycles for r in m.runs)
+    with pytest.raises(ConfigError):
+        m.total(5)
+
+
+@pytest.fixture(scope="module")
+def small_paper():
+    return cost.paper_cost(lr_layers=(21, 23, 27), sizes=(1500, 3000), mb_size=3, l2_size=None, **SMALL)
+
+
+def test_paper_cost_small_scale(small_paper):
+    pc = small_paper
+    layers = _small_layers()
+    assert [(e.config["lr_index"], e.config["capacity"]) for e in pc.events] == \
+        [(21, 1500), (21, 3000), (23, 1500), (23, 3000), (27, 1500), (27, 3000)]
+    for ev in pc.events:
+        lr = ev.config["lr_index"]
+        _, adaptive = model.split(layers, lr)
+        t = ev.totals()
+        assert ev.config["n_new"] + ev.config["n_replay"] == 3
+        # MACs of the simulated steps = the model's count of a training sample x the mini-batch
+        assert t["macs"] == 3 * model.train_macs(adaptive)
+        assert t["cycles"] == sum(r.cycles for r in ev.rows if r.measured)
+        assert {r.index for r in ev.rows if r.measured} == {l.index for l in adaptive}
+        assert not any(r.index == lr + 1 and r.step == "ig" for r in ev.rows)
+        # the not-measured work is None, never estimated
+        nm = {r.step: r for r in ev.not_measured}
+        assert set(nm) == {"int8 fw", "LR dequant", "bias fw+wg", "grad accum"}
+        assert all(r.cycles is None and r.energy_uj is None and r.how.startswith("not measured") for r in nm.values())
+        assert nm["int8 fw"].macs == ev.config["n_new"] * model.total_macs(layers[:lr + 1])
+        # time, energy and lifetime by hand from the totals
+        slot = memory.lr_bytes(layers[lr].out_elems, 8) + 1
+        assert ev.l3["bytes"] == ev.config["n_replay"] * slot
+        secs = (t["cycles"] + ev.l3["cycles"]) / 450e6
+        assert t["time_s"] == pytest.approx(secs, rel=1e-12)
+        e = t["cycles"] / 450e6 * 49.4e-3 + ev.l3["bytes"] * 150e-12
+        assert t["energy_j"] == pytest.approx(e, rel=1e-12)
+        p_avg = e / 60 + 1.7e-6 * (1 - secs / 60)
+        assert t["lifetime_h"] == pytest.approx(3.3 * 3.3 / p_avg, rel=1e-9)
+    # a later LR layer reuses the earlier one's steps: the same rows for the layers both train
+    a = {(r.index, r.step): r.cycles for r in pc.events[0].rows if r.measured and r.index > 24}
+    b = {(r.index, r.step): r.cycles for r in pc.events[2].rows if r.measured and r.index > 24}
+    assert a == b and a
+    json.dumps(pc.to_dict())
+    text = pc.text()
+    assert "not measured" in text and "L2" in text and "| 23 | conv5_6/dw |" in text
+
+
+def test_scaled_step_equals_a_fresh_run_times_the_minibatch(small_paper):
+    m = small_paper.measured[(24, "fw")]
+    assert m.independent
+    fresh = cost.run_step(m.spec, get_platform("vega"), 8, np.random.default_rng(99))
+    row = next(r for r in small_paper.events[0].rows if (r.index, r.step) == (24, "fw"))
+    assert row.cycles == 3 * fresh.cycles and row.count == 3
+
+
+@pytest.mark.parametrize("kw", [{"lr_layers": (20,)}, {"lr_layers": ()}, {"mb_size": 0}, {"sizes": ()},
+                                {"sizes": (0,)}, {"precision": 9}, {"width": -1.0}])
+def test_paper_cost_bad_input(kw):
+    args = dict(SMALL, lr_layers=(27,), sizes=(10,), mb_size=1, l2_size=None)
+    args.update(kw)
+    with pytest.raises(ConfigError):
+        cost.paper_cost(**args)
+
+
+def test_event_cost_from_a_record():
+    """An event simulated in full: its rows as measured, the L3 traffic of its replays, and the frozen
+    stage and the dequantization as not measured."""
+    record = {"event": {"method": "replay", "experience": 1, "epoch": 0, "iteration": 0, "n_new": 2, "n_replay": 6},
+              "n_new": 2, "n_replay": 6,
+              "rows": [{"index": 26, "kind": "pw", "step": "fw", "cycles": 1000, "macs": 3000, "instructions": 5000,
+                        "stalls": {"load_use": 10}, "bank_conflicts": 7, "dma_busy": 300, "dma_wait": 20,
+                        "energy_uj": {"instructions": 1.5, "tcdm": 0.5}},
+                       {"index": 28, "kind": "fc", "step": "wg", "cycles": 500, "macs": 1000, "instructions": 900,
+                        "stalls": {"load_use": 5, "branch_taken": 3}, "bank_conflicts": 1, "dma_busy": 50,
+                        "dma_wait": 5, "energy_uj": 0.25}]}
+    ev = cost.event_cost(record, get_platform("vega"), cost.PowerModel(energy_model="pulpsim"),
+                         lr_bytes_per_sample=1024, frozen_macs_per_sample=100)
+    t = ev.totals()
+    assert (t["cycles"], t["macs"], t["bank_conflicts"], t["dma_busy"], t["dma_wait"]) == (1500, 4000, 8, 350, 25)
+    assert t["stalls"] == {"load_use": 15, "branch_taken": 3} and t["mac_per_cycle"] == pytest.approx(4000 / 1500)
+    assert ev.l3["bytes"] == 6 * 1025 and ev.l3["transfers"] == 6
+    assert t["energy_j"] == pytest.approx(2.25e-6 + 6 * 1025 * 150e-12, rel=1e-12)
+    frozen = next(r for r in ev.rows if r.kind == "frozen")
+    assert frozen.cycles is None and frozen.macs == 200 and "not measured" in frozen.how
+    assert "not measured" in ev.table()
+    with pytest.raises(ConfigError):
+        cost.event_cost({"n_new": 1, "n_replay": 1, "rows": []}, get_platform("vega"))
