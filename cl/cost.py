@@ -211,7 +211,7 @@ class StepSpec:
     op_step: str
     shapes: tuple          #: ((input name, shape), ...)
     params: tuple = ()     #: ((name, value), ...)
-    per: str = "sample"    #: "sample" or "event"
+    per: str = "sample"    #: "sample", "accumulate" (every sample but the first) or "event"
 
     def inputs(self, rng: np.random.Generator) -> dict:
         """Random standard-normal float32 inputs of this step's shapes."""
@@ -223,41 +223,45 @@ class StepSpec:
 
 
 def _layer_steps(layer, first: bool) -> tuple[list, list]:
-    """(forward steps, backward steps) of one adaptive layer; ``first``: no input gradient."""
+    """(forward steps, backward steps) of one adaptive layer, labelled as the simulator backend's
+    per-sample program (:func:`pulpsim.cl.onchip.sample_program`) tags them; ``first``: no input gradient."""
     C, H, W = layer.in_shape
     K, Ho, Wo = layer.out_shape
-    spec = lambda step, op, op_step, shapes, params=(): StepSpec(  # noqa: E731
-        layer.index, layer.name, layer.kind, step, op, op_step, tuple(shapes), tuple(params))
-    relu = (spec("relu fw", "relu", "fw", [("x", (K, Ho, Wo))]),
-            spec("relu bw", "relu", "bw", [("x", (K, Ho, Wo)), ("dy", (K, Ho, Wo))]))
-    if layer.kind == "pw":
-        fw = [spec("fw", "pointwise", "fw", [("x", (C, H, W)), ("W", (K, C))]), relu[0]]
-        bw = [relu[1], spec("wg", "pointwise", "wg", [("x", (C, H, W)), ("dy", (K, Ho, Wo))])]
-        bw += [] if first else [spec("ig", "pointwise", "ig", [("W", (K, C)), ("dy", (K, Ho, Wo))])]
-    elif layer.kind == "dw":
-        s = (("stride", layer.stride),)
-        fw = [spec("fw", "depthwise", "fw", [("x", (C, H, W)), ("W", (C, 3, 3))], s), relu[0]]
-        bw = [relu[1], spec("wg", "depthwise", "wg", [("x", (C, H, W)), ("dy", (C, Ho, Wo))], s)]
-        bw += [] if first else [spec("ig", "depthwise", "ig", [("W", (C, 3, 3)), ("dy", (C, Ho, Wo))],
-                                     s + (("in_hw", (H, W)),))]
+    spec = lambda step, op, op_step, shapes, params=(), per="sample": StepSpec(  # noqa: E731
+        layer.index, layer.name, layer.kind, step, op, op_step, tuple(shapes), tuple(params), per)
+    acc = lambda key, n: spec(f"accumulate {key}", "accumulate", "step",  # noqa: E731
+                              [("acc", (n,)), ("g", (n,))], per="accumulate")
+    if layer.kind in ("pw", "dw"):
+        op, wshape = ("pointwise", (K, C)) if layer.kind == "pw" else ("depthwise", (C, 3, 3))
+        s = () if layer.kind == "pw" else (("stride", layer.stride),)
+        fw = [spec("fw", op, "fw", [("x", (C, H, W)), ("W", wshape)], s),
+              spec("bias fw", "bias", "fw", [("y", (K, Ho, Wo)), ("b", (K,))]),
+              spec("relu fw", "relu", "fw", [("x", (K, Ho, Wo))])]
+        bw = [spec("relu bw", "relu", "bw", [("x", (K, Ho, Wo)), ("dy", (K, Ho, Wo))]),
+              spec("bias wg", "bias", "wg", [("dy", (K, Ho, Wo))]), acc("b", K),
+              spec("wg", op, "wg", [("x", (C, H, W)), ("dy", (K, Ho, Wo))], s), acc("W", layer.params)]
+        ig = s + ((("in_hw", (H, W)),) if layer.kind == "dw" else ())
+        bw += [] if first else [spec("ig", op, "ig", [("W", wshape), ("dy", (K, Ho, Wo))], ig)]
     elif layer.kind == "pool":
         fw = [spec("fw", "avgpool", "fw", [("x", (C, H, W))])]
         bw = [spec("bw", "avgpool", "bw", [("dy", (C,))], (("in_shape", (C, H, W)),))]
     elif layer.kind == "fc":
         fw = [spec("fw", "linear", "fw", [("x", (C,)), ("W", (K, C))])]
-        bw = [spec("wg", "linear", "wg", [("x", (C,)), ("dy", (K,))])]
+        bw = [spec("wg", "linear", "wg", [("x", (C,)), ("dy", (K,))]), acc("W", layer.params)]
         bw += [] if first else [spec("ig", "linear", "ig", [("W", (K, C)), ("dy", (K,))])]
     else:
         raise ConfigError(f"layer {layer.index} ({layer.kind}) cannot be in the adaptive stage")
     return fw, bw
 
 
-def sample_steps(adaptive, first_ig: bool = False) -> list[StepSpec]:
+def sample_steps(adaptive, first_ig: bool = False, batch: int = 128) -> list[StepSpec]:
     """The tiled steps of a learning event through the adaptive stage ``adaptive`` (layers after the LR
-    layer), in execution order: per sample the forward pass (convolution then ReLU), the softmax
-    cross-entropy and its gradient, the backward pass (ReLU gradient, weight gradient, input gradient;
-    the first adaptive layer has no input gradient unless ``first_ig``); per event one SGD step
-    (momentum, weight decay) over each layer's weights and biases."""
+    layer), in execution order, as the simulator backend runs them: per sample the forward pass
+    (convolution, folded-BatchNorm bias, ReLU; pool; fc), the softmax cross-entropy and its gradient
+    (divided by ``batch``), the backward pass (ReLU gradient, bias and weight gradients, input gradient;
+    the first adaptive layer has no input gradient unless ``first_ig``); from the second sample on, the
+    accumulation of each weight and bias gradient; per event one SGD step (momentum, weight decay) per
+    weight and bias tensor."""
     if not adaptive:
         raise ConfigError("cost: the adaptive stage is empty")
     fws, bws = [], []
@@ -267,22 +271,27 @@ def sample_steps(adaptive, first_ig: bool = False) -> list[StepSpec]:
         bws = bw + bws
     last = adaptive[-1]
     z = (("z", (last.out_shape[0],)),)
-    loss = [StepSpec(last.index, "loss", "loss", f"softmax-CE {s}", "softmax_ce", s, z, (("label", 0),))
-            for s in ("fw", "bw")]
+    loss = [StepSpec(last.index, last.name, last.kind, "loss fw", "softmax_ce", "fw", z, (("label", 0),)),
+            StepSpec(last.index, last.name, last.kind, "loss bw", "softmax_ce", "bw", z,
+                     (("label", 0), ("batch", batch)))]
     sgd = []
     for layer in adaptive:
-        if layer.params:
-            n = layer.params + (layer.out_shape[0] if layer.kind in model.CONV_KINDS else 0)
-            sgd.append(StepSpec(layer.index, layer.name, layer.kind, "sgd", "sgd", "step",
-                                (("w", (n,)), ("g", (n,)), ("v", (n,))), tuple(_SGD.items()), per="event"))
+        sizes = ((("W", layer.params), ("b", layer.out_shape[0])) if layer.kind in model.CONV_KINDS else
+                 (("W", layer.params),) if layer.params else ())
+        sgd += [StepSpec(layer.index, layer.name, layer.kind, f"sgd {key}", "sgd", "step",
+                         (("w", (n,)), ("g", (n,)), ("v", (n,))), tuple(_SGD.items()), per="event")
+                for key, n in sizes]
     return fws + loss + bws + sgd
+
+
+def step_count(spec: StepSpec, batch: int) -> int:
+    """Executions of ``spec`` in an event of ``batch`` samples."""
+    return {"sample": batch, "accumulate": batch - 1, "event": 1}[spec.per]
 
 
 #: Work of an event that no kernel has measured on the simulator: (label, reason).
 NOT_MEASURED_FROZEN = "not measured: no int8 kernel runs the frozen stage on the simulator yet"
 NOT_MEASURED_DEQUANT = "not measured: no kernel dequantizes LRs to FP32 on the simulator yet"
-NOT_MEASURED_BIAS = "not measured: no tiled kernel for the folded-BatchNorm bias (forward add, gradient sum)"
-NOT_MEASURED_ACCUM = "not measured: no tiled kernel accumulates the per-sample weight gradients"
 
 
 @dataclass
@@ -346,22 +355,23 @@ def measure_steps(specs, platform, cores: int = 8, samples: int = 128, seed: int
                   progress=None) -> dict:
     """Simulate every step of ``specs`` on random data: a per-sample step twice on two different random
     inputs; if every count repeats exactly (:meth:`StepRun.signature`) it is data-independent and
-    counted ``samples`` times from one run, otherwise it is simulated for each of the ``samples``
-    samples.  A per-event step runs once.  ``progress(done, total, spec)`` is called after each step.
+    counted as often as an event of ``samples`` samples runs it (:func:`step_count`) from one run,
+    otherwise it is simulated that many times.  A per-event step runs once.  ``progress(done, total, spec)`` is called after each step.
     Returns ``{spec.key: StepMeasurement}``."""
     rng = np.random.default_rng(seed)
     out = {}
     for k, spec in enumerate(specs):
+        n = step_count(spec, samples)
         first = run_step(spec, platform, cores, rng)
-        if spec.per == "event" or samples == 1:
+        if n <= 1:      # nothing to scale: one run is the event's count (or the step does not run)
             out[spec.key] = StepMeasurement(spec, [first], True)
         else:
             second = run_step(spec, platform, cores, rng)
             if second.signature() == first.signature():
                 out[spec.key] = StepMeasurement(spec, [first], True)
             else:
-                runs = [first, second] + [run_step(spec, platform, cores, rng) for _ in range(samples - 2)]
-                out[spec.key] = StepMeasurement(spec, runs[:samples], False)
+                runs = [first, second] + [run_step(spec, platform, cores, rng) for _ in range(n - 2)]
+                out[spec.key] = StepMeasurement(spec, runs, False)
         if progress is not None:
             progress(k + 1, len(specs), spec)
     return out
@@ -511,17 +521,12 @@ class EventCost:
             "not measured: " + ("; ".join(t["not_measured"]) or "nothing")])
 
 
-def _not_measured_rows(frozen, adaptive, n_new: int, batch: int) -> list[StepCost]:
+def _not_measured_rows(frozen, n_new: int, batch: int) -> list[StepCost]:
     """The rows of an event that no kernel has measured (counts of MACs where they are exact)."""
     lr = frozen[-1]
-    rows = [StepCost(lr.index, f"frozen 0..{lr.index}", "frozen", "int8 fw", n_new, NOT_MEASURED_FROZEN,
+    return [StepCost(lr.index, f"frozen 0..{lr.index}", "frozen", "int8 fw", n_new, NOT_MEASURED_FROZEN,
                      macs=n_new * model.total_macs(frozen)),
             StepCost(lr.index, lr.name, "dequant", "LR dequant", batch, NOT_MEASURED_DEQUANT)]
-    from pulpsim.tileplan import TILED_LAYERS
-    if "bias" not in TILED_LAYERS:
-        rows.append(StepCost(adaptive[0].index, "adaptive", "bias", "bias fw+wg", batch, NOT_MEASURED_BIAS))
-    rows.append(StepCost(adaptive[0].index, "adaptive", "accum", "grad accum", batch, NOT_MEASURED_ACCUM))
-    return rows
 
 
 def cost_from_steps(measured: dict, layers, lr_index: int, n_new: int, n_replay: int, platform,
@@ -534,16 +539,16 @@ def cost_from_steps(measured: dict, layers, lr_index: int, n_new: int, n_replay:
     frozen, adaptive = model.split(layers, lr_index)
     batch = n_new + n_replay
     rows = []
-    for spec in sample_steps(adaptive):
+    for spec in sample_steps(adaptive, batch=batch):
         m = measured.get(spec.key)
         if m is None:
             raise ConfigError(f"cost: no measurement of step {spec.step} of layer {spec.index} ({spec.name})")
-        count = 1 if spec.per == "event" else batch
+        count = step_count(spec, batch)
         how = ("once per event" if spec.per == "event" else
                f"simulated once, x{count} (data-independent: two inputs gave identical counts)"
                if m.independent else f"simulated for each of the {count} samples (data-dependent)")
         rows.append(StepCost(spec.index, spec.name, spec.kind, spec.step, count, how, **m.total(count)))
-    rows += _not_measured_rows(frozen, adaptive, n_new, batch)
+    rows += _not_measured_rows(frozen, n_new, batch)
     lr_elems = layers[lr_index].out_elems
     n_classes = layers[-1].out_shape[0]
     l3 = l3_traffic(platform, n_replay, memory.lr_bytes(lr_elems, precision), memory.label_bytes(n_classes))
@@ -685,9 +690,9 @@ class PaperCost:
             f"{energy_for_lifetime(535, 60, p.battery_ah, p.battery_v, p.sleep_w) * 1e3:,.0f} mJ per event):",
             "", self.summary_table(), "",
             "Cycles, stalls, bank conflicts and DMA are measured on the simulator (the adaptive stage's "
-            "forward, loss gradient, backward and SGD); the L3 transfers are modelled; the int8 frozen-stage "
-            "forward of the new samples, the LR dequantization, the bias steps and the gradient accumulation "
-            "are not measured and not included (see the per-step table of an event). One simulation of the "
+            "forward, loss gradient, backward, gradient accumulation and SGD); the L3 transfers are modelled; "
+            "the int8 frozen-stage forward of the new samples and the LR dequantization are not measured and "
+            "not included (see the per-step table of an event). One simulation of the "
             f"adaptive stage of LR layer {c['lr_layers'][0]} serves every LR layer: a later LR layer's adaptive "
             "stage is a suffix of it, minus its first layer's input gradient.",
             "", "Simulated steps (shared by every LR layer):", "", self.steps_table(), "",
@@ -732,7 +737,7 @@ def paper_cost(platform="vega", cores: int = 8, lr_layers=(19, 21, 23, 25, 27), 
     plat = get_platform(platform, ov)
     power = power or PowerModel()
     _, adaptive = model.split(layers, lrs[0])
-    specs = sample_steps(adaptive, first_ig=False)
+    specs = sample_steps(adaptive, batch=mb_size)
     # The input gradients of the later LR layers' first layers are in specs already (they are not the
     # first layer of the lowest LR layer's stage); the SGD steps are per layer.
     measured = measure_steps(specs, plat, cores, samples=mb_size, seed=seed, progress=progress)

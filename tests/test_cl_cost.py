@@ -138,23 +138,28 @@ def test_sample_steps_of_an_adaptive_stage():
     assert len(set(keys)) == len(keys)
     # no input gradient at the first adaptive layer (nothing below it learns); every other layer with weights has one
     assert (20, "ig") not in keys and all((i, "ig") in keys for i in (21, 22, 23, 24, 25, 26, 28))
-    assert [s.index for s in specs if s.per == "event"] == [20, 21, 22, 23, 24, 25, 26, 28]
-    # the SGD step covers weights and folded-BatchNorm biases: conv5_4/sep 512x512 + 512; fc 50x1024, no bias
-    sgd = {s.index: dict(s.shapes)["w"][0] for s in specs if s.per == "event"}
-    assert sgd[20] == 512 * 512 + 512 and sgd[28] == 50 * 1024
+    # one SGD step per weight and per folded-BatchNorm bias tensor; the classifier has no bias
+    sgd = {s.key: dict(s.shapes)["w"][0] for s in specs if s.per == "event"}
+    assert sorted({i for i, _ in sgd}) == [20, 21, 22, 23, 24, 25, 26, 28] and len(sgd) == 15
+    assert sgd[(20, "sgd W")] == 512 * 512 and sgd[(20, "sgd b")] == 512 and sgd[(28, "sgd W")] == 50 * 1024
+    # gradients are accumulated from the second sample on: an event of 128 samples runs each 127 times
+    acc = [s for s in specs if s.per == "accumulate"]
+    assert len(acc) == 15 and {cost.step_count(s, 128) for s in acc} == {127}
+    assert dict(next(s for s in specs if s.step == "loss bw").params)["batch"] == 128
     assert cost.sample_steps(model.split(layers, 21)[1])[0].index == 22
 
 
 def test_steps_scaled_by_the_minibatch_are_data_independent():
     """Two different random inputs give identical cycles, instructions, stalls, bank conflicts and DMA
     counts for every step kind that paper_cost counts once and multiplies by the mini-batch (stride 1
-    and 2 depthwise, pointwise, pool, fc and the forward ReLU), at a small shape."""
+    and 2 depthwise, pointwise, pool, fc, bias, gradient accumulation and the forward ReLU), at a small
+    shape."""
     layers = _small_layers()
     _, adaptive = model.split(layers, 21)          # 22 pw, 23 dw stride 2, 24 pw, 25 dw, 26 pw, 27 pool, 28 fc
     plat = get_platform("vega")
-    scaled = [s for s in cost.sample_steps(adaptive) if s.per == "sample"
+    scaled = [s for s in cost.sample_steps(adaptive) if s.per != "event"
               and (s.op, s.op_step) not in (("relu", "bw"), ("softmax_ce", "fw"), ("softmax_ce", "bw"))]
-    assert {s.op for s in scaled} == {"pointwise", "depthwise", "avgpool", "linear", "relu"}
+    assert {s.op for s in scaled} == {"pointwise", "depthwise", "avgpool", "linear", "relu", "bias", "accumulate"}
     for spec in scaled:
         a = cost.run_step(spec, plat, 8, np.random.default_rng(1))
         b = cost.run_step(spec, plat, 8, np.random.default_rng(2))
@@ -192,9 +197,10 @@ def test_paper_cost_small_scale(small_paper):
         assert t["cycles"] == sum(r.cycles for r in ev.rows if r.measured)
         assert {r.index for r in ev.rows if r.measured} == {l.index for l in adaptive}
         assert not any(r.index == lr + 1 and r.step == "ig" for r in ev.rows)
+        assert {r.count for r in ev.rows if r.step.startswith("accumulate")} == {2}
         # the not-measured work is None, never estimated
         nm = {r.step: r for r in ev.not_measured}
-        assert set(nm) == {"int8 fw", "LR dequant", "bias fw+wg", "grad accum"}
+        assert set(nm) == {"int8 fw", "LR dequant"}
         assert all(r.cycles is None and r.energy_uj is None and r.how.startswith("not measured") for r in nm.values())
         assert nm["int8 fw"].macs == ev.config["n_new"] * model.total_macs(layers[:lr + 1])
         # time, energy and lifetime by hand from the totals
