@@ -356,21 +356,30 @@ def _buffer_census(origin: np.ndarray, size: int) -> dict:
 
 
 def run_method(name: str, cfg: ProtocolConfig, scen: Scenario, lat: Latents, init: AdaptiveState,
-               backend=None, progress=None) -> MethodResult:
+               backend=None, progress=None, *, resume: MethodResult | None = None,
+               on_experience=None) -> MethodResult:
     """Run one method over every experience of ``scen`` from the initial adaptive state ``init``
-    with the LRs ``lat``; ``progress(name, experience, n_experiences)`` after each experience."""
+    with the LRs ``lat``; ``progress(name, experience, n_experiences)`` after each experience.
+
+    The returned :class:`MethodResult` is also the method's whole loop state: after each experience
+    its ``state``, ``memory`` and ``origin`` are current, ``on_experience(result)`` (a checkpoint)
+    sees it before ``progress`` does, and ``resume`` continues from such a result after its last
+    experience (nothing else carries over: every draw is keyed by its experience)."""
     backend = backend or HostBackend()
-    start = time.perf_counter()
-    res = MethodResult(name)
+    res = resume if resume is not None else MethodResult(name)
+    start = time.perf_counter() - res.seconds
     n_exp = scen.n_experiences
     last_joint = None
-    state = init.copy()
-    memory = origin = None
-    if name in ("replay", "replay-fp32"):
-        precision = FP32 if name == "replay-fp32" else cfg.precision
-        memory = LatentReplayMemory(cfg.capacity, lat.train.shape[1:], precision, lat.scale, scen.n_classes)
-        origin = np.full(cfg.capacity, -1, np.int64)   # which experience each slot's LR came from
-    for i in range(n_exp):
+    if resume is not None:
+        state, memory, origin = res.state, res.memory, res.origin
+    else:
+        state = init.copy()
+        memory = origin = None
+        if name in ("replay", "replay-fp32"):
+            precision = FP32 if name == "replay-fp32" else cfg.precision
+            memory = LatentReplayMemory(cfg.capacity, lat.train.shape[1:], precision, lat.scale, scen.n_classes)
+            origin = np.full(cfg.capacity, -1, np.int64)   # which experience each slot's LR came from
+    for i in range(len(res.accuracy), n_exp):
         if name == "joint":
             if i % cfg.joint_every == 0 or i == n_exp - 1:
                 state, loss = _train_joint(backend, init, cfg, i, lat, scen, res.events)
@@ -389,10 +398,12 @@ def run_method(name: str, cfg: ProtocolConfig, scen: Scenario, lat: Latents, ini
         res.loss.append(loss)
         evaluate = name != "joint" or last_joint == i
         res.accuracy.append(_accuracy(backend, state, lat, scen.y_test, cfg.eval_batch) if evaluate else None)
+        res.state, res.memory, res.origin = state, memory, origin
+        res.seconds = time.perf_counter() - start
+        if on_experience is not None:
+            on_experience(res)
         if progress is not None:
             progress(name, i, n_exp)
-    res.state, res.memory, res.origin = state, memory, origin
-    res.seconds = time.perf_counter() - start
     return res
 
 
@@ -404,13 +415,17 @@ def initial_state(pre: Pretrained, lr_index: int, n_classes: int) -> AdaptiveSta
 
 
 def run(cfg: ProtocolConfig, scen: Scenario, pre: Pretrained, *, latents: dict | None = None, backend=None,
-        progress=None) -> ProtocolResult:
+        progress=None, resume: dict | None = None, on_experience=None) -> ProtocolResult:
     """Every method of ``cfg.methods`` on ``scen`` with the pretrained network ``pre``.
 
     ``latents`` (from :func:`compute_latents`) may be passed to share them between runs; the
     FP32 LRs are computed only when ``replay-fp32`` is asked for, and the uint8 ones always (the
     other methods use them), unless the configured precision is FP32: then ``replay`` uses the float
-    frozen stage and FP32 memory, and ``replay-fp32`` is the same run and is left out."""
+    frozen stage and FP32 memory, and ``replay-fp32`` is the same run and is left out.
+
+    ``resume`` maps method names to the :class:`MethodResult` they reached (complete or after some
+    experience, as a checkpoint saved them); those methods continue from there (:func:`run_method`,
+    which also says what ``on_experience`` receives)."""
     layers = model.mobilenet_v1(pre.config.width, pre.config.resolution, scen.n_classes)
     model.check_lr_layer(layers, cfg.lr_index)
     methods = [m for m in cfg.methods if not (m == "replay-fp32" and cfg.precision == FP32 and "replay" in cfg.methods)]
@@ -418,9 +433,11 @@ def run(cfg: ProtocolConfig, scen: Scenario, pre: Pretrained, *, latents: dict |
     if latents is None:
         latents = compute_latents(pre, scen, cfg.lr_index, tuple(sorted(kinds)))
     init = initial_state(pre, cfg.lr_index, scen.n_classes)
+    resume = resume or {}
     results = {}
     for m in methods:
         use_fp32 = m == "replay-fp32" or (m == "replay" and cfg.precision == FP32)
-        results[m] = run_method(m, cfg, scen, latents["fp32" if use_fp32 else "uint8"], init, backend, progress)
+        results[m] = run_method(m, cfg, scen, latents["fp32" if use_fp32 else "uint8"], init, backend, progress,
+                                resume=resume.get(m), on_experience=on_experience)
     return ProtocolResult(cfg, layers[cfg.lr_index].out_shape, scen.n_classes,
                           [len(e) for e in scen.experiences], results)

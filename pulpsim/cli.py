@@ -1,4 +1,4 @@
-"""Command-line interface: ``pulpsim run | disasm | build | plot-banks | kernel | tiling | platforms``.
+"""Command-line interface: ``pulpsim run | disasm | build | plot-banks | kernel | tiling | platforms | cl``.
 
 Exit status of ``pulpsim run``: the program's exit code modulo 256, but never 0 for a nonzero code
 (see :func:`exit_status`).  User
@@ -331,12 +331,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("platforms", help="list the platform presets")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_platforms)
+
+    from .cl import cli as cl_cli
+    cl_cli.add_parser(sub, _ArgumentParser)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    from_command_line = argv is None
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["cl"]:
+        from .cl.cli import pin_blas_threads
+        pin_blas_threads(reexec=from_command_line)
+    parser = build_parser()
     if argv[:1] == ["build"]:
         argv = ["build", *_build_argv(argv[1:])]
     try:

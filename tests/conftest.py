@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import os
 
-import pytest
+# One BLAS thread, as `pulpsim cl` runs (pulpsim.cl.cli.BLAS_THREAD_VARIABLES): the continual-learning
+# tests multiply small matrices, which a multi-threaded BLAS made several times slower on a machine of
+# few cores shared with other jobs. Set before numpy is first imported (a BLAS reads them when it
+# loads); a value set by the user wins.
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import pytest  # noqa: E402
 
 
 @pytest.fixture(scope="module")

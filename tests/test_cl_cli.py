@@ -1,0 +1,239 @@
+"""`pulpsim cl run`: the report it writes, the options it passes on, and its one-line errors on bad input.
+
+The runs use the tiny configuration of ``clrun`` (in-process, a few seconds each). The numbers are
+checked against independent references: the protocol run directly through the Python API with the
+configuration the options name, and byte counts derived by hand from the LR shape."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import sys
+
+import numpy as np
+import pytest
+
+import clrun
+from pulpsim.cl import cli, protocol, pretrain
+from pulpsim.cl.synthetic import scenario
+from pulpsim.platform import get_platform
+
+
+@pytest.fixture(autouse=True)
+def tiny(monkeypatch, tmp_path_factory):
+    clrun.use_tiny(monkeypatch.setattr)
+    monkeypatch.setenv("PULPSIM_CACHE", str(tmp_path_factory.getbasetemp() / "cl-cache"))
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    """One tiny run's report folder (the module-scoped run cannot use the function fixtures)."""
+    out = tmp_path_factory.mktemp("cl-run")
+    mp = pytest.MonkeyPatch()
+    clrun.use_tiny(mp.setattr)
+    mp.setenv("PULPSIM_CACHE", str(tmp_path_factory.getbasetemp() / "cl-cache"))
+    try:
+        assert clrun.main(*clrun.ARGS, "--out", out) == 0
+    finally:
+        mp.undo()
+    return out
+
+
+def assert_one_line_error(status, capsys, *fragments):
+    err = capsys.readouterr().err.strip()
+    assert status == 251, err
+    assert "Traceback" not in err
+    assert len(err.splitlines()) == 1, err
+    assert err.startswith("pulpsim: error: ")
+    for frag in fragments:
+        assert frag in err, (frag, err)
+
+
+# ---- the report -------------------------------------------------------------------------------
+
+def test_run_writes_report_plots_results_and_checkpoint(run_dir):
+    for name in ("report.md", "results.json", "accuracy.png", "memory.png", cli.CHECKPOINT):
+        assert (run_dir / name).is_file(), name
+    for png in ("accuracy.png", "memory.png"):
+        assert (run_dir / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not (run_dir / "cost.png").exists()   # nothing ran on the simulator
+
+
+def test_results_are_those_of_the_protocol_with_the_options_given(run_dir):
+    """The accuracies in results.json equal a direct API run of the configuration the options name:
+    LR layer 11, 60 LRs, seed 0, all methods, the first 4 experiences of the tiny data."""
+    res = json.loads((run_dir / "results.json").read_text())
+    scen = scenario(clrun.SPEC)
+    scen = cli.first_experiences(scen, 4)
+    pre = pretrain.pretrained(clrun.pretrain_config(None, clrun.SPEC))
+    direct = protocol.run(protocol.ProtocolConfig(lr_index=11, capacity=60), scen, pre)
+    assert set(res["protocol"]["methods"]) == set(protocol.METHODS)
+    for name, m in direct.methods.items():
+        got = res["protocol"]["methods"][name]
+        assert got["accuracy"] == m.accuracy, name
+        assert got["loss"] == m.loss, name
+        assert len(got["events"]) == len(m.events)
+    assert res["protocol"]["config"]["lr_index"] == 11 and res["protocol"]["config"]["capacity"] == 60
+    assert res["protocol"]["experience_sizes"] == [len(e) for e in scen.experiences]
+
+
+def test_memory_bytes_in_the_results(run_dir):
+    """LR layer 11 at width 0.25 and 32x32 is conv4_2/dw, 64 channels of 2x2 (32 / 16): a UINT8 LR is
+    256 bytes, a label 1 byte (5 classes)."""
+    res = json.loads((run_dir / "results.json").read_text())
+    assert res["lr_memory"] == {"lrs": 60 * 256, "labels": 60, "total": 60 * 257}
+    assert res["memory"]["LRs"] == 60 * 256
+
+
+def test_report_states_configuration_accuracy_and_times(run_dir):
+    text = (run_dir / "report.md").read_text()
+    res = json.loads((run_dir / "results.json").read_text())
+    assert "| LR layer | 11 (conv4_2/dw), LR 64x2x2 |" in text
+    assert "| LR memory | 60 LRs, UINT8 |" in text
+    for name, label in (("replay", "latent replay"), ("naive", "naive fine-tuning")):
+        final = [a for a in res["protocol"]["methods"][name]["accuracy"] if a is not None][-1]
+        row = next(line for line in text.splitlines() if line.startswith(f"| {label} |"))
+        assert f"**{100 * final:.1f} %**" in row
+    assert "No learning event ran on the simulator" in text
+    assert "## Wall time" in text
+
+
+def test_first_experiences_keeps_the_same_samples():
+    full = scenario(clrun.SPEC)
+    cut = cli.first_experiences(full, 3)
+    assert cut.n_experiences == 3
+    for i in range(3):
+        assert np.array_equal(cut.x_train[cut.experiences[i]], full.x_train[full.experiences[i]])
+        assert np.array_equal(cut.y_train[cut.experiences[i]], full.y_train[full.experiences[i]])
+    assert len(cut.x_train) == sum(len(e) for e in full.experiences[:3])
+    assert np.array_equal(cut.x_test, full.x_test)
+    assert cli.first_experiences(full, 1000) is full
+
+
+# ---- bad input: one line, status 251, before any long computation ---------------------------
+
+@pytest.mark.parametrize("args, fragments", [
+    (["--lr-layer", "4"], ["unknown LR layer 4", "19 (conv5_4/dw)"]),       # 4 is a pointwise layer
+    (["--lr-layer", "29"], ["unknown LR layer 29"]),
+    (["--lr-bits", "9"], ["LR precision '9' out of range"]),
+    (["--lr-bits", "0"], ["LR precision '0' out of range"]),
+    (["--lr-bits", "uint"], ["LR precision 'uint' out of range"]),
+    (["--replays", "0"], ["--replays: expected a positive integer"]),
+    (["--methods", "replay", "ewc"], ["unknown method 'ewc'"]),
+    (["--resolution", "48"], ["multiple of 32"]),
+    (["--set", "l2.latency"], ["--set expects KEY=VALUE"]),
+])
+def test_bad_options(args, fragments, capsys, tmp_path):
+    assert_one_line_error(clrun.main("--sim", "none", "--out", tmp_path, *args), capsys, *fragments)
+
+
+def test_unknown_sim_mode(capsys, tmp_path):
+    assert_one_line_error(clrun.main("--sim", "sometimes", "--out", tmp_path), capsys, "--sim")
+
+
+def _l3():
+    return getattr(get_platform("vega"), "l3", None)
+
+
+@pytest.mark.skipif(_l3() is None, reason="this version's platforms have no l3 group")
+def test_replays_that_do_not_fit_the_l3_memory(capsys, tmp_path):
+    """With l3.size = 10,000 bytes, LR layer 11 UINT8 (256 bytes + 1 label byte per LR) holds 38 LRs:
+    38 * 257 = 9,766 fits, 39 * 257 = 10,023 does not."""
+    base = ["--lr-layer", "11", "--sim", "none", "--set", "l3.size=10000"]
+    import pulpsim.cli
+    parser = pulpsim.cli.build_parser()
+    ok = parser.parse_args(["cl", "run", *base, "--replays", "38"])
+    assert cli.plan_run(ok).protocol.capacity == 38
+    status = clrun.main(*base, "--replays", "39", "--out", tmp_path)
+    assert_one_line_error(status, capsys, "10,023 bytes", "l3.size = 10,000", "at most 38 fit")
+    # a lower precision packs more LRs in the same bytes: UINT4 is 128 + 1 bytes, 77 fit
+    ok = parser.parse_args(["cl", "run", *base, "--replays", "77", "--lr-bits", "4"])
+    assert cli.plan_run(ok).protocol.capacity == 77
+    assert_one_line_error(clrun.main(*base, "--replays", "78", "--lr-bits", "4", "--out", tmp_path), capsys,
+                          "at most 77 fit")
+
+
+def test_core50_folder_that_does_not_exist(capsys, tmp_path):
+    status = clrun.main("--sim", "none", "--data", f"core50:{tmp_path / 'nowhere'}", "--out", tmp_path)
+    assert_one_line_error(status, capsys, "does not exist")
+
+
+def test_core50_folder_with_missing_files(capsys, tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert_one_line_error(clrun.main("--sim", "none", "--data", f"core50:{empty}", "--out", tmp_path), capsys,
+                          "neither core50_imgs.npz nor core50_128x128/")
+    partial = tmp_path / "partial"           # the archive is there, its pickles are not
+    partial.mkdir()
+    np.savez(partial / "core50_imgs.npz", x=np.zeros((2, 128, 128, 3), np.uint8))
+    with open(partial / "paths.pkl", "wb") as f:
+        pickle.dump(["s1/o1/C_01_01_000.png", "s1/o1/C_01_01_001.png"], f)
+    assert_one_line_error(clrun.main("--sim", "none", "--data", f"core50:{partial}", "--out", tmp_path), capsys,
+                          "LUP.pkl")
+
+
+def test_bad_data_option(capsys, tmp_path):
+    assert_one_line_error(clrun.main("--sim", "none", "--data", "imagenet", "--out", tmp_path), capsys,
+                          "expected 'synthetic' or 'core50:DIR'")
+
+
+def test_resume_without_checkpoint(capsys, tmp_path):
+    assert_one_line_error(clrun.main(*clrun.ARGS, "--resume", "--out", tmp_path), capsys, "no checkpoint at")
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "not-ours", "bad-meta"])
+def test_corrupt_checkpoint(damage, run_dir, capsys, tmp_path):
+    good = (run_dir / cli.CHECKPOINT).read_bytes()
+    path = tmp_path / cli.CHECKPOINT
+    if damage == "garbage":
+        path.write_bytes(b"this is not a checkpoint\n" * 10)
+    elif damage == "truncated":
+        path.write_bytes(good[:len(good) // 2])
+    elif damage == "not-ours":
+        np.savez(path, weights=np.zeros(3))
+    else:
+        with np.load(run_dir / cli.CHECKPOINT) as z:
+            arrays = {k: z[k] for k in z.files}
+        arrays["meta"] = np.array("{not json")
+        with open(path, "wb") as f:
+            np.savez(f, **arrays)
+    status = clrun.main(*clrun.ARGS, "--resume", "--out", tmp_path)
+    assert_one_line_error(status, capsys, f"checkpoint {path}")
+
+
+def test_checkpoint_of_another_configuration(run_dir, capsys, tmp_path):
+    (tmp_path / cli.CHECKPOINT).write_bytes((run_dir / cli.CHECKPOINT).read_bytes())
+    args = [a if a != "60" else "50" for a in clrun.ARGS]     # --replays 50 instead of 60
+    assert_one_line_error(clrun.main(*args, "--resume", "--out", tmp_path), capsys,
+                          "another configuration", "protocol.capacity")
+
+
+def test_checkpoint_of_other_weights(run_dir, capsys, tmp_path, monkeypatch):
+    """Same options, other pretrained weights (another pretraining learning rate): refused."""
+    (tmp_path / cli.CHECKPOINT).write_bytes((run_dir / cli.CHECKPOINT).read_bytes())
+    from dataclasses import replace
+    from pulpsim.cl import checkpoint
+    monkeypatch.setattr(checkpoint, "_check_config", lambda *a: None)   # let the configuration through
+    monkeypatch.setattr(cli, "pretrain_config", lambda w, s: replace(clrun.pretrain_config(w, s), lr=0.1))
+    assert_one_line_error(clrun.main(*clrun.ARGS, "--resume", "--out", tmp_path), capsys,
+                          "other data or other pretrained weights")
+
+
+# ---- process set-up ---------------------------------------------------------------------------
+
+def test_blas_threads_pinned_unless_the_user_set_them(monkeypatch):
+    calls = []
+    monkeypatch.setattr(os, "execv", lambda exe, argv: calls.append((exe, argv)))
+    monkeypatch.setattr(sys, "argv", ["pulpsim", "cl", "run", "--sim", "none"])
+    for v in cli.BLAS_THREAD_VARIABLES:
+        monkeypatch.delenv(v, raising=False)
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    cli.pin_blas_threads(reexec=False)
+    assert os.environ["OPENBLAS_NUM_THREADS"] == "1" and os.environ["OMP_NUM_THREADS"] == "2"
+    assert calls == []
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS")
+    cli.pin_blas_threads(reexec=True)       # numpy is loaded: the command restarts itself
+    assert calls == [(sys.executable, [sys.executable, "-m", "pulpsim", "cl", "run", "--sim", "none"])]
+    cli.pin_blas_threads(reexec=True)       # everything set now: no second restart
+    assert len(calls) == 1
