@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
+
 from pulpsim.cl import cli, pretrain
 from pulpsim.cl.synthetic import SyntheticSpec
 
@@ -35,6 +37,31 @@ def use_tiny(setattr=setattr) -> None:
     ``monkeypatch.setattr``, which undoes it after the test)."""
     setattr(cli, "synthetic_spec", synthetic_spec)
     setattr(cli, "pretrain_config", pretrain_config)
+
+
+def use_tiny_and_cache(monkeypatch, tmp_path_factory) -> None:
+    """:func:`use_tiny`, with the pretraining cached in the session's temporary folder."""
+    use_tiny(monkeypatch.setattr)
+    monkeypatch.setenv("PULPSIM_CACHE", str(tmp_path_factory.getbasetemp() / "cl-cache"))
+
+
+@pytest.fixture(autouse=True)
+def tiny(monkeypatch, tmp_path_factory):
+    """Every test of a module that imports this fixture runs the tiny configuration."""
+    use_tiny_and_cache(monkeypatch, tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    """The folder of one complete run of :data:`ARGS`, once per test module."""
+    out = tmp_path_factory.mktemp("finished-run")
+    mp = pytest.MonkeyPatch()
+    use_tiny_and_cache(mp, tmp_path_factory)
+    try:
+        assert main(*ARGS, "--out", out) == 0
+    finally:
+        mp.undo()
+    return out
 
 
 def main(*args) -> int:

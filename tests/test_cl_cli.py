@@ -15,29 +15,10 @@ import numpy as np
 import pytest
 
 import clrun
+from clrun import finished_run, tiny  # noqa: F401 (fixtures)
 from pulpsim.cl import cli, protocol, pretrain
 from pulpsim.cl.synthetic import scenario
 from pulpsim.platform import get_platform
-
-
-@pytest.fixture(autouse=True)
-def tiny(monkeypatch, tmp_path_factory):
-    clrun.use_tiny(monkeypatch.setattr)
-    monkeypatch.setenv("PULPSIM_CACHE", str(tmp_path_factory.getbasetemp() / "cl-cache"))
-
-
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
-    """One tiny run's report folder (the module-scoped run cannot use the function fixtures)."""
-    out = tmp_path_factory.mktemp("cl-run")
-    mp = pytest.MonkeyPatch()
-    clrun.use_tiny(mp.setattr)
-    mp.setenv("PULPSIM_CACHE", str(tmp_path_factory.getbasetemp() / "cl-cache"))
-    try:
-        assert clrun.main(*clrun.ARGS, "--out", out) == 0
-    finally:
-        mp.undo()
-    return out
 
 
 def assert_one_line_error(status, capsys, *fragments):
@@ -52,18 +33,18 @@ def assert_one_line_error(status, capsys, *fragments):
 
 # ---- the report -------------------------------------------------------------------------------
 
-def test_run_writes_report_plots_results_and_checkpoint(run_dir):
+def test_run_writes_report_plots_results_and_checkpoint(finished_run):
     for name in ("report.md", "results.json", "accuracy.png", "memory.png", cli.CHECKPOINT):
-        assert (run_dir / name).is_file(), name
+        assert (finished_run / name).is_file(), name
     for png in ("accuracy.png", "memory.png"):
-        assert (run_dir / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert not (run_dir / "cost.png").exists()   # nothing ran on the simulator
+        assert (finished_run / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not (finished_run / "cost.png").exists()   # nothing ran on the simulator
 
 
-def test_results_are_those_of_the_protocol_with_the_options_given(run_dir):
+def test_results_are_those_of_the_protocol_with_the_options_given(finished_run):
     """The accuracies in results.json equal a direct API run of the configuration the options name:
     LR layer 11, 60 LRs, seed 0, all methods, the first 4 experiences of the tiny data."""
-    res = json.loads((run_dir / "results.json").read_text())
+    res = json.loads((finished_run / "results.json").read_text())
     scen = scenario(clrun.SPEC)
     scen = cli.first_experiences(scen, 4)
     pre = pretrain.pretrained(clrun.pretrain_config(None, clrun.SPEC))
@@ -78,17 +59,17 @@ def test_results_are_those_of_the_protocol_with_the_options_given(run_dir):
     assert res["protocol"]["experience_sizes"] == [len(e) for e in scen.experiences]
 
 
-def test_memory_bytes_in_the_results(run_dir):
+def test_memory_bytes_in_the_results(finished_run):
     """LR layer 11 at width 0.25 and 32x32 is conv4_2/dw, 64 channels of 2x2 (32 / 16): a UINT8 LR is
     256 bytes, a label 1 byte (5 classes)."""
-    res = json.loads((run_dir / "results.json").read_text())
+    res = json.loads((finished_run / "results.json").read_text())
     assert res["lr_memory"] == {"lrs": 60 * 256, "labels": 60, "total": 60 * 257}
     assert res["memory"]["LRs"] == 60 * 256
 
 
-def test_report_states_configuration_accuracy_and_times(run_dir):
-    text = (run_dir / "report.md").read_text()
-    res = json.loads((run_dir / "results.json").read_text())
+def test_report_states_configuration_accuracy_and_times(finished_run):
+    text = (finished_run / "report.md").read_text()
+    res = json.loads((finished_run / "results.json").read_text())
     assert "| LR layer | 11 (conv4_2/dw), LR 64x2x2 |" in text
     assert "| LR memory | 60 LRs, UINT8 |" in text
     for name, label in (("replay", "latent replay"), ("naive", "naive fine-tuning")):
@@ -183,8 +164,8 @@ def test_resume_without_checkpoint(capsys, tmp_path):
 
 
 @pytest.mark.parametrize("damage", ["garbage", "truncated", "not-ours", "bad-meta"])
-def test_corrupt_checkpoint(damage, run_dir, capsys, tmp_path):
-    good = (run_dir / cli.CHECKPOINT).read_bytes()
+def test_corrupt_checkpoint(damage, finished_run, capsys, tmp_path):
+    good = (finished_run / cli.CHECKPOINT).read_bytes()
     path = tmp_path / cli.CHECKPOINT
     if damage == "garbage":
         path.write_bytes(b"this is not a checkpoint\n" * 10)
@@ -193,7 +174,7 @@ def test_corrupt_checkpoint(damage, run_dir, capsys, tmp_path):
     elif damage == "not-ours":
         np.savez(path, weights=np.zeros(3))
     else:
-        with np.load(run_dir / cli.CHECKPOINT) as z:
+        with np.load(finished_run / cli.CHECKPOINT) as z:
             arrays = {k: z[k] for k in z.files}
         arrays["meta"] = np.array("{not json")
         with open(path, "wb") as f:
@@ -202,16 +183,16 @@ def test_corrupt_checkpoint(damage, run_dir, capsys, tmp_path):
     assert_one_line_error(status, capsys, f"checkpoint {path}")
 
 
-def test_checkpoint_of_another_configuration(run_dir, capsys, tmp_path):
-    (tmp_path / cli.CHECKPOINT).write_bytes((run_dir / cli.CHECKPOINT).read_bytes())
+def test_checkpoint_of_another_configuration(finished_run, capsys, tmp_path):
+    (tmp_path / cli.CHECKPOINT).write_bytes((finished_run / cli.CHECKPOINT).read_bytes())
     args = [a if a != "60" else "50" for a in clrun.ARGS]     # --replays 50 instead of 60
     assert_one_line_error(clrun.main(*args, "--resume", "--out", tmp_path), capsys,
                           "another configuration", "protocol.capacity")
 
 
-def test_checkpoint_of_other_weights(run_dir, capsys, tmp_path, monkeypatch):
+def test_checkpoint_of_other_weights(finished_run, capsys, tmp_path, monkeypatch):
     """Same options, other pretrained weights (another pretraining learning rate): refused."""
-    (tmp_path / cli.CHECKPOINT).write_bytes((run_dir / cli.CHECKPOINT).read_bytes())
+    (tmp_path / cli.CHECKPOINT).write_bytes((finished_run / cli.CHECKPOINT).read_bytes())
     from dataclasses import replace
     from pulpsim.cl import checkpoint
     monkeypatch.setattr(checkpoint, "_check_config", lambda *a: None)   # let the configuration through

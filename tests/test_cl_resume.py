@@ -1,6 +1,6 @@
 """A `pulpsim cl run` stopped after an experience and resumed ends exactly where an uninterrupted run does.
 
-The reference is an uninterrupted run of the same command and seed: every accuracy, loss, learning
+The finished_run is an uninterrupted run of the same command and seed: every accuracy, loss, learning
 event and buffer census of every method, and every final array (adaptive weights, SGD momentum, LR
 memory, slot origins) must be equal bit for bit. Runs are stopped in the middle of a replay method
 (its momentum and LR memory must carry over), in the joint baseline between two retrainings, and by
@@ -20,29 +20,10 @@ import numpy as np
 import pytest
 
 import clrun
+from clrun import finished_run, tiny  # noqa: F401 (fixtures)
 from pulpsim.cl import cli
 
 TESTS = Path(__file__).resolve().parent
-
-
-@pytest.fixture(autouse=True)
-def tiny(monkeypatch, tmp_path_factory):
-    clrun.use_tiny(monkeypatch.setattr)
-    monkeypatch.setenv("PULPSIM_CACHE", str(tmp_path_factory.getbasetemp() / "cl-cache"))
-
-
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory):
-    """An uninterrupted run's folder."""
-    out = tmp_path_factory.mktemp("uninterrupted")
-    mp = pytest.MonkeyPatch()
-    clrun.use_tiny(mp.setattr)
-    mp.setenv("PULPSIM_CACHE", str(tmp_path_factory.getbasetemp() / "cl-cache"))
-    try:
-        assert clrun.main(*clrun.ARGS, "--out", out) == 0
-    finally:
-        mp.undo()
-    return out
 
 
 def stop_after(monkeypatch, method: str, experience: int):
@@ -61,16 +42,16 @@ def checkpoint_arrays(folder) -> dict:
         return {k: z[k] for k in z.files if k != "meta"}
 
 
-def assert_same_run(folder, reference):
+def assert_same_run(folder, finished_run):
     """Same numbers in results.json (wall times aside) and the same final arrays, bit for bit."""
     got = json.loads((Path(folder) / "results.json").read_text())["protocol"]
-    want = json.loads((Path(reference) / "results.json").read_text())["protocol"]
+    want = json.loads((Path(finished_run) / "results.json").read_text())["protocol"]
     for m in want["methods"].values():
         m.pop("seconds")
     for m in got["methods"].values():
         m.pop("seconds")
     assert got == want
-    a, b = checkpoint_arrays(folder), checkpoint_arrays(reference)
+    a, b = checkpoint_arrays(folder), checkpoint_arrays(finished_run)
     assert sorted(a) == sorted(b)
     names = {k.split(".")[1] for k in a}
     assert names == set(want["methods"])
@@ -84,7 +65,7 @@ def assert_same_run(folder, reference):
     ("naive", 0),         # after the first experience of a later method
     ("joint", 1),         # between two retrainings of joint (at 0 and at 3)
 ])
-def test_interrupted_run_resumes_to_the_same_result(method, experience, reference, monkeypatch, tmp_path,
+def test_interrupted_run_resumes_to_the_same_result(method, experience, finished_run, monkeypatch, tmp_path,
                                                     capsys):
     stop_after(monkeypatch, method, experience)
     assert clrun.main(*clrun.ARGS, "--out", tmp_path) == 130
@@ -96,13 +77,13 @@ def test_interrupted_run_resumes_to_the_same_result(method, experience, referenc
     clrun.use_tiny(monkeypatch.setattr)
     assert clrun.main(*clrun.ARGS, "--out", tmp_path, "--resume") == 0
     assert "resuming from" in capsys.readouterr().out
-    assert_same_run(tmp_path, reference)
+    assert_same_run(tmp_path, finished_run)
 
 
-def test_resuming_a_finished_run_gives_its_report_again(reference, tmp_path):
-    (tmp_path / cli.CHECKPOINT).write_bytes((reference / cli.CHECKPOINT).read_bytes())
+def test_resuming_a_finished_run_gives_its_report_again(finished_run, tmp_path):
+    (tmp_path / cli.CHECKPOINT).write_bytes((finished_run / cli.CHECKPOINT).read_bytes())
     assert clrun.main(*clrun.ARGS, "--out", tmp_path, "--resume") == 0
-    assert_same_run(tmp_path, reference)
+    assert_same_run(tmp_path, finished_run)
 
 
 # Stops the process for good (SIGKILL from the test) once the checkpoint after `naive`'s experience 1 is
@@ -122,7 +103,7 @@ sys.exit(clrun.main(*sys.argv[2:]))
 """
 
 
-def test_killed_process_resumes_to_the_same_result(reference, tmp_path):
+def test_killed_process_resumes_to_the_same_result(finished_run, tmp_path):
     marker = tmp_path / "checkpointed"
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")]))
     child = subprocess.Popen([sys.executable, "-c", _KILLED_CHILD, str(marker), *clrun.ARGS, "--out", str(tmp_path)],
@@ -141,4 +122,4 @@ def test_killed_process_resumes_to_the_same_result(reference, tmp_path):
             child.wait()
         child.stderr.close()
     assert clrun.main(*clrun.ARGS, "--out", tmp_path, "--resume") == 0
-    assert_same_run(tmp_path, reference)
+    assert_same_run(tmp_path, finished_run)
