@@ -480,8 +480,56 @@ def cmd_compare(args) -> int:
     raise ConfigError("pulpsim cl compare: not wired yet")
 
 
+def _write_outputs(folder, name: str, text: str, data: dict) -> None:
+    """``NAME.md`` and ``NAME.json`` in ``folder`` (created)."""
+    import json
+    from .report import json_safe
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{name}.md").write_text(text + "\n")
+    (out / f"{name}.json").write_text(json.dumps(json_safe(data), indent=1) + "\n")
+    print(f"written to {out / (name + '.md')} and {out / (name + '.json')}")
+
+
+def cost_arguments(args) -> dict:
+    """Keyword arguments of :func:`pulpsim.cl.cost.paper_cost` for ``pulpsim cl cost``: with ``--paper``
+    the published configuration (width 1.0, 128x128, LR layers 19..27, 1500 and 3000 LRs), without it
+    the configuration ``pulpsim cl run`` would use; the options given narrow either."""
+    from pulpsim.cli import _parse_sets
+    from .pretrain import PretrainConfig
+    from .protocol import ProtocolConfig
+    kw = {"platform": args.platform, "overrides": _parse_sets(args.set), "seed": args.seed}
+    if not args.paper:
+        pre, proto = PretrainConfig(), ProtocolConfig()
+        kw.update(width=pre.width, resolution=pre.resolution, lr_layers=(proto.lr_index,), sizes=(proto.capacity,),
+                  mb_size=proto.mb_size, precision=proto.precision, num_classes=pre.data.n_categories)
+    for opt, name, wrap in (("width", "width", None), ("resolution", "resolution", None),
+                            ("lr_layer", "lr_layers", tuple), ("replays", "sizes", tuple),
+                            ("lr_bits", "precision", None)):
+        v = getattr(args, opt)
+        if v is not None:
+            kw[name] = (v,) if wrap else v
+    return kw
+
+
 def cmd_cost(args) -> int:
     cost = _optional("cost")
     if cost is None:
         raise ConfigError("pulpsim cl cost: this version has no cost model (pulpsim.cl.cost)")
-    raise ConfigError("pulpsim cl cost: not wired yet")
+    from tqdm import tqdm
+    bar = None
+
+    def progress(done, total, spec):
+        nonlocal bar
+        if bar is None:
+            bar = tqdm(total=total, desc="simulated steps", unit="step", disable=None, dynamic_ncols=True)
+        bar.update(done - bar.n)
+    try:
+        result = cost.paper_cost(**cost_arguments(args), progress=progress)
+    finally:
+        if bar is not None:
+            bar.close()
+    print(result.text())
+    if args.out:
+        _write_outputs(args.out, "cost", result.text(), result.to_dict())
+    return 0

@@ -99,25 +99,53 @@ def _bytes(n: int) -> str:
 # --------------------------------------------------------------------------------------------
 
 def collect_costs(rep: RunReport) -> None:
-    """Fill ``rep.costs`` and ``rep.cost_tables`` with the cost model's result for every simulated
-    event (nothing when no event ran on the simulator or this version has no cost model)."""
+    """Fill ``rep.costs`` and ``rep.cost_tables`` with the cost model's :func:`~pulpsim.cl.cost.event_cost`
+    of every simulated event (nothing when no event ran on the simulator): its rows as measured, the
+    L3 traffic of its replayed LRs at the deployed precision, the frozen stage's int8 forward (exact
+    MACs) and the LR dequantization as not measured."""
     from .cli import _optional
     cost = _optional("cost")
     if cost is None or not rep.records:
         return
+    from . import memory, model
+    cfg = rep.result.config
+    frozen, _ = model.split(rep.layers, cfg.lr_index)
+    kw = {"lr_bytes_per_sample": memory.lr_bytes(rep.layers[cfg.lr_index].out_elems, cfg.precision),
+          "label_bytes": memory.label_bytes(rep.result.n_classes),
+          "frozen_macs_per_sample": model.total_macs(frozen)}
     for r in rep.records:
-        c = cost.event_cost(r, rep.platform)
+        c = cost.event_cost(r, rep.platform, **kw)
         rep.costs.append(c.to_dict())
         rep.cost_tables.append(c.table())
 
 
+def cost_summary_table(costs: list[dict]) -> str:
+    """Markdown: one row per simulated event, its totals (cluster measured, L3 modelled)."""
+    head = ["experience", "iteration", "new + replayed", "cycles", "MAC/cycle", "stall cycles", "bank conflicts",
+            "DMA busy / wait", "L3 bytes", "time (ms)", "energy (mJ)", "lifetime (h)"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for c in costs:
+        t, cfg = c["totals"], c["config"]
+        ev = cfg.get("event") or {}
+        lines.append("| " + " | ".join([
+            str(ev.get("experience", "")), str(ev.get("iteration", "")), f"{cfg['n_new']} + {cfg['n_replay']}",
+            f"{t['cycles']:,}", f"{t['mac_per_cycle']:.2f}", f"{t['stall_cycles']:,}", f"{t['bank_conflicts']:,}",
+            f"{t['dma_busy']:,} / {t['dma_wait']:,}", f"{c['l3']['bytes']:,}", f"{t['time_s'] * 1e3:,.2f}",
+            "n/a" if t["energy_j"] is None else f"{t['energy_j'] * 1e3:,.3f}", f"{t['lifetime_h']:,.0f}"]) + " |")
+    return "\n".join(lines)
+
+
 def _numerics(records: list[dict]) -> list[str]:
+    """One line per simulated event: the largest ratio of ``|sim - host|`` to its bound."""
     lines = []
     for r in records:
-        chk = r.get("check") or r.get("numerics") or {}
-        ev = r.get("event", {})
-        lines.append(f"- {ev.get('method', '?')}, experience {ev.get('experience', '?')}, "
-                     f"iteration {ev.get('iteration', '?')}: {json.dumps(chk)}")
+        ev, chk = r.get("event") or {}, r.get("numerics")
+        where = f"experience {ev.get('experience', '?')}, iteration {ev.get('iteration', '?')}"
+        if not chk:
+            lines.append(f"- {where}: not checked")
+            continue
+        lines.append(f"- {where}: worst |sim - host| / bound = {chk['worst']:.3g} over {len(chk['ratios'])} "
+                     f"tensors (gamma = {chk['gamma']:.3g}, chains of {chk['chain']} terms); SGD step bit-exact")
     return lines
 
 
@@ -173,7 +201,7 @@ def cost_breakdown(record: dict) -> dict:
     """``{layer label: {step: cycles}}`` of one simulated event's rows."""
     out: dict = {}
     for row in record.get("rows", []):
-        label = f"{row.get('layer')} {row.get('kind', '')}".strip()
+        label = f"{row.get('index')} {row.get('kind', '')}".strip()
         out.setdefault(label, {})
         out[label][row.get("step", "?")] = out[label].get(row.get("step", "?"), 0) + int(row.get("cycles", 0))
     return out
@@ -236,10 +264,14 @@ def _config_lines(rep: RunReport) -> list[str]:
 def _sim_lines(rep: RunReport, records: list[dict]) -> list[str]:
     if not records:
         return ["No learning event ran on the simulator (`--sim none`): every step ran on the host."]
-    lines = [f"{len(records)} learning event(s) ran on the simulated cluster; the trained weights after them are "
+    lines = [f"{len(records)} learning event(s) ran on the simulated cluster (every sample of the mini-batch: "
+             "forward, loss gradient, backward, gradient accumulation, SGD update); the weights after them are "
              "the simulator's."]
-    if rep.cost_tables:
-        lines += ["", "Cost of the first simulated event (`pulpsim.cl.cost.event_cost`):", "", rep.cost_tables[0]]
+    if rep.costs:
+        lines += ["", "Cost per simulated learning event (`pulpsim.cl.cost.event_cost`; cluster measured, L3 "
+                  "transfers of the replayed LRs modelled, the int8 frozen stage not measured and not included):",
+                  "", cost_summary_table(rep.costs), "",
+                  "By layer and step, the first simulated event:", "", rep.cost_tables[0]]
     return lines
 
 
@@ -263,7 +295,10 @@ def markdown(rep: RunReport) -> str:
     out += ["![memory](memory.png)", "", "## Learning events on the simulator", "", *_sim_lines(rep, records), ""]
     if records:
         out += ["![cycles per layer and step](cost.png)", "", "## Numerics check", "",
-                "Each simulated step against the host's numpy step:", "", *_numerics(records), ""]
+                "Each simulated event against the host's numpy path from the same weights and mini-batch: "
+                "pre-activations and logits within 2 gamma M, gradients within 6 gamma G (M, G: the same "
+                "event on absolute values; gamma = (N + 2) eps32 for chains of N terms), the SGD step bit-exact "
+                "(docs/cl.md, \"What runs where\"):", "", *_numerics(records), ""]
     t = rep.timings
     out += ["## Wall time", "", "| part | seconds |", "|---|---|",
             f"| data | {t.get('data', 0):.1f} |",
@@ -281,15 +316,15 @@ def results_dict(rep: RunReport) -> dict:
             "timings": rep.timings, "pretrain": rep.pretrain, "resumed": rep.resumed}
 
 
-def _json_safe(o):
+def json_safe(o):
     if isinstance(o, float) and not math.isfinite(o):
         return None
     if isinstance(o, dict):
-        return {str(k): _json_safe(v) for k, v in o.items()}
+        return {str(k): json_safe(v) for k, v in o.items()}
     if isinstance(o, (list, tuple)):
-        return [_json_safe(v) for v in o]
+        return [json_safe(v) for v in o]
     if hasattr(o, "item"):    # numpy scalars
-        return _json_safe(o.item())
+        return json_safe(o.item())
     return o
 
 
@@ -304,7 +339,7 @@ def write(rep: RunReport, out) -> dict:
     if records:
         paths["cost"] = plot_cost(records[0], out / "cost.png")
     paths["results"] = out / "results.json"
-    paths["results"].write_text(json.dumps(_json_safe(results_dict(rep)), indent=1) + "\n")
+    paths["results"].write_text(json.dumps(json_safe(results_dict(rep)), indent=1) + "\n")
     paths["report"] = out / "report.md"
     paths["report"].write_text(markdown(rep))
     return paths

@@ -218,3 +218,38 @@ def test_blas_threads_pinned_unless_the_user_set_them(monkeypatch):
     assert calls == [(sys.executable, [sys.executable, "-m", "pulpsim", "cl", "run", "--sim", "none"])]
     cli.pin_blas_threads(reexec=True)       # everything set now: no second restart
     assert len(calls) == 1
+
+
+# ---- pulpsim cl cost ---------------------------------------------------------------------------
+
+def _cost_args(*argv):
+    import pulpsim.cli
+    return cli.cost_arguments(pulpsim.cli.build_parser().parse_args(["cl", "cost", *argv]))
+
+
+def test_cost_paper_uses_the_published_configuration_and_options_narrow_it():
+    from pulpsim.cl import cost
+    kw = _cost_args("--paper")
+    for name in ("width", "resolution", "lr_layers", "sizes", "mb_size", "precision"):
+        assert name not in kw        # paper_cost's own defaults: width 1.0, 128x128, 19..27, 1500/3000, 128
+    assert cost.PAPER_SIZES == (1500, 3000)
+    assert _cost_args("--paper", "--lr-layer", "23", "--replays", "3000")["lr_layers"] == (23,)
+    assert _cost_args("--paper", "--set", "l3.latency=80")["overrides"] == {"l3.latency": "80"}
+
+
+def test_cost_of_a_small_configuration(tmp_path, capsys):
+    """The pool as LR layer at width 0.25 (256 values), 100 LRs, an experience of 300 new samples:
+    (300 + 100) // 128 = 3 mini-batches, 300 // 3 = 100 new and 28 replayed per mini-batch; each
+    replay fetches 256 bytes + a 1-byte label from L3: 28 * 257 = 7,196 bytes."""
+    import pulpsim.cli
+    status = pulpsim.cli.main(["cl", "cost", "--width", "0.25", "--resolution", "32", "--lr-layer", "27",
+                               "--replays", "100", "--out", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert status == 0
+    assert "| 27 | pool6 | 100 | 100 + 28 |" in out
+    data = json.loads((tmp_path / "cost.json").read_text())
+    (event,) = data["events"]
+    assert event["config"]["n_new"] == 100 and event["config"]["n_replay"] == 28
+    assert event["l3"]["bytes"] == 7196
+    assert event["totals"]["cycles"] > 0
+    assert (tmp_path / "cost.md").read_text().startswith("MobileNet-V1 width 0.25, 32x32")
