@@ -441,6 +441,10 @@ class EventCost:
     clock_mhz: float
     events_per_hour: float = 60.0
     l3_overlap: bool = False
+    #: Counts measured for the event as a whole, not per row (a simulated event runs its steps in
+    #: sequences: instructions, stalls, bank conflicts, DMA and energy are known per sequence only);
+    #: they replace the row sums in :meth:`totals`.
+    event_totals: dict | None = None
 
     @property
     def measured_rows(self) -> list:
@@ -453,8 +457,10 @@ class EventCost:
     def totals(self) -> dict:
         """Sums over the measured rows, time, energy by every model, and the lifetime by the chosen one."""
         rows = self.measured_rows
-        t = {k: sum(getattr(r, k) for r in rows) for k in _COUNTS}
-        t["stalls"] = _stall_sum(rows)
+        over = self.event_totals or {}
+        t = {k: over[k] if k in over else sum(getattr(r, k) or 0 for r in rows) for k in _COUNTS}
+        t["stalls"] = dict(sorted(over["stalls"].items(), key=lambda kv: -kv[1])) if "stalls" in over \
+            else _stall_sum(rows)
         t["stall_cycles"] = sum(t["stalls"].values())
         t["mac_per_cycle"] = t["macs"] / t["cycles"] if t["cycles"] else 0.0
         l3_cycles = 0.0 if self.l3_overlap else self.l3["cycles"]
@@ -477,7 +483,8 @@ class EventCost:
     def to_dict(self) -> dict:
         return {"config": self.config, "rows": [r.to_dict() for r in self.rows], "l3": self.l3,
                 "power": dataclasses.asdict(self.power), "clock_mhz": self.clock_mhz,
-                "events_per_hour": self.events_per_hour, "l3_overlap": self.l3_overlap, "totals": self.totals()}
+                "events_per_hour": self.events_per_hour, "l3_overlap": self.l3_overlap,
+                "event_totals": self.event_totals, "totals": self.totals()}
 
     def table(self) -> str:
         """Markdown: one row per layer and step (counts for the whole event), then the totals."""
@@ -488,9 +495,10 @@ class EventCost:
         for r in self.rows:
             if r.measured:
                 mpc = f"{r.mac_per_cycle:.2f}" if r.macs else ""
+                opt = lambda v, f="{:,}": "" if v is None else f.format(v)  # noqa: E731
                 cells = [f"{r.cycles:,}", f"{r.macs:,}" if r.macs else "", mpc,
-                         f"{sum((r.stalls or {}).values()):,}", f"{r.bank_conflicts:,}", f"{r.dma_busy:,}",
-                         f"{r.dma_wait:,}", f"{r.energy_uj:,.1f}"]
+                         opt(None if r.stalls is None else sum(r.stalls.values())), opt(r.bank_conflicts),
+                         opt(r.dma_busy), opt(r.dma_wait), opt(r.energy_uj, "{:,.1f}")]
             else:
                 cells = [nm, f"{r.macs:,}" if r.macs else "", "", "", "", "", "", nm]
             lines.append(f"| {r.index} | {r.name} | {r.step} | {r.count} | " + " | ".join(cells) + f" | {r.how} |")
@@ -571,47 +579,77 @@ def _field(obj, *names, default=None):
     return default
 
 
+def _optional_int(v):
+    return None if v is None else int(v)
+
+
+def _energy_total(e) -> float | None:
+    """Microjoules from a number or a dict of components (``Result.energy_uj``)."""
+    if e is None:
+        return None
+    return float(sum(e.values())) if isinstance(e, dict) else float(e)
+
+
+def _record_row(r) -> StepCost:
+    """A :class:`StepCost` from one row of a simulated event (the record's per-step counts, summed over
+    its samples; counts the row lacks stay ``None``)."""
+    stalls = _field(r, "stalls")
+    return StepCost(
+        index=int(_field(r, "index", "layer_index", "layer", default=-1)),
+        name=str(_field(r, "name", "layer_name", default="")), kind=str(_field(r, "kind", default="")),
+        step=str(_field(r, "step", default="")), count=int(_field(r, "count", default=1)),
+        how="simulated (every sample of the event)", cycles=int(_field(r, "cycles", default=0)),
+        macs=int(_field(r, "macs", default=0)), instructions=_optional_int(_field(r, "instructions")),
+        stalls=None if stalls is None else dict(stalls),
+        bank_conflicts=_optional_int(_field(r, "bank_conflicts", "conflicts")),
+        dma_busy=_optional_int(_field(r, "dma_busy", "dma_busy_cycles")),
+        dma_wait=_optional_int(_field(r, "dma_wait", "dma_wait_cycles")),
+        energy_uj=_energy_total(_field(r, "energy_uj")))
+
+
+def _record_totals(record) -> dict | None:
+    """The event-level counts of a simulated event (``instructions``, ``stalls``, ``bank_conflicts``,
+    ``dma`` (``busy_cycles``), ``dma_wait_cycles``, ``energy_uj``), where the record has them."""
+    dma = _field(record, "dma")
+    found = {"instructions": _field(record, "instructions"), "stalls": _field(record, "stalls"),
+             "bank_conflicts": _field(record, "bank_conflicts"),
+             "dma_busy": _field(dma, "busy_cycles") if isinstance(dma, dict) else None,
+             "dma_wait": _field(record, "dma_wait_cycles", "dma_wait"),
+             "energy_uj": _energy_total(_field(record, "energy_uj"))}
+    found = {k: (dict(v) if k == "stalls" else v) for k, v in found.items() if v is not None}
+    return found or None
+
+
 def event_cost(record, platform, power: PowerModel | None = None, lr_bytes_per_sample: int | None = None,
                label_bytes: int = 1, events_per_hour: float = 60.0, l3_overlap: bool = False,
                frozen_macs_per_sample: int | None = None) -> EventCost:
     """The :class:`EventCost` of an event simulated in full (an ``EventRecord`` of
-    :class:`pulpsim.cl.onchip.SimBackend`, or its ``to_dict()``): its rows per layer and step as measured,
-    the L3 traffic of its ``n_replay`` LRs of ``lr_bytes_per_sample`` bytes each (``None``: no L3 traffic),
-    the frozen stage's int8 forward and the LR dequantization as not measured."""
+    :class:`pulpsim.cl.onchip.SimBackend`, or its ``to_dict()``): cycles and MACs per layer and step as
+    measured, the event's instructions, stalls, bank conflicts, DMA and energy as measured (per row where
+    the record has them per row), the L3 traffic of its ``n_replay`` LRs of ``lr_bytes_per_sample`` bytes
+    each (``None``: no L3 traffic), and the frozen stage's int8 forward and the LR dequantization as not
+    measured."""
     from pulpsim.platform import get_platform
     platform = get_platform(platform) if not hasattr(platform, "l3") else platform
-    ev = _field(record, "event", default={}) or {}
+    ev = _field(record, "event", default=None) or {}
     n_new = int(_field(record, "n_new", default=_field(ev, "n_new", default=0)))
     n_replay = int(_field(record, "n_replay", default=_field(ev, "n_replay", default=0)))
-    rows = []
-    for r in _field(record, "rows", "steps", default=[]):
-        e = _field(r, "energy_uj", default=None)
-        rows.append(StepCost(
-            index=int(_field(r, "index", "layer_index", "layer", default=-1)),
-            name=str(_field(r, "name", "layer_name", default="")), kind=str(_field(r, "kind", default="")),
-            step=str(_field(r, "step", default="")), count=int(_field(r, "count", default=1)),
-            how="simulated (every sample of the event)", cycles=int(_field(r, "cycles", default=0)),
-            macs=int(_field(r, "macs", default=0)), instructions=int(_field(r, "instructions", default=0)),
-            stalls=dict(_field(r, "stalls", default={}) or {}),
-            bank_conflicts=int(_field(r, "bank_conflicts", "conflicts", default=0)),
-            dma_busy=int(_field(r, "dma_busy", "dma_busy_cycles", default=0)),
-            dma_wait=int(_field(r, "dma_wait", "dma_wait_cycles", default=0)),
-            energy_uj=float(sum(e.values()) if isinstance(e, dict) else (e or 0.0))))
+    rows = [_record_row(r) for r in _field(record, "rows", "steps", default=[])]
     if not rows:
         raise ConfigError("cost: the event record has no measured rows")
-    first = min(r.index for r in rows)
-    rows.append(StepCost(first - 1, "frozen stage", "frozen", "int8 fw", n_new, NOT_MEASURED_FROZEN,
+    lr_index = min(r.index for r in rows) - 1
+    rows.append(StepCost(lr_index, "frozen stage", "frozen", "int8 fw", n_new, NOT_MEASURED_FROZEN,
                          macs=None if frozen_macs_per_sample is None else n_new * frozen_macs_per_sample))
-    rows.append(StepCost(first - 1, "LR", "dequant", "LR dequant", n_new + n_replay, NOT_MEASURED_DEQUANT))
+    rows.append(StepCost(lr_index, "LR", "dequant", "LR dequant", n_new + n_replay, NOT_MEASURED_DEQUANT))
     l3 = (l3_traffic(platform, n_replay, lr_bytes_per_sample, label_bytes) if lr_bytes_per_sample else
           {"bytes": 0, "transfers": 0, "bursts": 0, "cycles": 0.0, "seconds": 0.0, "source": "none"})
+    event = _field(record, "event", default=None)
+    if event is not None and not isinstance(event, dict):
+        event = dataclasses.asdict(event) if dataclasses.is_dataclass(event) else str(event)
     config = {"n_new": n_new, "n_replay": n_replay, "mb_size": n_new + n_replay, "platform": platform.name,
-              "clock_mhz": platform.clock_mhz, "event": _field(record, "event", default=None),
-              "lr_index": first - 1, "lr_name": None}
-    if config["event"] is not None and not isinstance(config["event"], dict):
-        config["event"] = dataclasses.asdict(config["event"]) if dataclasses.is_dataclass(config["event"]) \
-            else str(config["event"])
-    return EventCost(config, rows, l3, power or PowerModel(), platform.clock_mhz, events_per_hour, l3_overlap)
+              "clock_mhz": platform.clock_mhz, "event": event, "lr_index": lr_index, "lr_name": None}
+    return EventCost(config, rows, l3, power or PowerModel(), platform.clock_mhz, events_per_hour, l3_overlap,
+                     _record_totals(record))
 
 
 # --------------------------------------------------------------------------------------------

@@ -261,3 +261,24 @@ def test_event_cost_from_a_record():
     assert "not measured" in ev.table()
     with pytest.raises(ConfigError):
         cost.event_cost({"n_new": 1, "n_replay": 1, "rows": []}, get_platform("vega"))
+
+
+def test_event_cost_from_a_record_with_event_level_counts():
+    """A record whose rows carry cycles, MACs and counts only (the steps ran in sequences), and whose
+    instructions, stalls, conflicts, DMA and energy are the event's totals."""
+    record = {"n_new": 1, "n_replay": 3, "event": None,
+              "rows": [{"index": 27, "kind": "pool", "step": "fw", "cycles": 400, "macs": 0, "count": 4},
+                       {"index": 28, "kind": "fc", "step": "fw", "cycles": 600, "macs": 2000, "count": 4}],
+              "instructions": 7000, "stalls": {"fpu_contention": 90, "load_use": 120}, "bank_conflicts": 33,
+              "dma": {"bytes": 4096, "busy_cycles": 512, "transfers": 8}, "dma_wait_cycles": 44,
+              "energy_uj": {"instructions": 3.0, "cluster": 1.0}}
+    ev = cost.event_cost(record, "vega", cost.PowerModel(energy_model="pulpsim"))
+    t = ev.totals()
+    assert (t["cycles"], t["macs"], t["instructions"], t["bank_conflicts"], t["dma_busy"], t["dma_wait"]) == \
+        (1000, 2000, 7000, 33, 512, 44)
+    assert list(t["stalls"]) == ["load_use", "fpu_contention"] and t["stall_cycles"] == 210
+    assert t["energy_j"] == pytest.approx(4.0e-6, rel=1e-12) and ev.l3["bytes"] == 0
+    assert ev.rows[0].count == 4 and ev.rows[0].stalls is None
+    assert ev.config["lr_index"] == 26
+    assert "| 27 |" in ev.table()
+    json.dumps(ev.to_dict())
