@@ -13,7 +13,8 @@ Prints, for the default synthetic data (``pulpsim.cl.synthetic``):
   experiences, against the same MLP trained jointly on all data seen so far: the gap is the forgetting
   the continual-learning methods must close.
 
-Usage: ``python benchmarks/cl_data_baselines.py [--labels category|object] [--seed S]``.
+Usage: ``python benchmarks/cl_data_baselines.py [--labels category|object] [--seed S] [--nuisance X]
+[--full-nuisances]``.
 """
 
 from __future__ import annotations
@@ -149,10 +150,13 @@ def main(argv=None) -> None:
     ap.add_argument("--labels", default="category", choices=("category", "object"))
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--nuisance", type=float, default=1.0)
+    ap.add_argument("--full-nuisances", action="store_true",
+                    help="every kind of nuisance at its full range (1.0) instead of the defaults")
     ap.add_argument("--epochs", type=int, default=4, help="epochs per experience (AR1*: 4)")
     a = ap.parse_args(argv)
 
-    spec = synthetic.SyntheticSpec(seed=a.seed, nuisance=a.nuisance)
+    kinds = {k: 1.0 for k in synthetic.NUISANCE_KINDS} if a.full_nuisances else {}
+    spec = synthetic.SyntheticSpec(seed=a.seed, nuisance=a.nuisance, **kinds)
     t0 = time.perf_counter()
     synthetic.generate(spec)
     print(f"generation: {spec.n_objects * spec.n_sessions * spec.frames} images {spec.resolution}x{spec.resolution} in {time.perf_counter() - t0:.2f} s")

@@ -206,6 +206,48 @@ def test_unknown_lr_layer_is_a_config_error(pre, scen, latents):
         protocol.run(ProtocolConfig(lr_index=12), scen, pre, latents=latents)
 
 
+# ---- channel-range equalization at folding --------------------------------------------------------
+
+def _random_folded_network():
+    """A width-0.25 network at 32x32 with random BatchNorm statistics (channel ranges far apart),
+    folded; and inputs to calibrate and to test on."""
+    layers = model.mobilenet_v1(0.25, 32, 7)
+    rng = np.random.default_rng(3)
+    params = nn.init_params(layers, rng)
+    for p in params.values():
+        if "gamma" in p:
+            k = len(p["gamma"])
+            p["gamma"] = (np.exp(rng.uniform(-2, 2, k))).astype(np.float32)
+            p["beta"] = rng.uniform(-0.5, 0.5, k).astype(np.float32)
+            p["var"] = np.exp(rng.uniform(-1, 1, k)).astype(np.float32)
+    folded = nn.fold_batchnorm(layers, params)
+    x = rng.standard_normal((64, 3, 32, 32)).astype(np.float32)
+    return layers, folded, x
+
+
+def test_equalization_keeps_the_function_and_brings_the_channel_ranges_together():
+    layers, folded, x = _random_folded_network()
+    eq = pretrain.equalize_ranges(layers, folded, x[:48], alpha=0.5)
+    other = x[48:]                                     # not the calibration inputs
+    ref, got = nn.forward(layers, folded, other), nn.forward(layers, eq, other)
+    assert np.allclose(got, ref, rtol=1e-3, atol=1e-3 * np.abs(ref).max())
+    # first layer: each channel's range r_k becomes r_k * sqrt(max r / r_k) = sqrt(max r * r_k)
+    r = pretrain.channel_ranges(nn.layer_forward(layers[0], folded[0], x[:48]))
+    r_eq = pretrain.channel_ranges(nn.layer_forward(layers[0], eq[0], x[:48]))
+    live = r > 0
+    assert np.allclose(r_eq[live], np.sqrt(r.max() * r[live]), rtol=1e-4)
+    assert np.array_equal(r_eq[~live], r[~live])
+    assert r_eq[live].max() / r_eq[live].min() == pytest.approx(np.sqrt(r[live].max() / r[live].min()), rel=1e-3)
+    full = pretrain.equalize_ranges(layers, folded, x[:48], alpha=1.0)
+    r_full = pretrain.channel_ranges(nn.layer_forward(layers[0], full[0], x[:48]))
+    assert np.allclose(r_full[live], r.max(), rtol=1e-4)
+
+
+def test_equalization_out_of_range_is_a_typed_error():
+    with pytest.raises(ConfigError, match="equalize"):
+        pretrain.PretrainConfig(equalize=1.5)
+
+
 # ---- the pretraining cache -----------------------------------------------------------------------
 
 def test_cache_key_covers_every_field():
@@ -213,7 +255,8 @@ def test_cache_key_covers_every_field():
     changed = [pretrain.PretrainConfig(width=0.5), pretrain.PretrainConfig(data=SyntheticSpec(resolution=64)),
                pretrain.PretrainConfig(data=SyntheticSpec(seed=1)), pretrain.PretrainConfig(seed=1),
                pretrain.PretrainConfig(epochs=3), pretrain.PretrainConfig(lr=0.1),
-               pretrain.PretrainConfig(calib_images=100)]
+               pretrain.PretrainConfig(calib_images=100), pretrain.PretrainConfig(equalize=0.0),
+               pretrain.PretrainConfig(data=SyntheticSpec(background=0.5))]
     keys = {c.key() for c in changed}
     assert base.key() not in keys and len(keys) == len(changed)
     assert pretrain.PretrainConfig().key() == base.key()
