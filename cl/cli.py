@@ -277,9 +277,11 @@ def first_experiences(scen, n: int | None):
 
 
 def open_scenario(plan: RunPlan):
-    """The run's scenario: ``--data`` at the pretraining's resolution, cut to ``--experiences``."""
+    """The run's scenario: ``--data`` at the pretraining's resolution, ordered by ``--seed`` (the synthetic
+    data's images do not depend on it), cut to ``--experiences``."""
     from . import data
-    scen = data.open_data(plan.data, resolution=plan.pretrain.resolution, spec=plan.pretrain.data)
+    scen = data.open_data(plan.data, resolution=plan.pretrain.resolution, spec=plan.pretrain.data,
+                          seed=plan.protocol.seed)
     return first_experiences(scen, plan.experiences)
 
 

@@ -16,7 +16,7 @@ import pytest
 
 import clrun
 from clrun import finished_run, tiny  # noqa: F401 (fixtures)
-from pulpsim.cl import cli, protocol, pretrain
+from pulpsim.cl import cli, data, protocol, pretrain
 from pulpsim.cl.synthetic import scenario
 from pulpsim.platform import get_platform
 
@@ -45,7 +45,7 @@ def test_results_are_those_of_the_protocol_with_the_options_given(finished_run):
     """The accuracies in results.json equal a direct API run of the configuration the options name:
     LR layer 11, 60 LRs, seed 0, all methods, the first 4 experiences of the tiny data."""
     res = json.loads((finished_run / "results.json").read_text())
-    scen = scenario(clrun.SPEC)
+    scen = scenario(clrun.SPEC, units_per_experience=data.SYNTHETIC_UNITS, order_seed=0)
     scen = cli.first_experiences(scen, 4)
     pre = pretrain.pretrained(clrun.pretrain_config(None, clrun.SPEC))
     direct = protocol.run(protocol.ProtocolConfig(lr_index=11, capacity=60), scen, pre)
