@@ -25,19 +25,24 @@ simulator's.
 
 from __future__ import annotations
 
+import math
 import re
-from dataclasses import dataclass, field
+import time
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from pulpsim import golden as g
 from pulpsim import tiled
 from pulpsim.errors import ConfigError, GuestError
+from pulpsim.platform import get_platform
 
+from . import nn
 from .model import CONV_KINDS
-from .protocol import Event
+from .protocol import AdaptiveState, Event, HostBackend
 
 __all__ = ["SimMode", "parse_sim", "NumericsError", "Program", "sample_program", "sample_tensors",
-           "update_program"]
+           "update_program", "EventRecord", "SimBackend", "chain_length", "check_event"]
 
 EPS32 = float(np.finfo(np.float32).eps)
 
@@ -95,7 +100,9 @@ def parse_sim(text, methods: tuple = ("replay",)) -> SimMode:
     experience, E >= 1) as a :class:`SimMode`; anything else is a one-line :class:`ConfigError`."""
     if isinstance(text, SimMode):
         return text
-    s = str(text).strip().lower()
+    if not isinstance(text, str):
+        raise ConfigError(f"--sim: expected none, all, sample:K or sample:K@E (K, E >= 1), got {text!r}")
+    s = text.strip().lower()
     if s in ("none", "all"):
         return SimMode(s, methods=tuple(methods))
     m = _SAMPLE.fullmatch(s)
@@ -223,3 +230,329 @@ def update_program(layers, lr: float, momentum: float, weight_decay: float) -> P
                      {"w": f"new{i}.{k}", "v": f"newv{i}.{k}"}, lr=float(lr), momentum=float(momentum),
                      weight_decay=float(weight_decay))
     return prog
+
+
+# --------------------------------------------------------------------------------------------
+# The numerics check
+# --------------------------------------------------------------------------------------------
+
+def chain_length(layers, batch: int) -> int:
+    """``N``, a bound on the roundings along any path of a learning event: every layer's forward
+    reduction (plus its bias add), the softmax (``n + 8``: exponentials, their sum, a divide, the 1/B),
+    every input-gradient reduction, and the longest weight- or bias-gradient chain (``batch`` samples of
+    ``Ho*Wo`` terms each, plus one accumulation per sample)."""
+    fw = ig = wg = 0
+    for l in layers:
+        c, h, w = l.in_shape
+        hw_out = l.out_shape[1] * l.out_shape[2]
+        fw += {"pw": c + 1, "dw": 9 + 1, "pool": h * w + 1, "fc": c}[l.kind]
+        ig += {"pw": l.out_shape[0], "dw": 9, "pool": 1, "fc": l.out_shape[0]}[l.kind]
+        wg = max(wg, batch * (hw_out + 1))
+    return fw + layers[-1].out_shape[0] + 8 + ig + wg
+
+
+def _magnitudes(layers, params, x, pre, labels, gamma: float):
+    """The event computed on absolute values (float64): per layer the magnitude of its input and of its
+    pre-activation, bounding the sums of |terms| of every chain, and the gradient magnitudes ``G``.
+    A ReLU counts as open wherever either computation may have its input above 0."""
+    m = np.abs(x).astype(np.float64)
+    m_in, m_z, open_ = {}, {}, {}
+    for l in layers:
+        m_in[l.index] = m
+        p = params.get(l.index, {})
+        mz = nn.linear_forward(l, np.abs(p["W"]).astype(np.float64) if "W" in p else None, m)
+        if l.kind in CONV_KINDS:
+            mz = mz + np.abs(p["b"]).astype(np.float64).reshape(1, -1, 1, 1)
+            open_[l.index] = pre[l.index] > -2 * gamma * mz
+            m = mz * open_[l.index]
+        else:
+            m = mz
+        m_z[l.index] = mz
+    B = len(x)
+    logits_mag = m.reshape(B, -1)
+    probs = g.softmax(np.asarray(pre["logits"], np.float64).reshape(B, -1))
+    onehot = np.eye(probs.shape[1])[labels]
+    # |dz| <= (p + onehot) / B; softmax moves p by at most 2 p max|dz_j| for logit errors dz_j
+    d = ((probs + onehot) + 2 * probs * logits_mag.max(axis=1, keepdims=True)) / B
+    d = d.reshape(B, -1, 1, 1)
+    G = {}
+    for pos in range(len(layers) - 1, -1, -1):
+        l = layers[pos]
+        p = params.get(l.index, {})
+        if l.kind in CONV_KINDS:
+            d = d * open_[l.index]
+            G[(l.index, "b")] = d.sum(axis=(0, 2, 3))
+        dx, dW = nn.linear_backward(l, np.abs(p["W"]).astype(np.float64) if "W" in p else None, m_in[l.index], d,
+                                    need_dx=pos > 0)
+        if dW is not None:
+            G[(l.index, "W")] = dW
+        d = dx
+    return m_z, G
+
+
+def _ratio(a, b, bound) -> tuple[float, tuple]:
+    """``max |a - b| / bound`` and where it is reached."""
+    err = np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64))
+    r = err / (np.asarray(bound, np.float64) + np.finfo(np.float32).tiny)
+    k = int(np.argmax(r))
+    return float(r.flat[k]), np.unravel_index(k, r.shape)
+
+
+def check_event(layers, params, velocity, x, labels, sim: dict, lr, momentum, weight_decay) -> dict:
+    """Compare a simulated learning event with the host path from the same state and mini-batch.
+
+    ``sim`` holds the simulator's per-layer pre-activations (``pre[index]``, ``[B, K, H, W]``) and logits,
+    its accumulated gradients ``grads[(index, key)]`` and its updated ``params``/``velocity``. Checks,
+    with ``gamma = (N + 2) eps32`` (``N``: :func:`chain_length`) and ``M``, ``G`` the same event on
+    absolute values (:func:`_magnitudes`):
+
+    * every pre-activation and logit: ``|sim - host| <= 2 gamma M`` (each side within ``gamma M`` of the
+      exact value);
+    * every gradient: ``|sim - host| <= 6 gamma G``, the host's backward pass taking the simulator's ReLU
+      decisions (a pre-activation within rounding of 0 may fall on either side, which is not an error;
+      the first check bounds how far from 0 that can be);
+    * the SGD step: bit-exact with :func:`pulpsim.golden.sgd_momentum` on the simulator's gradients.
+
+    Returns ``{"gamma", "chain", "worst", "ratios"}``; raises :class:`NumericsError` naming the first
+    tensor beyond its bound.
+    """
+    B = len(x)
+    N = chain_length(layers, B)
+    gamma = (N + 2) * EPS32
+    trace = nn.Trace()
+    logits = nn.forward(layers, params, x, trace=trace)
+    pre = dict(sim["pre"], logits=sim["logits"])
+    m_z, G = _magnitudes(layers, params, x, {**trace.pre_relu, "logits": logits}, labels, gamma)
+    ratios = {}
+
+    def judge(name, a, b, bound):
+        r, at = _ratio(a, b, bound)
+        ratios[name] = r
+        if not r <= 1.0:
+            raise NumericsError(f"simulated learning event: {name} differs from the host path by "
+                                f"{abs(float(np.asarray(a, np.float64)[at]) - float(np.asarray(b, np.float64)[at])):.3g} "
+                                f"at {tuple(int(i) for i in at)}, {r:.3g} times the bound {2 * gamma:.3g} x magnitude")
+
+    for l in layers:
+        if l.kind in CONV_KINDS:
+            judge(f"pre-activation {l.index}", pre[l.index], trace.pre_relu[l.index], 2 * gamma * m_z[l.index])
+    fc = layers[-1]
+    judge("logits", np.asarray(sim["logits"]).reshape(logits.shape), logits, 2 * gamma * m_z[fc.index])
+    _, dz = nn.softmax_cross_entropy(logits, labels)
+    masked = nn.Trace(trace.inputs, {i: np.asarray(z).reshape(trace.pre_relu[i].shape) for i, z in sim["pre"].items()})
+    grads, _ = nn.backward(layers, params, masked, dz)
+    for (i, k), gs in sim["grads"].items():
+        judge(f"gradient {i}.{k}", gs, grads[i][k], 6 * gamma * G[(i, k)])
+    for (i, k), gs in sim["grads"].items():
+        v = velocity.get(i, {}).get(k)
+        w_ref, v_ref = g.sgd_momentum(params[i][k], gs, np.zeros_like(gs) if v is None else v, lr, momentum,
+                                      weight_decay)
+        for what, a, b in (("weights", sim["params"][i][k], w_ref), ("momentum", sim["velocity"][i][k], v_ref)):
+            if not np.array_equal(np.asarray(a, np.float32), b):
+                raise NumericsError(f"simulated learning event: the SGD step's {what} {i}.{k} differ from "
+                                    f"pulpsim.golden.sgd_momentum on the simulator's gradients")
+    return {"gamma": gamma, "chain": N, "worst": max(ratios.values()), "ratios": ratios}
+
+
+# --------------------------------------------------------------------------------------------
+# The record of a simulated event
+# --------------------------------------------------------------------------------------------
+
+@dataclass
+class EventRecord:
+    """What one simulated learning event measured (every count is the guest's, summed over the event's
+    programs: one per sample and one for the update).
+
+    ``rows``: one per (layer index, layer kind, step) with ``cycles`` (core 0, from the executor's marks,
+    summed over the samples), ``macs`` and ``count`` (how many programs ran it). ``instructions``,
+    ``stalls`` (by cause), ``bank_conflicts``, ``dma`` and ``energy_uj`` are totals of all cores over
+    the event; ``dma_wait_cycles`` is core 0's time in DMA waits."""
+
+    event: Event | None
+    n_new: int
+    n_replay: int
+    platform: str
+    cores: int
+    programs: int
+    rows: list
+    cycles: int
+    compute_cycles: int
+    dma_wait_cycles: int
+    instructions: int
+    stalls: dict
+    bank_conflicts: int
+    dma: dict
+    energy_uj: dict
+    loss: float
+    numerics: dict | None
+    host_seconds: float
+    l2_bytes: int
+
+    @property
+    def macs(self) -> int:
+        return sum(r["macs"] for r in self.rows)
+
+    @property
+    def mac_per_cycle(self) -> float:
+        return self.macs / self.cycles if self.cycles else 0.0
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["event"] = asdict(self.event) if self.event is not None else None
+        d["macs"], d["mac_per_cycle"] = self.macs, self.mac_per_cycle
+        return _plain(d)
+
+
+def _plain(v):
+    """JSON-safe copy: numpy scalars to Python numbers, tuple keys to strings."""
+    if isinstance(v, dict):
+        return {(k if isinstance(k, str) else str(k)): _plain(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_plain(x) for x in v]
+    if isinstance(v, np.generic):
+        return v.item()
+    return v
+
+
+class _Totals:
+    """Sums of the per-program measurements of one event."""
+
+    def __init__(self):
+        self.rows: dict = {}
+        self.cycles = self.compute = self.dma_wait = self.instructions = self.conflicts = self.programs = 0
+        self.stalls: dict = {}
+        self.dma: dict = {}
+        self.energy: dict = {}
+
+    def add(self, prog: Program, r) -> None:
+        self.programs += 1
+        for tag, lay in zip(prog.tags, r.layers):
+            row = self.rows.setdefault(tag, {"index": tag[0], "kind": tag[1], "step": tag[2], "cycles": 0,
+                                             "macs": 0, "count": 0})
+            row["cycles"] += lay.cycles
+            row["macs"] += lay.macs
+            row["count"] += 1
+        self.cycles += r.cycles
+        self.compute += r.compute_cycles
+        self.dma_wait += r.dma_wait_cycles
+        self.conflicts += r.bank_conflicts
+        res = r.result
+        self.instructions += sum(c.instructions for c in res.cores)
+        for c in res.cores:
+            for k, v in c.stalls.items():
+                self.stalls[k] = self.stalls.get(k, 0) + v
+        for k, v in res.dma.items():
+            self.dma[k] = self.dma.get(k, 0) + v
+        for k, v in res.energy_uj.items():
+            self.energy[k] = self.energy.get(k, 0.0) + v
+
+
+# --------------------------------------------------------------------------------------------
+# The backend
+# --------------------------------------------------------------------------------------------
+
+class SimBackend(HostBackend):
+    """A :class:`~pulpsim.cl.protocol.HostBackend` whose :meth:`train_step` runs the learning events that
+    ``mode`` selects on the simulated cluster (``platform``, ``cores``), checks each against the host path
+    when ``check`` (raising :class:`NumericsError`), keeps the simulator's weights and appends an
+    :class:`EventRecord` to :attr:`records`. Other events, and :meth:`predict`, run on the host.
+
+    ``progress(cycles)`` is called after each simulated program with the cycles simulated so far.
+    ``n_experiences`` (if known) lets ``sample:K@E`` always include the last experience.
+    """
+
+    name = "sim"
+
+    def __init__(self, platform="vega", mode="all", cores: int = 8, check: bool = True, progress=None,
+                 n_experiences: int | None = None):
+        self.platform = get_platform(platform)
+        self.mode = parse_sim(mode)
+        if isinstance(cores, bool) or not isinstance(cores, (int, np.integer)) or not 1 <= cores <= self.platform.cores:
+            raise ConfigError(f"onchip: cores must be an integer between 1 and {self.platform.cores}, got {cores!r}")
+        self.cores = int(cores)
+        self.check = bool(check)
+        self.progress = progress
+        self.n_experiences = n_experiences
+        self.records: list[EventRecord] = []
+        self.cycles = 0                      #: cycles simulated so far, every event
+        self._seen: dict = {}                #: (method, experience) -> events so far
+
+    def train_step(self, state: AdaptiveState, x, y, lr: float, momentum: float, weight_decay: float,
+                   event: Event | None = None) -> float:
+        index = None
+        if event is not None:
+            key = (event.method, event.experience)
+            index = self._seen.get(key, 0)
+            self._seen[key] = index + 1
+        if event is None or not self.mode.selects(event, self.n_experiences, index):
+            return super().train_step(state, x, y, lr, momentum, weight_decay, event)
+        return self.simulate(state, x, y, lr, momentum, weight_decay, event).loss
+
+    def _platform_for(self, layers, params, x) -> "object":
+        """The platform with an L2 that holds the largest program's tensors: the weights, the gradients
+        so far, this sample's gradients and the new sums (or the weights, gradients and momentum in and
+        out of the update), plus the activations and the schedule. On the chip the weights that do not fit
+        its L2 live in the external L3 (the cost model accounts for that traffic)."""
+        n = sum(a.size for p in params.values() for a in p.values())
+        acts = sum(int(np.prod(l.out_shape)) for l in layers) + x[0].size
+        need = 4 * (5 * n + 16 * acts) + (1 << 20)
+        size = max(self.platform.l2.size, math.ceil(need / (1 << 20)) << 20)
+        return self.platform if size == self.platform.l2.size else self.platform.with_overrides(l2__size=size)
+
+    def _run(self, prog: Program, tensors: dict, plat, totals: _Totals):
+        r = tiled.run_sequence(prog.steps, tensors, platform=plat, cores=self.cores)
+        totals.add(prog, r)
+        self.cycles += r.cycles
+        if self.progress is not None:
+            self.progress(self.cycles)
+        return r
+
+    def simulate(self, state: AdaptiveState, x, y, lr: float, momentum: float, weight_decay: float,
+                 event: Event | None = None) -> EventRecord:
+        """Run one learning event on the cluster and update ``state`` with the simulator's weights."""
+        t0 = time.perf_counter()
+        layers, params = state.layers, state.params
+        x = np.ascontiguousarray(np.asarray(x, np.float32))
+        y = np.asarray(y, np.int64)
+        B = len(x)
+        plat = self._platform_for(layers, params, x)
+        totals = _Totals()
+        acc = None
+        pre = {l.index: [] for l in layers if l.kind in CONV_KINDS}
+        logits, losses = [], []
+        for s in range(B):
+            prog = sample_program(layers, label=int(y[s]), batch=B, first=s == 0)
+            r = self._run(prog, sample_tensors(layers, params, x[s], acc), plat, totals)
+            out = r.tensors
+            acc = {key: out[name] for key, name in prog.outputs["grads"].items()}
+            for i, name in prog.outputs["pre"].items():
+                pre[i].append(out[name])
+            logits.append(out["logits"])
+            losses.append(float(out["loss"]))
+        upd = update_program(layers, lr, momentum, weight_decay)
+        given = {}
+        for (i, k), gsum in acc.items():
+            given.update({f"{k}{i}": params[i][k], f"grad{i}.{k}": gsum,
+                          f"v{i}.{k}": state.velocity.get(i, {}).get(k, np.zeros_like(params[i][k]))})
+        out = self._run(upd, given, plat, totals).tensors
+        new_p = {i: dict(p) for i, p in params.items()}
+        new_v = {i: dict(v) for i, v in state.velocity.items()}
+        for (i, k) in acc:
+            new_p[i][k] = out[f"new{i}.{k}"].reshape(params[i][k].shape)
+            new_v.setdefault(i, {})[k] = out[f"newv{i}.{k}"].reshape(params[i][k].shape)
+        numerics = None
+        if self.check:
+            sim = {"pre": {i: np.stack(v) for i, v in pre.items()}, "logits": np.stack(logits),
+                   "grads": {key: a.reshape(params[key[0]][key[1]].shape) for key, a in acc.items()},
+                   "params": new_p, "velocity": new_v}
+            numerics = check_event(layers, params, state.velocity, x, y, sim, lr, momentum, weight_decay)
+        state.params, state.velocity = new_p, new_v
+        rec = EventRecord(event=event, n_new=event.n_new if event else B, n_replay=event.n_replay if event else 0,
+                          platform=self.platform.name, cores=self.cores, programs=totals.programs,
+                          rows=list(totals.rows.values()), cycles=totals.cycles, compute_cycles=totals.compute,
+                          dma_wait_cycles=totals.dma_wait, instructions=totals.instructions, stalls=totals.stalls,
+                          bank_conflicts=totals.conflicts, dma=totals.dma, energy_uj=totals.energy,
+                          loss=float(np.mean(losses)), numerics=numerics,
+                          host_seconds=time.perf_counter() - t0, l2_bytes=plat.l2.size)
+        self.records.append(rec)
+        return rec
