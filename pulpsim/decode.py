@@ -93,8 +93,25 @@ def match_ops(words: np.ndarray) -> np.ndarray:
 
 
 def predecode(words: np.ndarray) -> np.ndarray:
-    """Decode instruction words (uint32 array) into the engine's int32 table."""
-    w = np.asarray(words, dtype=np.uint32)
+    """Decode instruction words (uint32 array) into the engine's int32 table (a fresh array)."""
+    w = np.ascontiguousarray(words, dtype=np.uint32)
+    key = w.tobytes()
+    table = _DECODED.get(key)
+    if table is None:
+        table = _decode(w)
+        if len(_DECODED) >= _DECODED_MAX:     # a bounded memo: programs loaded again and again
+            _DECODED.pop(next(iter(_DECODED)))
+        _DECODED[key] = table
+    return table.copy()
+
+
+#: Decoded tables by the words they decode: a program run many times (the tiled executor, once per
+#: training sample) is decoded once. Decoding is a pure function of the words.
+_DECODED: dict = {}
+_DECODED_MAX = 512
+
+
+def _decode(w: np.ndarray) -> np.ndarray:
     n = len(w)
     table = np.zeros((n, NUM_FIELDS), np.int32)
     ops = match_ops(w)

@@ -38,6 +38,7 @@ leaves free) by a cost model of compute and DMA time (:func:`plan_tiles`), or gi
 from __future__ import annotations
 
 import dataclasses
+import functools
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,6 +49,7 @@ from . import kernel_runner as kr
 from . import layers as ly
 from . import toolchain
 from .errors import ConfigError, GuestError
+from .elf import ElfImage, load_elf
 from .machine import Machine
 from .platform import Platform
 from .result import Result, collect
@@ -76,13 +78,31 @@ def _layout(plat: Platform) -> toolchain.Layout:
     return dataclasses.replace(toolchain.layout_for(plat), stack_size_per_core=_STACK)
 
 
-def build_executor(platform="vega") -> Path:
-    """Build (or fetch from the cache) the tiled executor ELF for a platform's memory layout."""
-    plat = kr._platform(platform)
+def _source_stamp() -> tuple:
+    """(path, mtime) of every file the executor is built from: a change to any of them rebuilds it."""
+    dirs = (tiled_dir(), ly.layer_dir(), kr.kernel_dir(), toolchain.runtime_dir())
+    return tuple((str(f), f.stat().st_mtime_ns) for d in dirs for f in sorted(d.rglob("*")) if f.is_file())
+
+
+@functools.lru_cache(maxsize=32)
+def _built_executor(layout: toolchain.Layout, stamp: tuple, cache: Path) -> Path:
+    del stamp, cache   # part of the key only
     md, ld = kr.kernel_dir(), ly.layer_dir()
     return toolchain.build([tiled_dir() / "tiled.c", tiled_dir() / "tmm.c", tiled_dir() / "tmm_asm.S",
                             *ly.layer_sources(), md / "matmul.c", md / "mm_asm.S"], opt=kr.OPT, cflags=kr.CONTRACT_FLAGS,
-                           include_dirs=[tiled_dir(), ld, md], layout=_layout(plat), pmsis=True)
+                           include_dirs=[tiled_dir(), ld, md], layout=layout, pmsis=True)
+
+
+def build_executor(platform="vega") -> Path:
+    """Build (or fetch from the cache) the tiled executor ELF for a platform's memory layout. The path is
+    remembered per layout while no source file changes (a training run starts the executor per sample)."""
+    plat = kr._platform(platform)
+    key = (_layout(plat), _source_stamp(), toolchain.cache_dir())
+    path = _built_executor(*key)
+    if path.is_file():
+        return path
+    _built_executor.cache_clear()        # the build cache was emptied meanwhile
+    return _built_executor(*key)
 
 
 def l1_arena(platform="vega") -> tuple[int, int]:
@@ -138,10 +158,18 @@ def _relocate(steps: list[Step], l2: dict[int, int], l1: int) -> list[Step]:
     return out
 
 
+@functools.lru_cache(maxsize=32)
+def _image(path: Path, mtime: int) -> ElfImage:
+    """The parsed executor ELF (read once per build)."""
+    del mtime   # part of the key only
+    return load_elf(path)
+
+
 def _executor(plat: Platform, max_cycles) -> tuple[Machine, dict, int, int]:
     """A machine with the executor loaded: (machine, symbols, L1 arena base, arena bytes)."""
     machine = Machine(plat, max_cycles=max_cycles)
-    syms = machine.load_elf(build_executor(plat)).symbols
+    path = build_executor(plat)
+    syms = machine.load_elf(_image(path, path.stat().st_mtime_ns)).symbols
     l1_base = (syms["__l1_heap_start"] + _ARENA_ALIGN - 1) // _ARENA_ALIGN * _ARENA_ALIGN
     return machine, syms, l1_base, syms["__l1_heap_end"] - l1_base
 
