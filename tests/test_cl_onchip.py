@@ -132,6 +132,9 @@ def test_record_of_an_event(event):
     # the time before each program's first step.
     assert 0.95 * rec.cycles <= sum(r["cycles"] for r in rec.rows) <= rec.cycles
     assert rec.macs == 4 * model.train_macs(tiny_stage()[0])          # counted independently by the model
+    from pulpsim.cl import cost                                       # the cost model reads the record
+    ev = cost.event_cost(d, "vega")
+    assert sum(r.cycles for r in ev.rows if r.measured) == sum(r["cycles"] for r in rec.rows)
 
 
 def test_sample_program_of_the_default_stage_fits_one_sequence():
