@@ -385,12 +385,13 @@ class ProgressBackend:
 # pulpsim cl run
 # --------------------------------------------------------------------------------------------
 
-def _backend(plan: RunPlan, progress: Progress):
+def _backend(plan: RunPlan, progress: Progress, n_experiences: int):
     from .protocol import HostBackend
     if plan.sim_mode is None:
         return HostBackend()
     from .onchip import SimBackend
-    return SimBackend(platform=plan.platform, mode=plan.sim_mode, progress=progress.cycles)
+    return SimBackend(platform=plan.platform, mode=plan.sim_mode, progress=progress.cycles,
+                      n_experiences=n_experiences)      # sample:K@E always includes the last experience
 
 
 def _records(backend) -> list:
@@ -439,7 +440,7 @@ def cmd_run(args) -> int:
         progress.line(f"resuming from {ck_path}: {done} method-experiences done")
     prior_records = list(extra.get("records", []))
 
-    backend = _backend(plan, progress)
+    backend = _backend(plan, progress, scen.n_experiences)
     watched = ProgressBackend(backend, progress.event)
 
     def on_experience(res):
