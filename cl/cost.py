@@ -669,6 +669,36 @@ def _top_stalls(stalls: dict, n: int = 3) -> str:
     return ", ".join(f"{k} {v / 1e6:,.1f} M" for k, v in list(stalls.items())[:n])
 
 
+class EventCycles:
+    """A ``cost_fn`` for :func:`pulpsim.cl.compare.run_compare`: the cycles of one learning event of a
+    query (``lr_index``, ``precision``, ``n_new``, ``n_replay``) through ``layers`` on ``platform``, the
+    cluster's measured by :func:`measure_steps` plus the modelled L3 transfers of its replays.  Steps are
+    simulated once and reused across queries (a later LR layer's steps are a suffix of an earlier one's)."""
+
+    def __init__(self, layers, platform="vega", cores: int = 8, seed: int = 0,
+                 l2_size: int | None = PAPER_L2_BYTES, overrides: dict | None = None):
+        from pulpsim.platform import get_platform
+        ov = dict(overrides or {})
+        if l2_size is not None:
+            ov.setdefault("l2.size", l2_size)
+        self.layers, self.cores, self.seed = tuple(layers), cores, seed
+        self.platform = get_platform(platform, ov)
+        self._measured: dict = {}      # batch -> {step key: StepMeasurement}
+
+    def event(self, query) -> EventCost:
+        """The :class:`EventCost` of the query's event."""
+        batch = query.n_new + query.n_replay
+        _, adaptive = model.split(self.layers, query.lr_index)
+        have = self._measured.setdefault(batch, {})
+        todo = [s for s in sample_steps(adaptive, batch=batch) if s.key not in have]
+        have.update(measure_steps(todo, self.platform, self.cores, samples=batch, seed=self.seed))
+        return cost_from_steps(have, self.layers, query.lr_index, query.n_new, query.n_replay, self.platform,
+                               precision=query.precision)
+
+    def __call__(self, query) -> float:
+        return float(self.event(query).totals()["event_cycles"])
+
+
 @dataclass
 class PaperCost:
     """Outcome of :func:`paper_cost`: the LR memory table, the measured steps (shared by every LR

@@ -282,3 +282,23 @@ def test_event_cost_from_a_record_with_event_level_counts():
     assert ev.config["lr_index"] == 26
     assert "| 27 |" in ev.table()
     json.dumps(ev.to_dict())
+
+
+def test_event_cycles_for_the_compare_sweep(small_paper):
+    """EventCycles answers compare's cost queries with paper_cost's cycles (cluster plus L3): the same for
+    every data-independent step (the data-dependent ones see other random inputs), and simulates a step
+    once across queries."""
+    from types import SimpleNamespace
+    fn = cost.EventCycles(_small_layers(), "vega", l2_size=None)
+    ev = small_paper.events[2]                     # LR 23, 1500 LRs
+    q = SimpleNamespace(lr_index=23, precision=8, n_new=ev.config["n_new"], n_replay=ev.config["n_replay"])
+    mine = fn.event(q)
+    fixed = lambda e: {(r.index, r.step): r.cycles for r in e.rows  # noqa: E731
+                       if r.measured and not r.how.endswith("(data-dependent)")}
+    assert fixed(mine) == fixed(ev) and len(fixed(ev)) > 20
+    assert mine.l3 == ev.l3
+    assert fn(q) == mine.totals()["cycles"] + ev.l3["cycles"]
+    assert fn(q) == pytest.approx(ev.totals()["cycles"] + ev.l3["cycles"], rel=1e-3)
+    n = len(fn._measured[3])
+    fn(SimpleNamespace(lr_index=27, precision=8, n_new=1, n_replay=2))
+    assert len(fn._measured[3]) == n              # pool and fc steps were measured for LR 23 already
