@@ -386,12 +386,13 @@ class ProgressBackend:
 # --------------------------------------------------------------------------------------------
 
 def _backend(plan: RunPlan, progress: Progress, n_experiences: int):
+    """The host, or the simulator for the events ``--sim`` selects (on every core of the platform)."""
     from .protocol import HostBackend
     if plan.sim_mode is None:
         return HostBackend()
     from .onchip import SimBackend
-    return SimBackend(platform=plan.platform, mode=plan.sim_mode, progress=progress.cycles,
-                      n_experiences=n_experiences)      # sample:K@E always includes the last experience
+    return SimBackend(platform=plan.platform, mode=plan.sim_mode, cores=plan.platform.cores,
+                      progress=progress.cycles, n_experiences=n_experiences)
 
 
 def _records(backend) -> list:

@@ -119,19 +119,22 @@ def collect_costs(rep: RunReport) -> None:
         rep.cost_tables.append(c.table())
 
 
-def cost_summary_table(costs: list[dict]) -> str:
-    """Markdown: one row per simulated event, its totals (cluster measured, L3 modelled)."""
+def cost_summary_table(records: list[dict], costs: list[dict]) -> str:
+    """Markdown: one row per simulated event. Cycles, stalls (all cores, every cause), bank conflicts
+    and DMA are the simulator's record of the event; MAC/cycle, the L3 traffic (modelled), the time at
+    the clock, the energy and the lifetime are the cost model's."""
     head = ["experience", "iteration", "new + replayed", "cycles", "MAC/cycle", "stall cycles", "bank conflicts",
             "DMA busy / wait", "L3 bytes", "time (ms)", "energy (mJ)", "lifetime (h)"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for c in costs:
-        t, cfg = c["totals"], c["config"]
-        ev = cfg.get("event") or {}
+    for r, c in zip(records, costs):
+        t, ev = c["totals"], r.get("event") or {}
+        busy = (r.get("dma") or {}).get("busy_cycles", 0)
         lines.append("| " + " | ".join([
-            str(ev.get("experience", "")), str(ev.get("iteration", "")), f"{cfg['n_new']} + {cfg['n_replay']}",
-            f"{t['cycles']:,}", f"{t['mac_per_cycle']:.2f}", f"{t['stall_cycles']:,}", f"{t['bank_conflicts']:,}",
-            f"{t['dma_busy']:,} / {t['dma_wait']:,}", f"{c['l3']['bytes']:,}", f"{t['time_s'] * 1e3:,.2f}",
-            "n/a" if t["energy_j"] is None else f"{t['energy_j'] * 1e3:,.3f}", f"{t['lifetime_h']:,.0f}"]) + " |")
+            str(ev.get("experience", "")), str(ev.get("iteration", "")), f"{r['n_new']} + {r['n_replay']}",
+            f"{r['cycles']:,}", f"{t['mac_per_cycle']:.2f}", f"{sum(r['stalls'].values()):,}",
+            f"{r['bank_conflicts']:,}", f"{busy:,} / {r['dma_wait_cycles']:,}", f"{c['l3']['bytes']:,}",
+            f"{t['time_s'] * 1e3:,.2f}", "n/a" if t["energy_j"] is None else f"{t['energy_j'] * 1e3:,.3f}",
+            f"{t['lifetime_h']:,.0f}"]) + " |")
     return "\n".join(lines)
 
 
@@ -171,6 +174,7 @@ def plot_accuracy(result, path: Path) -> Path:
         style = {"marker": "o", "linestyle": "--"} if name == "joint" else {"marker": "." if len(xs) < 40 else None}
         ax.plot(xs, ys, label=LABELS[name], **style)
     ax.set_xlabel("experience")
+    ax.xaxis.get_major_locator().set_params(integer=True)
     ax.set_ylabel("test accuracy (%)")
     ax.set_ylim(0, 100)
     ax.grid(alpha=0.3)
@@ -197,13 +201,28 @@ def plot_memory(rows: list[tuple[str, int]], path: Path) -> Path:
     return path
 
 
+#: The plot's groups of training steps, in stacking order.
+STEP_GROUPS = ("forward", "loss and its gradient", "input gradient", "weight gradient", "gradient accumulation",
+               "SGD update", "other")
+_BY_FIRST_WORD = {"sgd": "SGD update", "accumulate": "gradient accumulation", "loss": "loss and its gradient"}
+_BY_LAST_WORD = {"fw": "forward", "wg": "weight gradient", "ig": "input gradient", "bw": "input gradient"}
+
+
+def step_group(step: str) -> str:
+    """The group of a row's step name: ``"fw"``, ``"relu fw"`` -> forward; ``"bias wg"`` -> weight
+    gradient; ``"relu bw"``, ``"ig"`` -> input gradient; ``"accumulate W"``, ``"sgd b"``, ``"loss bw"``."""
+    words = step.split() or [""]
+    return _BY_FIRST_WORD.get(words[0]) or _BY_LAST_WORD.get(words[-1], "other")
+
+
 def cost_breakdown(record: dict) -> dict:
-    """``{layer label: {step: cycles}}`` of one simulated event's rows."""
+    """``{layer label: {step group: cycles}}`` of one simulated event's rows, layers in order."""
     out: dict = {}
-    for row in record.get("rows", []):
+    for row in sorted(record.get("rows", []), key=lambda r: r.get("index", 0)):
         label = f"{row.get('index')} {row.get('kind', '')}".strip()
+        group = step_group(str(row.get("step", "")))
         out.setdefault(label, {})
-        out[label][row.get("step", "?")] = out[label].get(row.get("step", "?"), 0) + int(row.get("cycles", 0))
+        out[label][group] = out[label].get(group, 0) + int(row.get("cycles", 0))
     return out
 
 
@@ -213,20 +232,22 @@ def plot_cost(record: dict, path: Path) -> Path | None:
     if not table:
         return None
     plt = _pyplot()
-    steps = list(dict.fromkeys(s for v in table.values() for s in v))
+    groups = [g for g in STEP_GROUPS if any(g in v for v in table.values())]
     labels = list(table)
-    fig, ax = plt.subplots(figsize=(max(6, 0.5 * len(labels) + 2), 4))
+    fig, ax = plt.subplots(figsize=(max(7, 0.6 * len(labels) + 4), 4))
     bottom = [0] * len(labels)
-    for s in steps:
-        vals = [table[l].get(s, 0) for l in labels]
-        ax.bar(labels, vals, bottom=bottom, label=s)
+    colors = plt.get_cmap("tab10")
+    for k, g in enumerate(groups):
+        vals = [table[l].get(g, 0) / 1e6 for l in labels]
+        ax.bar(labels, vals, bottom=bottom, label=g, color=colors(k))
         bottom = [b + v for b, v in zip(bottom, vals)]
-    ax.set_xlabel("adaptive layer")
-    ax.set_ylabel("cycles")
-    ev = record.get("event", {})
-    ax.set_title(f"one learning event on the simulator (experience {ev.get('experience', '?')}): "
-                 f"{sum(bottom):,} cycles")
-    ax.legend()
+    ax.set_xlabel("adaptive layer (index, kind)")
+    ax.set_ylabel("cycles (millions)")
+    ev = record.get("event") or {}
+    ax.set_title(f"one learning event on the simulator, experience {ev.get('experience', '?')}: "
+                 f"{record.get('n_new', '?')} new + {record.get('n_replay', '?')} replayed, "
+                 f"{sum(int(r.get('cycles', 0)) for r in record.get('rows', [])) / 1e6:,.1f} M cycles", fontsize=9)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
     ax.tick_params(axis="x", rotation=45)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
@@ -270,7 +291,7 @@ def _sim_lines(rep: RunReport, records: list[dict]) -> list[str]:
     if rep.costs:
         lines += ["", "Cost per simulated learning event (`pulpsim.cl.cost.event_cost`; cluster measured, L3 "
                   "transfers of the replayed LRs modelled, the int8 frozen stage not measured and not included):",
-                  "", cost_summary_table(rep.costs), "",
+                  "", cost_summary_table(records, rep.costs), "",
                   "By layer and step, the first simulated event:", "", rep.cost_tables[0]]
     return lines
 

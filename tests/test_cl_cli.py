@@ -253,3 +253,20 @@ def test_cost_of_a_small_configuration(tmp_path, capsys):
     assert event["l3"]["bytes"] == 7196
     assert event["totals"]["cycles"] > 0
     assert (tmp_path / "cost.md").read_text().startswith("MobileNet-V1 width 0.25, 32x32")
+
+
+# ---- the report's part on simulated events ----------------------------------------------------
+
+def test_cost_breakdown_groups_the_steps_of_each_layer():
+    from pulpsim.cl import report
+    rows = [(20, "pw", "fw", 10), (20, "pw", "bias fw", 2), (20, "pw", "relu fw", 5), (20, "pw", "bias wg", 7),
+            (20, "pw", "wg", 3), (20, "pw", "relu bw", 4), (20, "pw", "accumulate W", 6), (20, "pw", "sgd b", 1),
+            (28, "fc", "loss fw", 2), (28, "fc", "loss bw", 3), (28, "fc", "ig", 8), (28, "fc", "sgd W", 11),
+            (27, "pool", "bw", 9)]
+    record = {"rows": [{"index": i, "kind": k, "step": s, "cycles": c} for i, k, s, c in rows]}
+    assert report.cost_breakdown(record) == {
+        "20 pw": {"forward": 17, "weight gradient": 10, "input gradient": 4, "gradient accumulation": 6,
+                  "SGD update": 1},
+        "27 pool": {"input gradient": 9},
+        "28 fc": {"loss and its gradient": 5, "input gradient": 8, "SGD update": 11}}
+    assert list(report.cost_breakdown(record)) == ["20 pw", "27 pool", "28 fc"]   # in layer order
