@@ -113,7 +113,10 @@ def add_parser(sub, parser_class) -> None:
     _add_run_options(p)
     p.add_argument("--seeds", type=int, nargs="+", default=None, metavar="S", help="seeds (default 0 1 2)")
     p.add_argument("--precisions", nargs="+", default=None, metavar="Q|fp32", help="LR precisions to compare")
-    p.add_argument("--lr-layers", type=int, nargs="+", default=None, metavar="I", help="LR layers to compare")
+    p.add_argument("--lr-layers", type=int, nargs="*", default=None, metavar="I",
+                   help="LR layers of the LR-layer sweep (default 19 21 23 25 27; none: no LR-layer sweep)")
+    p.add_argument("--no-cycles", action="store_true",
+                   help="leave out the cycles per learning event (they take a simulation of the adaptive stage)")
     p.add_argument("--out", default=None, metavar="DIR", help="also write the table and JSON to this folder")
     p.set_defaults(func=cmd_compare)
 
@@ -239,7 +242,8 @@ def check_memory_fits(protocol_cfg, layers, platform, n_classes: int) -> dict:
 
 
 def plan_run(args) -> RunPlan:
-    """Validate ``pulpsim cl run``'s options (cheap checks only: nothing is trained or loaded)."""
+    """Validate the options of ``pulpsim cl run`` (or ``compare``) with cheap checks only: nothing is
+    trained or loaded."""
     from pulpsim.cli import _parse_sets
     from pulpsim.platform import get_platform
     from . import model
@@ -250,9 +254,9 @@ def plan_run(args) -> RunPlan:
     layers = model.mobilenet_v1(pre.width, pre.resolution, 2)
     model.check_lr_layer(layers, cfg.lr_index)
     check_memory_fits(cfg, layers, platform, 2)
-    sim_text = args.sim or default_sim()
+    sim_text = getattr(args, "sim", None) or (default_sim() if args.cl_command == "run" else "none")
     return RunPlan(cfg, pre, platform, sim_text, _sim_mode(sim_text), args.data, args.experiences,
-                   Path(args.out), args.resume, overrides)
+                   Path(getattr(args, "out", None) or DEFAULT_OUT), getattr(args, "resume", False), overrides)
 
 
 # --------------------------------------------------------------------------------------------
@@ -276,12 +280,12 @@ def first_experiences(scen, n: int | None):
                     scen.n_classes, sub(scen.obj_train), sub(scen.session_train))
 
 
-def open_scenario(plan: RunPlan):
-    """The run's scenario: ``--data`` at the pretraining's resolution, ordered by ``--seed`` (the synthetic
-    data's images do not depend on it), cut to ``--experiences``."""
+def open_scenario(plan: RunPlan, seed: int | None = None):
+    """The run's scenario: ``--data`` at the pretraining's resolution (the synthetic stream ordered by
+    ``seed``, default the protocol's), cut to ``--experiences``."""
     from . import data
-    scen = data.open_data(plan.data, resolution=plan.pretrain.resolution, spec=plan.pretrain.data,
-                          seed=plan.protocol.seed)
+    seed = plan.protocol.seed if seed is None else seed
+    scen = data.open_data(plan.data, resolution=plan.pretrain.resolution, seed=seed, spec=plan.pretrain.data)
     return first_experiences(scen, plan.experiences)
 
 
@@ -477,11 +481,76 @@ def cmd_run(args) -> int:
 # pulpsim cl compare / cost
 # --------------------------------------------------------------------------------------------
 
+def compare_cost_fn(platform, layers, lr_layers, mb_size: int, progress=None):
+    """``cost_fn`` of :func:`pulpsim.cl.compare.run_compare`: the cycles of one learning event (cluster
+    cycles measured on the simulator, plus the L3 transfers of its replayed LRs, modelled) for a
+    :class:`~pulpsim.cl.compare.CostQuery`. The adaptive stage of the lowest LR layer is simulated once,
+    step by step on random data (:func:`pulpsim.cl.cost.measure_steps`, L2 enlarged as for the
+    paper-scale cost); every LR layer and precision reuses its steps (:func:`pulpsim.cl.cost.cost_from_steps`)."""
+    from pulpsim.platform import get_platform
+    from . import cost, model
+    plat = get_platform(platform, {"l2.size": max(platform.l2.size, cost.PAPER_L2_BYTES)})
+    cache = {}
+
+    def cycles(q) -> int:
+        if "measured" not in cache:
+            _, adaptive = model.split(layers, min(lr_layers))
+            cache["measured"] = cost.measure_steps(cost.sample_steps(adaptive, batch=mb_size), plat, plat.cores,
+                                                   samples=mb_size, progress=progress)
+        ev = cost.cost_from_steps(cache["measured"], layers, q.lr_index, q.n_new, q.n_replay, plat,
+                                  precision=q.precision)
+        return int(round(ev.totals()["event_cycles"]))
+    return cycles
+
+
 def cmd_compare(args) -> int:
     compare = _optional("compare")
     if compare is None:
         raise ConfigError("pulpsim cl compare: this version has no sweep (pulpsim.cl.compare)")
-    raise ConfigError("pulpsim cl compare: not wired yet")
+    from tqdm import tqdm
+    from . import model, pretrain
+    plan = plan_run(args)
+    seeds = tuple(args.seeds) if args.seeds else (0, 1, 2)
+    precisions = tuple(args.precisions) if args.precisions else compare.DEFAULT_PRECISIONS
+    lr_layers = tuple(args.lr_layers) if args.lr_layers is not None else compare.DEFAULT_LR_LAYERS
+    scenarios = {}
+
+    def scenario_for(seed):
+        if seed not in scenarios:
+            scenarios[seed] = open_scenario(plan, seed)
+        return scenarios[seed]
+    first = scenario_for(seeds[0])
+    layers = model.mobilenet_v1(plan.pretrain.width, plan.pretrain.resolution, first.n_classes)
+    for i in (plan.protocol.lr_index, *lr_layers):
+        model.check_lr_layer(layers, i)
+    progress = Progress(plan.protocol, plan.pretrain.epochs)
+    pre = pretrain.pretrained(plan.pretrain, progress=progress.pretraining)
+    progress.end_pretraining()
+    bars = {}
+
+    def on_run(done, total, label):
+        bar = bars.setdefault("runs", tqdm(total=total, desc="runs", unit="run", disable=None, dynamic_ncols=True))
+        bar.update(done - bar.n)
+        bar.set_postfix_str(label, refresh=False)
+
+    def on_step(done, total, spec):
+        bar = bars.setdefault("steps", tqdm(total=total, desc="simulated steps", unit="step", disable=None,
+                                            dynamic_ncols=True))
+        bar.update(done - bar.n)
+    cost_fn = None
+    if not args.no_cycles and _optional("cost") is not None:
+        cost_fn = compare_cost_fn(plan.platform, layers, (plan.protocol.lr_index, *lr_layers),
+                                  plan.protocol.mb_size, on_step)
+    try:
+        result = compare.run_compare(plan.protocol, scenario_for, pre, seeds=seeds, precisions=precisions,
+                                     lr_layers=lr_layers, cost_fn=cost_fn, progress=on_run)
+    finally:
+        for bar in bars.values():
+            bar.close()
+    print(result.table())
+    if args.out:
+        _write_outputs(args.out, "compare", result.table(), result.to_dict())
+    return 0
 
 
 def _write_outputs(folder, name: str, text: str, data: dict) -> None:
