@@ -263,13 +263,16 @@ def plan_run(args) -> RunPlan:
 # Data
 # --------------------------------------------------------------------------------------------
 
-def first_experiences(scen, n: int | None):
+def first_experiences(scen, n: int | None, keep_all: bool = False):
     """The scenario cut to its first ``n`` experiences, with only their training samples (so that
-    nothing is computed for the others); the test set is kept whole."""
+    nothing is computed for the others) unless ``keep_all`` (every seed's scenario of a sweep must hold
+    the same images); the test set is kept whole."""
     import numpy as np
     from .scenario import Scenario
     if n is None or n >= scen.n_experiences:
         return scen
+    if keep_all:
+        return replace(scen, experiences=scen.experiences[:n])
     keep = np.concatenate(scen.experiences[:n])
     bounds = np.cumsum([0] + [len(e) for e in scen.experiences[:n]])
     exps = tuple(np.arange(bounds[i], bounds[i + 1], dtype=np.int64) for i in range(n))
@@ -280,13 +283,13 @@ def first_experiences(scen, n: int | None):
                     scen.n_classes, sub(scen.obj_train), sub(scen.session_train))
 
 
-def open_scenario(plan: RunPlan, seed: int | None = None):
+def open_scenario(plan: RunPlan, seed: int | None = None, keep_all: bool = False):
     """The run's scenario: ``--data`` at the pretraining's resolution (the synthetic stream ordered by
-    ``seed``, default the protocol's), cut to ``--experiences``."""
+    ``seed``, default the protocol's), cut to ``--experiences`` (:func:`first_experiences`)."""
     from . import data
     seed = plan.protocol.seed if seed is None else seed
     scen = data.open_data(plan.data, resolution=plan.pretrain.resolution, seed=seed, spec=plan.pretrain.data)
-    return first_experiences(scen, plan.experiences)
+    return first_experiences(scen, plan.experiences, keep_all)
 
 
 # --------------------------------------------------------------------------------------------
@@ -517,7 +520,7 @@ def cmd_compare(args) -> int:
 
     def scenario_for(seed):
         if seed not in scenarios:
-            scenarios[seed] = open_scenario(plan, seed)
+            scenarios[seed] = open_scenario(plan, seed, keep_all=True)
         return scenarios[seed]
     first = scenario_for(seeds[0])
     layers = model.mobilenet_v1(plan.pretrain.width, plan.pretrain.resolution, first.n_classes)

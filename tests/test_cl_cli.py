@@ -81,7 +81,7 @@ def test_report_states_configuration_accuracy_and_times(finished_run):
 
 
 def test_first_experiences_keeps_the_same_samples():
-    full = scenario(clrun.SPEC)
+    full = data.open_data("synthetic", spec=clrun.SPEC)
     cut = cli.first_experiences(full, 3)
     assert cut.n_experiences == 3
     for i in range(3):
@@ -90,6 +90,8 @@ def test_first_experiences_keeps_the_same_samples():
     assert len(cut.x_train) == sum(len(e) for e in full.experiences[:3])
     assert np.array_equal(cut.x_test, full.x_test)
     assert cli.first_experiences(full, 1000) is full
+    whole = cli.first_experiences(full, 3, keep_all=True)     # a sweep's seeds keep the same images
+    assert whole.x_train is full.x_train and whole.experiences == full.experiences[:3]
 
 
 # ---- bad input: one line, status 251, before any long computation ---------------------------
@@ -270,3 +272,23 @@ def test_cost_breakdown_groups_the_steps_of_each_layer():
         "27 pool": {"input gradient": 9},
         "28 fc": {"loss and its gradient": 5, "input gradient": 8, "SGD update": 11}}
     assert list(report.cost_breakdown(record)) == ["20 pw", "27 pool", "28 fc"]   # in layer order
+
+
+# ---- pulpsim cl compare -------------------------------------------------------------------------
+
+def test_compare_passes_its_sweeps_on(tmp_path, capsys):
+    """Two seeds, UINT8 and UINT4 against FP32 at LR layer 19 (128x2x2 = 512 values at width 0.25 and
+    32x32): 60 LRs take 60 * 512 * 4 = 122,880 bytes in FP32, 30,720 in UINT8, 15,360 in UINT4."""
+    pytest.importorskip("pulpsim.cl.compare")
+    import pulpsim.cli
+    status = pulpsim.cli.main(["cl", "compare", "--lr-layer", "19", "--replays", "60", "--experiences", "3",
+                               "--seeds", "0", "1", "--precisions", "8", "4", "--lr-layers", "--no-cycles",
+                               "--out", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert status == 0
+    for prec, nbytes in (("FP32", "122,880 B"), ("UINT8", "30,720 B"), ("UINT4", "15,360 B")):
+        row = next(line for line in out.splitlines() if f"| {prec} |" in line)
+        assert row.startswith("| 19 (conv5_4/dw, 128x2x2) |") and nbytes in row, row
+    assert "of 2 seeds" in out
+    res = json.loads((tmp_path / "compare.json").read_text())
+    assert list(res["seeds"]) == [0, 1]
