@@ -148,9 +148,11 @@ def default_sim() -> str:
     return DEFAULT_SIM if _optional("onchip") is not None else "none"
 
 
-#: The default ``--sim``: the first mini-batch of every ``E``-th experience (the first and the last
-#: always) on the simulated cluster, ``E`` chosen so that the default run stays within 10 minutes.
-DEFAULT_SIM = "sample:1@10"
+#: The default ``--sim``: the first mini-batch of every 20th experience (the first and the last always)
+#: on the simulated cluster. A simulated event of the default configuration takes about 70 s of CPU
+#: time (docs/cl.md, "What runs where"): on the default data's 21 experiences this simulates two, the
+#: first (128 new samples) and the last (new samples and LRs), and keeps the run within 10 minutes.
+DEFAULT_SIM = "sample:1@20"
 
 
 # --------------------------------------------------------------------------------------------
