@@ -307,7 +307,8 @@ def markdown(rep: RunReport) -> str:
            "## Test accuracy", "", accuracy_table(res), ""]
     if "replay" in res.methods and "naive" in res.methods:
         gap = _final(res.methods["replay"].accuracy) - _final(res.methods["naive"].accuracy)
-        out += [f"Latent replay ends {100 * gap:+.1f} points from naive fine-tuning.", ""]
+        out += [f"Latent replay ends {100 * abs(gap):.1f} points {'above' if gap >= 0 else 'below'} naive "
+                "fine-tuning.", ""]
     out += ["![accuracy per experience](accuracy.png)", "", "## Memory", "",
             "| part | bytes |", "|---|---|", *[f"| {k} | {_bytes(v)} |" for k, v in rows], ""]
     if l3 is not None:
