@@ -486,28 +486,6 @@ def cmd_run(args) -> int:
 # pulpsim cl compare / cost
 # --------------------------------------------------------------------------------------------
 
-def compare_cost_fn(platform, layers, lr_layers, mb_size: int, progress=None):
-    """``cost_fn`` of :func:`pulpsim.cl.compare.run_compare`: the cycles of one learning event (cluster
-    cycles measured on the simulator, plus the L3 transfers of its replayed LRs, modelled) for a
-    :class:`~pulpsim.cl.compare.CostQuery`. The adaptive stage of the lowest LR layer is simulated once,
-    step by step on random data (:func:`pulpsim.cl.cost.measure_steps`, L2 enlarged as for the
-    paper-scale cost); every LR layer and precision reuses its steps (:func:`pulpsim.cl.cost.cost_from_steps`)."""
-    from pulpsim.platform import get_platform
-    from . import cost, model
-    plat = get_platform(platform, {"l2.size": max(platform.l2.size, cost.PAPER_L2_BYTES)})
-    cache = {}
-
-    def cycles(q) -> int:
-        if "measured" not in cache:
-            _, adaptive = model.split(layers, min(lr_layers))
-            cache["measured"] = cost.measure_steps(cost.sample_steps(adaptive, batch=mb_size), plat, plat.cores,
-                                                   samples=mb_size, progress=progress)
-        ev = cost.cost_from_steps(cache["measured"], layers, q.lr_index, q.n_new, q.n_replay, plat,
-                                  precision=q.precision)
-        return int(round(ev.totals()["event_cycles"]))
-    return cycles
-
-
 def cmd_compare(args) -> int:
     compare = _optional("compare")
     if compare is None:
@@ -538,14 +516,10 @@ def cmd_compare(args) -> int:
         bar.update(done - bar.n)
         bar.set_postfix_str(label, refresh=False)
 
-    def on_step(done, total, spec):
-        bar = bars.setdefault("steps", tqdm(total=total, desc="simulated steps", unit="step", disable=None,
-                                            dynamic_ncols=True))
-        bar.update(done - bar.n)
     cost_fn = None
     if not args.no_cycles and _optional("cost") is not None:
-        cost_fn = compare_cost_fn(plan.platform, layers, (plan.protocol.lr_index, *lr_layers),
-                                  plan.protocol.mb_size, on_step)
+        from .cost import EventCycles
+        cost_fn = EventCycles(layers, platform=plan.platform, cores=plan.platform.cores)
     try:
         result = compare.run_compare(plan.protocol, scenario_for, pre, seeds=seeds, precisions=precisions,
                                      lr_layers=lr_layers, cost_fn=cost_fn, progress=on_run)
