@@ -199,7 +199,7 @@ _SGD = {"lr": 1e-3, "momentum": 0.9, "weight_decay": 5e-4}
 @dataclass(frozen=True)
 class StepSpec:
     """One tiled step of a learning event: the model layer it belongs to (``index``, ``name``,
-    ``kind``; the loss has the classifier's index and kind ``"loss"``), its label in reports
+    ``kind``; the loss has the classifier's), its label in reports
     (``step``), the tiled op that runs it (``op``/``op_step`` of :data:`pulpsim.tiled.TILED_LAYERS`),
     the shapes of its inputs, its parameters, and whether it runs once per sample or once per event."""
 
@@ -222,66 +222,56 @@ class StepSpec:
         return (self.index, self.step)
 
 
-def _layer_steps(layer, first: bool) -> tuple[list, list]:
-    """(forward steps, backward steps) of one adaptive layer, labelled as the simulator backend's
-    per-sample program (:func:`pulpsim.cl.onchip.sample_program`) tags them; ``first``: no input gradient."""
-    C, H, W = layer.in_shape
-    K, Ho, Wo = layer.out_shape
-    spec = lambda step, op, op_step, shapes, params=(), per="sample": StepSpec(  # noqa: E731
-        layer.index, layer.name, layer.kind, step, op, op_step, tuple(shapes), tuple(params), per)
-    acc = lambda key, n: spec(f"accumulate {key}", "accumulate", "step",  # noqa: E731
-                              [("acc", (n,)), ("g", (n,))], per="accumulate")
-    if layer.kind in ("pw", "dw"):
-        op, wshape = ("pointwise", (K, C)) if layer.kind == "pw" else ("depthwise", (C, 3, 3))
-        s = () if layer.kind == "pw" else (("stride", layer.stride),)
-        fw = [spec("fw", op, "fw", [("x", (C, H, W)), ("W", wshape)], s),
-              spec("bias fw", "bias", "fw", [("y", (K, Ho, Wo)), ("b", (K,))]),
-              spec("relu fw", "relu", "fw", [("x", (K, Ho, Wo))])]
-        bw = [spec("relu bw", "relu", "bw", [("x", (K, Ho, Wo)), ("dy", (K, Ho, Wo))]),
-              spec("bias wg", "bias", "wg", [("dy", (K, Ho, Wo))]), acc("b", K),
-              spec("wg", op, "wg", [("x", (C, H, W)), ("dy", (K, Ho, Wo))], s), acc("W", layer.params)]
-        ig = s + ((("in_hw", (H, W)),) if layer.kind == "dw" else ())
-        bw += [] if first else [spec("ig", op, "ig", [("W", wshape), ("dy", (K, Ho, Wo))], ig)]
-    elif layer.kind == "pool":
-        fw = [spec("fw", "avgpool", "fw", [("x", (C, H, W))])]
-        bw = [spec("bw", "avgpool", "bw", [("dy", (C,))], (("in_shape", (C, H, W)),))]
-    elif layer.kind == "fc":
-        fw = [spec("fw", "linear", "fw", [("x", (C,)), ("W", (K, C))])]
-        bw = [spec("wg", "linear", "wg", [("x", (C,)), ("dy", (K,))]), acc("W", layer.params)]
-        bw += [] if first else [spec("ig", "linear", "ig", [("W", (K, C)), ("dy", (K,))])]
-    else:
-        raise ConfigError(f"layer {layer.index} ({layer.kind}) cannot be in the adaptive stage")
-    return fw, bw
-
-
 def sample_steps(adaptive, first_ig: bool = False, batch: int = 128) -> list[StepSpec]:
     """The tiled steps of a learning event through the adaptive stage ``adaptive`` (layers after the LR
-    layer), in execution order, as the simulator backend runs them: per sample the forward pass
-    (convolution, folded-BatchNorm bias, ReLU; pool; fc), the softmax cross-entropy and its gradient
-    (divided by ``batch``), the backward pass (ReLU gradient, bias and weight gradients, input gradient;
-    the first adaptive layer has no input gradient unless ``first_ig``); from the second sample on, the
+    layer), in execution order, read from the programs the simulator backend runs
+    (:func:`pulpsim.cl.onchip.sample_program` of a sample after the first, then
+    :func:`pulpsim.cl.onchip.update_program`): per sample the forward pass (convolution,
+    folded-BatchNorm bias, ReLU; pool; fc), the softmax cross-entropy and its gradient (divided by
+    ``batch``), the backward pass (ReLU gradient, bias and weight gradients, input gradient; the first
+    adaptive layer has no input gradient unless ``first_ig``); from the second sample on, the
     accumulation of each weight and bias gradient; per event one SGD step (momentum, weight decay) per
-    weight and bias tensor."""
+    weight and bias tensor.  Each step's input shapes follow from the given tensors' shapes through
+    the planner's output shapes, as :func:`pulpsim.tiled.run_sequence` derives them."""
+    from pulpsim.cl import onchip
+    adaptive = list(adaptive)
     if not adaptive:
         raise ConfigError("cost: the adaptive stage is empty")
-    fws, bws = [], []
-    for pos, layer in enumerate(adaptive):
-        fw, bw = _layer_steps(layer, first=(pos == 0 and not first_ig))
-        fws += fw
-        bws = bw + bws
-    last = adaptive[-1]
-    z = (("z", (last.out_shape[0],)),)
-    loss = [StepSpec(last.index, last.name, last.kind, "loss fw", "softmax_ce", "fw", z, (("label", 0),)),
-            StepSpec(last.index, last.name, last.kind, "loss bw", "softmax_ce", "bw", z,
-                     (("label", 0), ("batch", batch)))]
-    sgd = []
-    for layer in adaptive:
-        sizes = ((("W", layer.params), ("b", layer.out_shape[0])) if layer.kind in model.CONV_KINDS else
-                 (("W", layer.params),) if layer.params else ())
-        sgd += [StepSpec(layer.index, layer.name, layer.kind, f"sgd {key}", "sgd", "step",
-                         (("w", (n,)), ("g", (n,)), ("v", (n,))), tuple(_SGD.items()), per="event")
-                for key, n in sizes]
-    return fws + loss + bws + sgd
+    programs = ((onchip.sample_program(adaptive, label=0, batch=batch, first=False, first_ig=first_ig), None),
+                (onchip.update_program(adaptive, **_SGD), "event"))
+    shapes = _given_shapes(adaptive)
+    names = {l.index: l.name for l in adaptive}
+    specs = []
+    for prog, per in programs:
+        for st, (index, kind, step) in zip(prog.steps, prog.tags):
+            ins = _step_inputs(st, shapes)
+            specs.append(StepSpec(index, names[index], kind, step, st.layer, st.step, ins,
+                                  tuple(st.params.items()),
+                                  per or ("accumulate" if st.layer == "accumulate" else "sample")))
+    return specs
+
+
+def _given_shapes(adaptive) -> dict:
+    """Shapes of the tensors the programs are given: the sample ``x`` at the first adaptive layer, and
+    per weight and bias tensor the parameter, the gradients so far ``acc`` and the momentum ``v``."""
+    from pulpsim.cl import onchip
+    shapes = {"x": tuple(adaptive[0].in_shape)}
+    for l in adaptive:
+        for k in onchip._grad_keys(l):
+            shape = onchip.param_shape(l, k)
+            shapes.update({f"{k}{l.index}": shape, f"acc{l.index}.{k}": shape, f"v{l.index}.{k}": shape})
+    return shapes
+
+
+def _step_inputs(st, shapes: dict) -> tuple:
+    """``((input name, shape), ...)`` of the sequence step ``st`` (an input is a tensor's name or
+    ``(name, shape)``, a view), recording in ``shapes`` the shapes of the tensors it produces."""
+    from pulpsim.tileplan import _shapes_plan
+    ins = tuple((local, tuple(ref[1]) if isinstance(ref, tuple) else shapes[ref]) for local, ref in st.ins.items())
+    plan = _shapes_plan(st.layer, st.step, {local: np.zeros(sh, np.float32) for local, sh in ins}, dict(st.params))
+    for local, nm in st.outs.items():
+        shapes[nm] = tuple(next(sh for o, sh in plan.outs.values() if o == local))
+    return ins
 
 
 def step_count(spec: StepSpec, batch: int) -> int:
@@ -622,13 +612,13 @@ def _record_totals(record) -> dict | None:
 
 def event_cost(record, platform, power: PowerModel | None = None, lr_bytes_per_sample: int | None = None,
                label_bytes: int = 1, events_per_hour: float = 60.0, l3_overlap: bool = False,
-               frozen_macs_per_sample: int | None = None) -> EventCost:
+               frozen_macs_per_sample: int | None = None, layers=None) -> EventCost:
     """The :class:`EventCost` of an event simulated in full (an ``EventRecord`` of
     :class:`pulpsim.cl.onchip.SimBackend`, or its ``to_dict()``): cycles and MACs per layer and step as
     measured, the event's instructions, stalls, bank conflicts, DMA and energy as measured (per row where
     the record has them per row), the L3 traffic of its ``n_replay`` LRs of ``lr_bytes_per_sample`` bytes
     each (``None``: no L3 traffic), and the frozen stage's int8 forward and the LR dequantization as not
-    measured."""
+    measured.  ``layers`` (the network, optional) names the LR layer in the config (``lr_name``)."""
     from pulpsim.platform import get_platform
     platform = get_platform(platform) if not hasattr(platform, "l3") else platform
     ev = _field(record, "event", default=None) or {}
@@ -647,7 +637,8 @@ def event_cost(record, platform, power: PowerModel | None = None, lr_bytes_per_s
     if event is not None and not isinstance(event, dict):
         event = dataclasses.asdict(event) if dataclasses.is_dataclass(event) else str(event)
     config = {"n_new": n_new, "n_replay": n_replay, "mb_size": n_new + n_replay, "platform": platform.name,
-              "clock_mhz": platform.clock_mhz, "event": event, "lr_index": lr_index, "lr_name": None}
+              "clock_mhz": platform.clock_mhz, "event": event, "lr_index": lr_index,
+              "lr_name": layers[lr_index].name if layers is not None and 0 <= lr_index < len(layers) else None}
     return EventCost(config, rows, l3, power or PowerModel(), platform.clock_mhz, events_per_hour, l3_overlap,
                      _record_totals(record))
 

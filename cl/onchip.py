@@ -42,7 +42,7 @@ from .model import CONV_KINDS
 from .protocol import AdaptiveState, Event, HostBackend
 
 __all__ = ["SimMode", "parse_sim", "NumericsError", "Program", "sample_program", "sample_tensors",
-           "update_program", "EventRecord", "SimBackend", "chain_length", "check_event"]
+           "update_program", "param_shape", "EventRecord", "SimBackend", "chain_length", "check_event"]
 
 EPS32 = float(np.finfo(np.float32).eps)
 
@@ -133,9 +133,22 @@ def _grad_keys(layer) -> tuple:
     return ("W", "b") if layer.kind in CONV_KINDS else (("W",) if layer.kind == "fc" else ())
 
 
-def sample_program(layers, *, label: int, batch: int, first: bool) -> Program:
+def param_shape(layer, key: str) -> tuple:
+    """Shape of ``layer``'s parameter ``key`` (``"W"`` or ``"b"``) as the programs are given it."""
+    return tuple(layer.weight_shape) if key == "W" else (layer.out_shape[0],)
+
+
+def _flat(name: str, layer, key: str) -> tuple:
+    """``name`` viewed as a flat vector of the size of ``layer``'s parameter ``key``: the elementwise
+    steps (accumulate, SGD) walk their tensors as ``n`` elements whatever their shape."""
+    return (name, (int(np.prod(param_shape(layer, key))),))
+
+
+def sample_program(layers, *, label: int, batch: int, first: bool, first_ig: bool = False) -> Program:
     """The steps of one training sample through ``layers`` (an adaptive stage: conv/dw/pw layers with
-    a bias and ReLU, a global pool, an fc without bias) on the cluster.
+    a bias and ReLU, a global pool, an fc without bias) on the cluster.  The first layer has no input
+    gradient (nothing below it learns) unless ``first_ig`` (the cost model's stage of a lower LR layer
+    includes it: ``dx``).
 
     Given tensors (:func:`sample_tensors`): ``x`` (the sample at the LR layer), ``W<i>`` and ``b<i>``,
     and unless ``first`` the mini-batch's gradients so far ``acc<i>.<key>``. Produced: ``grad<i>.<key>``,
@@ -172,7 +185,7 @@ def sample_program(layers, *, label: int, batch: int, first: bool) -> Program:
         if l.kind == "fc":
             c = l.in_shape[0]
             _grad_step(prog, l, "W", "wg", "linear", {"x": (x, (c,)), "dy": dy}, "dW", {}, first)
-            if pos > 0:
+            if pos > 0 or first_ig:
                 prog.add((i, "fc", "ig"), "linear", "ig", {"W": f"W{i}", "dy": dy}, {"dx": f"d{x}"})
         elif l.kind == "pool":
             c, h, w = l.in_shape
@@ -183,7 +196,7 @@ def sample_program(layers, *, label: int, batch: int, first: bool) -> Program:
             _grad_step(prog, l, "b", "bias wg", "bias", {"dy": f"dz{i}"}, "db", {}, first)
             name, params = ("pointwise", {}) if l.kind == "pw" else ("depthwise", {"stride": l.stride})
             _grad_step(prog, l, "W", "wg", name, {"x": x, "dy": f"dz{i}"}, "dW", params, first)
-            if pos > 0:
+            if pos > 0 or first_ig:
                 if l.kind == "dw":
                     params = {**params, "in_hw": tuple(l.in_shape[1:])}
                 prog.add((i, l.kind, "ig"), name, "ig", {"W": f"W{i}", "dy": f"dz{i}"}, {"dx": f"d{x}"}, **params)
@@ -203,8 +216,8 @@ def _grad_step(prog: Program, l, key: str, tag: str, layer: str, ins: dict, loca
     out = f"grad{i}.{key}" if first else f"g{i}.{key}"
     prog.add((i, l.kind, tag), layer, "wg", ins, {local: out}, **params)
     if not first:
-        prog.add((i, l.kind, f"accumulate {key}"), "accumulate", "step", {"acc": f"acc{i}.{key}", "g": out},
-                 {"acc": f"grad{i}.{key}"})
+        prog.add((i, l.kind, f"accumulate {key}"), "accumulate", "step",
+                 {"acc": _flat(f"acc{i}.{key}", l, key), "g": _flat(out, l, key)}, {"acc": f"grad{i}.{key}"})
 
 
 def sample_tensors(layers, params: dict, x, acc: dict | None = None) -> dict:
@@ -220,13 +233,14 @@ def sample_tensors(layers, params: dict, x, acc: dict | None = None) -> dict:
 
 
 def update_program(layers, lr: float, momentum: float, weight_decay: float) -> Program:
-    """One SGD step per parameter tensor: given ``W<i>``/``b<i>``, ``grad<i>.<key>`` and ``v<i>.<key>``;
-    produces ``new<i>.<key>`` and ``newv<i>.<key>``."""
+    """One SGD step per parameter tensor: given ``W<i>``/``b<i>``, ``grad<i>.<key>`` and ``v<i>.<key>``
+    (each viewed as a flat vector); produces ``new<i>.<key>`` and ``newv<i>.<key>`` (flat)."""
     prog = Program()
     for l in layers:
         for k in _grad_keys(l):
             i = l.index
-            prog.add((i, l.kind, f"sgd {k}"), "sgd", "step", {"w": f"{k}{i}", "g": f"grad{i}.{k}", "v": f"v{i}.{k}"},
+            prog.add((i, l.kind, f"sgd {k}"), "sgd", "step",
+                     {"w": _flat(f"{k}{i}", l, k), "g": _flat(f"grad{i}.{k}", l, k), "v": _flat(f"v{i}.{k}", l, k)},
                      {"w": f"new{i}.{k}", "v": f"newv{i}.{k}"}, lr=float(lr), momentum=float(momentum),
                      weight_decay=float(weight_decay))
     return prog
@@ -363,7 +377,7 @@ class EventRecord:
     """What one simulated learning event measured (every count is the guest's, summed over the event's
     programs: one per sample and one for the update).
 
-    ``rows``: one per (layer index, layer kind, step) with ``cycles`` (core 0, from the executor's marks,
+    ``rows``: one per (layer index, layer kind, step), with the layer's ``name``, ``cycles`` (core 0, from the executor's marks,
     summed over the samples), ``macs`` and ``count`` (how many programs ran it). ``instructions``,
     ``stalls`` (by cause), ``bank_conflicts``, ``dma`` and ``energy_uj`` are totals of all cores over
     the event; ``dma_wait_cycles`` is core 0's time in DMA waits."""
@@ -424,11 +438,13 @@ class _Totals:
         self.dma: dict = {}
         self.energy: dict = {}
 
-    def add(self, prog: Program, r) -> None:
+    def add(self, prog: Program, r, names: dict | None = None) -> None:
+        """Add one program's run ``r``; ``names`` maps a layer index to the model layer's name."""
         self.programs += 1
+        names = names or {}
         for tag, lay in zip(prog.tags, r.layers):
-            row = self.rows.setdefault(tag, {"index": tag[0], "kind": tag[1], "step": tag[2], "cycles": 0,
-                                             "macs": 0, "count": 0})
+            row = self.rows.setdefault(tag, {"index": tag[0], "name": names.get(tag[0], ""), "kind": tag[1],
+                                             "step": tag[2], "cycles": 0, "macs": 0, "count": 0})
             row["cycles"] += lay.cycles
             row["macs"] += lay.macs
             row["count"] += 1
@@ -499,9 +515,9 @@ class SimBackend(HostBackend):
         size = max(self.platform.l2.size, math.ceil(need / (1 << 20)) << 20)
         return self.platform if size == self.platform.l2.size else self.platform.with_overrides(l2__size=size)
 
-    def _run(self, prog: Program, tensors: dict, plat, totals: _Totals):
+    def _run(self, prog: Program, tensors: dict, plat, totals: _Totals, layers):
         r = tiled.run_sequence(prog.steps, tensors, platform=plat, cores=self.cores)
-        totals.add(prog, r)
+        totals.add(prog, r, {l.index: l.name for l in layers})
         self.cycles += r.cycles
         if self.progress is not None:
             self.progress(self.cycles)
@@ -522,7 +538,7 @@ class SimBackend(HostBackend):
         logits, losses = [], []
         for s in range(B):
             prog = sample_program(layers, label=int(y[s]), batch=B, first=s == 0)
-            r = self._run(prog, sample_tensors(layers, params, x[s], acc), plat, totals)
+            r = self._run(prog, sample_tensors(layers, params, x[s], acc), plat, totals, layers)
             out = r.tensors
             acc = {key: out[name] for key, name in prog.outputs["grads"].items()}
             for i, name in prog.outputs["pre"].items():
@@ -534,7 +550,7 @@ class SimBackend(HostBackend):
         for (i, k), gsum in acc.items():
             given.update({f"{k}{i}": params[i][k], f"grad{i}.{k}": gsum,
                           f"v{i}.{k}": state.velocity.get(i, {}).get(k, np.zeros_like(params[i][k]))})
-        out = self._run(upd, given, plat, totals).tensors
+        out = self._run(upd, given, plat, totals, layers).tensors
         new_p = {i: dict(p) for i, p in params.items()}
         new_v = {i: dict(v) for i, v in state.velocity.items()}
         for (i, k) in acc:

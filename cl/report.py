@@ -112,7 +112,7 @@ def collect_costs(rep: RunReport) -> None:
     frozen, _ = model.split(rep.layers, cfg.lr_index)
     kw = {"lr_bytes_per_sample": memory.lr_bytes(rep.layers[cfg.lr_index].out_elems, cfg.precision),
           "label_bytes": memory.label_bytes(rep.result.n_classes),
-          "frozen_macs_per_sample": model.total_macs(frozen)}
+          "frozen_macs_per_sample": model.total_macs(frozen), "layers": rep.layers}
     for r in rep.records:
         c = cost.event_cost(r, rep.platform, **kw)
         rep.costs.append(c.to_dict())

@@ -149,6 +149,58 @@ def test_sample_steps_of_an_adaptive_stage():
     assert cost.sample_steps(model.split(layers, 21)[1])[0].index == 22
 
 
+def _golden_walk(prog, tensors: dict) -> list:
+    """Run ``prog``'s steps on the numpy reference (pulpsim.layers.golden), independently of the tiling
+    planner: ``[(step, {input: shape})]``, the input shapes as the cluster sees them (views reshaped)."""
+    from pulpsim import layers as ly
+    t = dict(tensors)
+    seen = []
+    for st in prog.steps:
+        ins = {loc: (t[ref] if isinstance(ref, str) else t[ref[0]].reshape(ref[1])) for loc, ref in st.ins.items()}
+        seen.append((st, {loc: a.shape for loc, a in ins.items()}))
+        out = ly.golden(st.layer, st.step, ins, **st.params)
+        t.update({nm: out[loc] for loc, nm in st.outs.items()})
+    return seen
+
+
+def test_sample_steps_are_the_onchip_programs():
+    """The cost model's steps are, one by one, those the simulator backend runs for a sample after the
+    first and for the update (op, op step, parameters but the label, input shapes as the numpy reference
+    sees them walking the programs), and one sample's steps do the adaptive stage's training MACs
+    (counted independently by model.train_macs); first_ig adds the first layer's input gradient."""
+    from pulpsim import layers as ly
+    from pulpsim.cl import nn, onchip
+    layers = model.mobilenet_v1(0.0625, 32, 5)
+    _, adaptive = model.split(layers, 21)
+    params = nn.init_params(adaptive, np.random.default_rng(0), batchnorm=False)
+    acc = {(l.index, k): np.zeros_like(params[l.index][k]) for l in adaptive for k in params.get(l.index, {})}
+    x = np.ones(adaptive[0].in_shape, np.float32)
+    sample = onchip.sample_program(adaptive, label=2, batch=4, first=False)
+    given = {f"{k}{i}": p for i, ps in params.items() for k, p in ps.items()}
+    given.update({f"grad{i}.{k}": np.zeros_like(p) for (i, k), p in acc.items()})
+    given.update({f"v{i}.{k}": np.zeros_like(p) for (i, k), p in acc.items()})
+    update = onchip.update_program(adaptive, **cost._SGD)
+    runs = (_golden_walk(sample, onchip.sample_tensors(adaptive, params, x, acc)) + _golden_walk(update, given))
+    tags = sample.tags + update.tags
+    specs = cost.sample_steps(adaptive, batch=4)
+    assert len(specs) == len(runs) == len(tags)
+    no_label = lambda p: {k: v for k, v in dict(p).items() if k != "label"}  # noqa: E731
+    names = {l.index: l.name for l in adaptive}
+    for spec, (st, shapes), tag in zip(specs, runs, tags):
+        assert (spec.op, spec.op_step, no_label(spec.params)) == (st.layer, st.step, no_label(st.params)), spec
+        assert dict(spec.shapes) == shapes and list(dict(spec.shapes)) == list(st.ins), spec
+        assert (spec.index, spec.kind, spec.step, spec.name) == (*tag, names[tag[0]])
+        assert spec.per == ("event" if st.layer == "sgd" else "accumulate" if st.layer == "accumulate" else "sample")
+
+    def macs(specs):
+        return sum(ly.plan(s.op, s.op_step, {n: np.zeros(sh, np.float32) for n, sh in s.shapes}, **dict(s.params)).macs
+                   for s in specs if s.per != "event")
+    assert macs(specs) == model.train_macs(adaptive) > 0
+    with_ig = cost.sample_steps(adaptive, first_ig=True, batch=4)
+    extra = [s for s in with_ig if s.key not in {t.key for t in specs}]
+    assert [s.key for s in extra] == [(22, "ig")] and macs(with_ig) - macs(specs) == adaptive[0].macs
+
+
 def test_steps_scaled_by_the_minibatch_are_data_independent():
     """Two different random inputs give identical cycles, instructions, stalls, bank conflicts and DMA
     counts for every step kind that paper_cost counts once and multiplies by the mini-batch (stride 1
@@ -279,7 +331,9 @@ def test_event_cost_from_a_record_with_event_level_counts():
     assert list(t["stalls"]) == ["load_use", "fpu_contention"] and t["stall_cycles"] == 210
     assert t["energy_j"] == pytest.approx(4.0e-6, rel=1e-12) and ev.l3["bytes"] == 0
     assert ev.rows[0].count == 4 and ev.rows[0].stalls is None
-    assert ev.config["lr_index"] == 26
+    assert ev.config["lr_index"] == 26 and ev.config["lr_name"] is None
+    named = cost.event_cost(record, "vega", layers=_small_layers())
+    assert named.config["lr_name"] == "conv6/sep" and "LR layer 26 (conv6/sep)" in named.table()
     assert "| 27 |" in ev.table()
     json.dumps(ev.to_dict())
 

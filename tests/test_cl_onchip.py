@@ -126,6 +126,8 @@ def test_record_of_an_event(event):
     steps = {(r["index"], r["step"]) for r in rec.rows}
     assert (22, "ig") not in steps and (23, "ig") in steps          # no input gradient below the stage
     assert (22, "accumulate W") in steps and (28, "sgd W") in steps
+    names = {l.index: l.name for l in tiny_stage()[0]}                 # each row names its model layer
+    assert all(r["name"] == names[r["index"]] for r in rec.rows) and names[28] == "fc"
     acc = next(r for r in rec.rows if r["step"] == "accumulate W")
     assert acc["count"] == 3                                        # samples 2..4
     # The rows are the executor's per-step marks: together they cover the programs' cycles but for
