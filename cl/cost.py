@@ -559,14 +559,12 @@ def cost_from_steps(measured: dict, layers, lr_index: int, n_new: int, n_replay:
     return EventCost(config, rows, l3, power, platform.clock_mhz, events_per_hour, l3_overlap)
 
 
-def _field(obj, *names, default=None):
-    """The first of ``names`` found on ``obj`` (an object's attribute or a dict's key)."""
-    for n in names:
-        if isinstance(obj, dict) and n in obj:
-            return obj[n]
-        if not isinstance(obj, dict) and hasattr(obj, n):
-            return getattr(obj, n)
-    return default
+def _field(obj, name: str, default=None):
+    """``obj``'s ``name``: an attribute (an :class:`~pulpsim.cl.onchip.EventRecord`) or a dict's key (a record
+    read back from ``results.json``)."""
+    if isinstance(obj, dict):
+        return obj.get(name, default)
+    return getattr(obj, name, default)
 
 
 def _optional_int(v):
@@ -585,15 +583,15 @@ def _record_row(r) -> StepCost:
     its samples; counts the row lacks stay ``None``)."""
     stalls = _field(r, "stalls")
     return StepCost(
-        index=int(_field(r, "index", "layer_index", "layer", default=-1)),
-        name=str(_field(r, "name", "layer_name", default="")), kind=str(_field(r, "kind", default="")),
+        index=int(_field(r, "index", default=-1)),
+        name=str(_field(r, "name", default="")), kind=str(_field(r, "kind", default="")),
         step=str(_field(r, "step", default="")), count=int(_field(r, "count", default=1)),
         how="simulated (every sample of the event)", cycles=int(_field(r, "cycles", default=0)),
         macs=int(_field(r, "macs", default=0)), instructions=_optional_int(_field(r, "instructions")),
         stalls=None if stalls is None else dict(stalls),
-        bank_conflicts=_optional_int(_field(r, "bank_conflicts", "conflicts")),
-        dma_busy=_optional_int(_field(r, "dma_busy", "dma_busy_cycles")),
-        dma_wait=_optional_int(_field(r, "dma_wait", "dma_wait_cycles")),
+        bank_conflicts=_optional_int(_field(r, "bank_conflicts")),
+        dma_busy=_optional_int(_field(r, "dma_busy")),
+        dma_wait=_optional_int(_field(r, "dma_wait")),
         energy_uj=_energy_total(_field(r, "energy_uj")))
 
 
@@ -604,7 +602,7 @@ def _record_totals(record) -> dict | None:
     found = {"instructions": _field(record, "instructions"), "stalls": _field(record, "stalls"),
              "bank_conflicts": _field(record, "bank_conflicts"),
              "dma_busy": _field(dma, "busy_cycles") if isinstance(dma, dict) else None,
-             "dma_wait": _field(record, "dma_wait_cycles", "dma_wait"),
+             "dma_wait": _field(record, "dma_wait_cycles"),
              "energy_uj": _energy_total(_field(record, "energy_uj"))}
     found = {k: (dict(v) if k == "stalls" else v) for k, v in found.items() if v is not None}
     return found or None
@@ -624,7 +622,7 @@ def event_cost(record, platform, power: PowerModel | None = None, lr_bytes_per_s
     ev = _field(record, "event", default=None) or {}
     n_new = int(_field(record, "n_new", default=_field(ev, "n_new", default=0)))
     n_replay = int(_field(record, "n_replay", default=_field(ev, "n_replay", default=0)))
-    rows = [_record_row(r) for r in _field(record, "rows", "steps", default=[])]
+    rows = [_record_row(r) for r in _field(record, "rows", default=[])]
     if not rows:
         raise ConfigError("cost: the event record has no measured rows")
     lr_index = min(r.index for r in rows) - 1
