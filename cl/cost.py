@@ -257,7 +257,7 @@ def _given_shapes(adaptive) -> dict:
     from pulpsim.cl import onchip
     shapes = {"x": tuple(adaptive[0].in_shape)}
     for l in adaptive:
-        for k in onchip._grad_keys(l):
+        for k in onchip.grad_keys(l):
             shape = onchip.param_shape(l, k)
             shapes.update({f"{k}{l.index}": shape, f"acc{l.index}.{k}": shape, f"v{l.index}.{k}": shape})
     return shapes

@@ -129,7 +129,9 @@ class Program:
         self.tags.append(tag)
 
 
-def _grad_keys(layer) -> tuple:
+def grad_keys(layer) -> tuple:
+    """The trained tensors of ``layer`` on the cluster: weights and folded-BatchNorm bias of a convolution,
+    the weights of the fc, none for the pool."""
     return ("W", "b") if layer.kind in CONV_KINDS else (("W",) if layer.kind == "fc" else ())
 
 
@@ -201,7 +203,7 @@ def sample_program(layers, *, label: int, batch: int, first: bool, first_ig: boo
                     params = {**params, "in_hw": tuple(l.in_shape[1:])}
                 prog.add((i, l.kind, "ig"), name, "ig", {"W": f"W{i}", "dy": f"dz{i}"}, {"dx": f"d{x}"}, **params)
         dy = f"d{x}"
-    prog.outputs = {"grads": {(l.index, k): f"grad{l.index}.{k}" for l in layers for k in _grad_keys(l)},
+    prog.outputs = {"grads": {(l.index, k): f"grad{l.index}.{k}" for l in layers for k in grad_keys(l)},
                     "pre": {l.index: f"z{l.index}" for l in layers if l.kind in CONV_KINDS},
                     "logits": "logits", "loss": "loss"}
     return prog
@@ -225,7 +227,7 @@ def sample_tensors(layers, params: dict, x, acc: dict | None = None) -> dict:
     gradients accumulated so far (``acc``: ``{(index, key): array}``, None for the first sample)."""
     t = {"x": np.asarray(x, np.float32)}
     for l in layers:
-        for k in _grad_keys(l):
+        for k in grad_keys(l):
             t[f"{k}{l.index}"] = params[l.index][k]
             if acc is not None:
                 t[f"acc{l.index}.{k}"] = acc[(l.index, k)]
@@ -237,7 +239,7 @@ def update_program(layers, lr: float, momentum: float, weight_decay: float) -> P
     (each viewed as a flat vector); produces ``new<i>.<key>`` and ``newv<i>.<key>`` (flat)."""
     prog = Program()
     for l in layers:
-        for k in _grad_keys(l):
+        for k in grad_keys(l):
             i = l.index
             prog.add((i, l.kind, f"sgd {k}"), "sgd", "step",
                      {"w": _flat(f"{k}{i}", l, k), "g": _flat(f"grad{i}.{k}", l, k), "v": _flat(f"v{i}.{k}", l, k)},
