@@ -6,7 +6,7 @@ naive-mm (default): a 60x60x60 FP32 matrix multiply (data in TCDM, rows split
 over the cores with pi_cl_team_fork, a compiled fmadd.s inner loop).
 tiled-pw: the forward step of a 512 -> 512 pointwise layer on 8x8 pixels
 (MobileNet-V1 conv5_4/sep) with its tensors in L2, run tile by tile with
-double-buffered DMA by pulpsim.tiled (the hand-written tile kernel: about 60 %
+double-buffered DMA by pulpsim.workloads.tiled (the hand-written tile kernel: about 60 %
 of its instructions are fmadd.s, each one arbitrated on a shared-FPU cluster).
 Both run on every core of the platform with the full timing model: TCDM bank
 arbitration, shared FPUs (vega), barriers, DMA.  Reports the total
@@ -78,8 +78,8 @@ def measure(platform: str, repeat: int, reps: int) -> dict:
 
 def measure_tiled(platform: str, repeat: int) -> dict:
     import numpy as np
-    from pulpsim import tiled
-    from pulpsim.platform import get_platform
+    from pulpsim.workloads import tiled
+    from pulpsim.sim.platform import get_platform
     plat = get_platform(platform, l2__size=4 * 1024 * 1024)
     rng = np.random.default_rng(0)
     inputs = {"x": rng.standard_normal((512, 8, 8)).astype(np.float32),

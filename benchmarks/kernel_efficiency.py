@@ -20,7 +20,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pulpsim import kernel_runner as kr  # noqa: E402
+from pulpsim.workloads import kernel_runner as kr  # noqa: E402
 
 
 def main(argv=None) -> int:

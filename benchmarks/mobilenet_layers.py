@@ -6,9 +6,9 @@ The layer shapes are those of MobileNet-V1 (Howard et al., arXiv 1704.04861, Tab
 input, as in Ravaglia et al., IEEE JETCAS 2021 (layer indices as in pulpsim.cl.model): the
 adaptive stage behind the default latent-replay layer conv5_4/dw (index 19).  Each layer with weights
 also has an "sgd" row: the SGD step (momentum, weight decay) over its weights, tiled like the rest.  Every step runs with
-its tensors in L2 and double-buffered DMA tiles in L1 (pulpsim.tiled, tiles chosen under the whole
+its tensors in L2 and double-buffered DMA tiles in L1 (pulpsim.workloads.tiled, tiles chosen under the whole
 free TCDM), on random normal float32 data (seed 0), and is checked against the numpy reference
-(pulpsim.tiled.within_bound; a failing check is marked WRONG and makes the exit status 1).
+(pulpsim.workloads.tiled.within_bound; a failing check is marked WRONG and makes the exit status 1).
 Cycles are core 0's mcycle over the whole schedule (first DMA to last store).  MACs are the
 nominal counts of the table (depthwise counts its padding taps).  L2 is enlarged to 16 MiB on
 every platform: conv6/sep's FP32 weights alone are 4 MiB, and its SGD step holds weights, gradients
@@ -28,8 +28,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pulpsim import tiled  # noqa: E402
-from pulpsim.platform import get_platform  # noqa: E402
+from pulpsim.workloads import tiled  # noqa: E402
+from pulpsim.sim.platform import get_platform  # noqa: E402
 
 #: (index, name, layer, C, H(=W), K or stride): MobileNet-V1 at alpha 1.0, 128x128, indices 19..28 of pulpsim.cl.model.
 LAYERS = [

@@ -247,7 +247,7 @@ def plan_run(args) -> RunPlan:
     """Validate the options of ``pulpsim cl run`` (or ``compare``) with cheap checks only: nothing is
     trained or loaded."""
     from pulpsim.cli import _parse_sets
-    from pulpsim.platform import get_platform
+    from pulpsim.sim.platform import get_platform
     from . import model
     overrides = _parse_sets(args.set)
     platform = get_platform(args.platform, overrides)

@@ -158,7 +158,7 @@ def energy_for_lifetime(hours: float, events_per_hour: float, battery_ah: float 
 def l3_traffic(platform, n_replay: int, lr_bytes: int, label_bytes: int) -> dict:
     """The LR memory's traffic L3 -> L2 for one event: ``n_replay`` slots, each its packed LR followed
     by its label in one contiguous transfer (replays are random slots, so every slot is its own
-    transfer), costed by ``platform.l3`` (:meth:`pulpsim.platform.L3Config.transfer_cycles`).
+    transfer), costed by ``platform.l3`` (:meth:`pulpsim.sim.platform.L3Config.transfer_cycles`).
     Returns bytes, transfers, bursts, cycles (at ``platform.clock_mhz``) and seconds."""
     for name, v in (("n_replay", n_replay), ("lr_bytes", lr_bytes), ("label_bytes", label_bytes)):
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
@@ -200,7 +200,7 @@ _SGD = {"lr": 1e-3, "momentum": 0.9, "weight_decay": 5e-4}
 class StepSpec:
     """One tiled step of a learning event: the model layer it belongs to (``index``, ``name``,
     ``kind``; the loss has the classifier's), its label in reports
-    (``step``), the tiled op that runs it (``op``/``op_step`` of :data:`pulpsim.tiled.TILED_LAYERS`),
+    (``step``), the tiled op that runs it (``op``/``op_step`` of :data:`pulpsim.workloads.tiled.TILED_LAYERS`),
     the shapes of its inputs, its parameters, and whether it runs once per sample or once per event."""
 
     index: int
@@ -232,7 +232,7 @@ def sample_steps(adaptive, first_ig: bool = False, batch: int = 128) -> list[Ste
     adaptive layer has no input gradient unless ``first_ig``); from the second sample on, the
     accumulation of each weight and bias gradient; per event one SGD step (momentum, weight decay) per
     weight and bias tensor.  Each step's input shapes follow from the given tensors' shapes through
-    the planner's output shapes, as :func:`pulpsim.tiled.run_sequence` derives them."""
+    the planner's output shapes, as :func:`pulpsim.workloads.tiled.run_sequence` derives them."""
     from pulpsim.cl import onchip
     adaptive = list(adaptive)
     if not adaptive:
@@ -266,7 +266,7 @@ def _given_shapes(adaptive) -> dict:
 def _step_inputs(st, shapes: dict) -> tuple:
     """``((input name, shape), ...)`` of the sequence step ``st`` (an input is a tensor's name or
     ``(name, shape)``, a view), recording in ``shapes`` the shapes of the tensors it produces."""
-    from pulpsim.tileplan import _shapes_plan
+    from pulpsim.workloads.tileplan import _shapes_plan
     ins = tuple((local, tuple(ref[1]) if isinstance(ref, tuple) else shapes[ref]) for local, ref in st.ins.items())
     plan = _shapes_plan(st.layer, st.step, {local: np.zeros(sh, np.float32) for local, sh in ins}, dict(st.params))
     for local, nm in st.outs.items():
@@ -286,7 +286,7 @@ NOT_MEASURED_DEQUANT = "not measured: no kernel dequantizes LRs to FP32 on the s
 
 @dataclass
 class StepRun:
-    """Counts of one simulated run of a step (a :func:`pulpsim.tiled.run_tiled`)."""
+    """Counts of one simulated run of a step (a :func:`pulpsim.workloads.tiled.run_tiled`)."""
 
     cycles: int            #: core 0's schedule, first DMA to last store
     macs: int
@@ -305,7 +305,7 @@ class StepRun:
 
 def run_step(spec: StepSpec, platform, cores: int, rng: np.random.Generator) -> StepRun:
     """Simulate ``spec`` once on random inputs drawn from ``rng``."""
-    from pulpsim import tiled
+    from pulpsim.workloads import tiled
     r = tiled.run_tiled(spec.op, spec.op_step, spec.inputs(rng), platform=platform, cores=cores,
                         **dict(spec.params))
     res = r.result
@@ -617,7 +617,7 @@ def event_cost(record, platform, power: PowerModel | None = None, lr_bytes_per_s
     the record has them per row), the L3 traffic of its ``n_replay`` LRs of ``lr_bytes_per_sample`` bytes
     each (``None``: no L3 traffic), and the frozen stage's int8 forward and the LR dequantization as not
     measured.  ``layers`` (the network, optional) names the LR layer in the config (``lr_name``)."""
-    from pulpsim.platform import get_platform
+    from pulpsim.sim.platform import get_platform
     platform = get_platform(platform) if not hasattr(platform, "l3") else platform
     ev = _field(record, "event", default=None) or {}
     n_new = int(_field(record, "n_new", default=_field(ev, "n_new", default=0)))
@@ -666,7 +666,7 @@ class EventCycles:
 
     def __init__(self, layers, platform="vega", cores: int = 8, seed: int = 0,
                  l2_size: int | None = PAPER_L2_BYTES, overrides: dict | None = None):
-        from pulpsim.platform import get_platform
+        from pulpsim.sim.platform import get_platform
         ov = dict(overrides or {})
         if l2_size is not None:
             ov.setdefault("l2.size", l2_size)
@@ -776,7 +776,7 @@ def paper_cost(platform="vega", cores: int = 8, lr_layers=(19, 21, 23, 25, 27), 
     two runs' counts differ); the other LR layers reuse its steps.  ``l2_size`` enlarges L2 (``None``:
     keep the platform's).  ``progress(done, total, spec)`` follows the simulated steps."""
     from pulpsim.cl.protocol import composition
-    from pulpsim.platform import get_platform
+    from pulpsim.sim.platform import get_platform
     t0 = time.perf_counter()
     layers = model.mobilenet_v1(width, resolution, num_classes)
     lrs = sorted({model.check_lr_layer(layers, i) for i in lr_layers})

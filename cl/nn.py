@@ -1,6 +1,6 @@
 """Numpy forward and backward passes of a :mod:`pulpsim.cl.model` layer list, on mini-batches.
 
-The arithmetic of every layer is that of :mod:`pulpsim.golden` (the references the cluster's
+The arithmetic of every layer is that of :mod:`pulpsim.workloads.golden` (the references the cluster's
 training kernels are checked against); this module only lays a batch out so that the
 single-sample references apply to it:
 
@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from pulpsim import golden as g
+from pulpsim.workloads import golden as g
 from pulpsim.cl.model import CONV_KINDS, Layer
 
 BN_EPS = 1e-5  # PyTorch BatchNorm2d default
@@ -294,7 +294,7 @@ def softmax_cross_entropy(logits, labels):
 
 
 def sgd_step(params, grads, velocity, lr: float, momentum: float = 0.0, weight_decay: float = 0.0):
-    """One SGD step (:func:`pulpsim.golden.sgd_momentum`: PyTorch convention, weight decay on every
+    """One SGD step (:func:`pulpsim.workloads.golden.sgd_momentum`: PyTorch convention, weight decay on every
     trained tensor) on every tensor that has a gradient.  Returns new ``(params, velocity)``;
     tensors without a gradient (running BN statistics, frozen layers) are carried over."""
     new_p = {i: dict(p) for i, p in params.items()}

@@ -2,7 +2,7 @@
 
 A learning event is one mini-batch of ``B`` samples at the LR layer. The device flow of PULP-TrainLib
 is batch-size-1 streaming, so the cluster runs it sample by sample, with every tensor in L2 and tiled
-to L1 with the DMA by :func:`pulpsim.tiled.run_sequence`:
+to L1 with the DMA by :func:`pulpsim.workloads.tiled.run_sequence`:
 
 * **one program per sample** (:func:`sample_program`): for each layer, forward (convolution, bias,
   ReLU), then the pool and the classifier, softmax + cross-entropy (the loss) and its gradient
@@ -32,10 +32,10 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from pulpsim import golden as g
-from pulpsim import tiled
+from pulpsim.workloads import golden as g
+from pulpsim.workloads import tiled
 from pulpsim.errors import ConfigError, GuestError
-from pulpsim.platform import get_platform
+from pulpsim.sim.platform import get_platform
 
 from . import nn
 from .model import CONV_KINDS
@@ -327,7 +327,7 @@ def check_event(layers, params, velocity, x, labels, sim: dict, lr, momentum, we
     * every gradient: ``|sim - host| <= 6 gamma G``, the host's backward pass taking the simulator's ReLU
       decisions (a pre-activation within rounding of 0 may fall on either side, which is not an error;
       the first check bounds how far from 0 that can be);
-    * the SGD step: bit-exact with :func:`pulpsim.golden.sgd_momentum` on the simulator's gradients.
+    * the SGD step: bit-exact with :func:`pulpsim.workloads.golden.sgd_momentum` on the simulator's gradients.
 
     Returns ``{"gamma", "chain", "worst", "ratios"}``; raises :class:`NumericsError` naming the first
     tensor beyond its bound.
@@ -366,7 +366,7 @@ def check_event(layers, params, velocity, x, labels, sim: dict, lr, momentum, we
         for what, a, b in (("weights", sim["params"][i][k], w_ref), ("momentum", sim["velocity"][i][k], v_ref)):
             if not np.array_equal(np.asarray(a, np.float32), b):
                 raise NumericsError(f"simulated learning event: the SGD step's {what} {i}.{k} differ from "
-                                    f"pulpsim.golden.sgd_momentum on the simulator's gradients")
+                                    f"pulpsim.workloads.golden.sgd_momentum on the simulator's gradients")
     return {"gamma": gamma, "chain": N, "worst": max(ratios.values()), "ratios": ratios}
 
 

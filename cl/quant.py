@@ -22,7 +22,7 @@ Conventions (all zero points are 0, so every tensor is ``real = scale * code``):
 * **Average pool**: the int32 sum of the window's uint8 codes, requantized with
   ``M = s_x / (H * W * s_y)``.
 
-Integer convolutions are computed with the float64 references of :mod:`pulpsim.golden` on
+Integer convolutions are computed with the float64 references of :mod:`pulpsim.workloads.golden` on
 integer-valued arrays: every product and partial sum is an integer below 2**53, so float64 holds
 them exactly whatever the summation order, and the result is the exact integer accumulator.
 """

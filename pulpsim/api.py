@@ -6,10 +6,10 @@ from pathlib import Path
 from typing import IO, Any, Mapping, Sequence
 
 from .errors import ConfigError
-from .machine import Machine
-from .platform import Platform, get_platform
-from .result import Result, collect
-from .timeline import Timeline
+from .sim.machine import Machine
+from .sim.platform import Platform, get_platform
+from .sim.result import Result, collect
+from .sim.timeline import Timeline
 
 
 def run(elf: "str | Path | Sequence[str | Path]", platform: "str | Path | Platform" = "single", *,

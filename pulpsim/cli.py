@@ -64,7 +64,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _cmd_plot_banks(args: argparse.Namespace) -> int:
     from .api import run
-    from .plots import plot_banks
+    from .sim.plots import plot_banks
     overrides = _parse_sets(args.set)
     if args.cores is not None:
         overrides["cores"] = args.cores
@@ -78,8 +78,8 @@ def _cmd_plot_banks(args: argparse.Namespace) -> int:
 
 
 def _cmd_disasm(args: argparse.Namespace) -> int:
-    from .disasm import disassemble_words
-    from .elf import load_elf
+    from .sim.disasm import disassemble_words
+    from .sim.elf import load_elf
     import numpy as np
     image = load_elf(args.elf)
     for seg in image.segments:
@@ -163,7 +163,7 @@ def _stack_size(text: str) -> int:
 
 
 def _cmd_platforms(args: argparse.Namespace) -> int:
-    from .platform import PRESETS
+    from .sim.platform import PRESETS
     for name, plat in PRESETS.items():
         if args.json:
             print(json.dumps({name: plat.to_dict()}))
@@ -185,12 +185,12 @@ KERNELS = ("matmul",)
 
 def _cmd_kernel(args: argparse.Namespace) -> int:
     import numpy as np
-    from . import kernel_runner as kr
+    from .workloads import kernel_runner as kr
     from .errors import PulpsimError
-    from .platform import get_platform
+    from .sim.platform import get_platform
     plat = get_platform(args.platform, _parse_sets(args.set))
     if args.name != "matmul":
-        from . import kernel_cli
+        from .workloads import kernel_cli
         print(kernel_cli.run(args.name, args.step, args.shape, platform=plat, cores=args.cores,
                              stride=args.stride, seed=args.seed, window=args.window))
         return 0
@@ -233,11 +233,11 @@ def _cmd_kernel(args: argparse.Namespace) -> int:
 
 
 def _cmd_tiling(args: argparse.Namespace) -> int:
-    from . import tiled, tiling
-    from .kernel_cli import checked_dims
+    from .workloads import tiled, tiling
+    from .workloads.kernel_cli import checked_dims
     step = args.step or tiled.TILED_LAYERS[args.layer][0]
     dims = checked_dims(args.layer, args.shape)
-    from .platform import get_platform
+    from .sim.platform import get_platform
     plat = get_platform(args.platform, _parse_sets(args.set))
     table = tiling.sweep(args.layer, step, dims, args.l1, platform=plat, cores=args.cores,
                          stride=args.stride, window=args.window, count=args.count, seed=args.seed)

@@ -224,7 +224,7 @@ def layout_for(platform, *, pmsis: bool = True) -> Layout:
     programs, one stack per core) to its TCDM, so that the program loads on
     that platform: e.g. ``build_c(src, layout=layout_for("pulp-open"))``.
     """
-    from .platform import get_platform
+    from .sim.platform import get_platform
     plat = get_platform(platform) if not hasattr(platform, "tcdm") else platform
     base = PMSIS_LAYOUT if pmsis else Layout()
     code_size = min(base.code_size, plat.l2.size // 2)

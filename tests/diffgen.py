@@ -3,9 +3,9 @@
 This module is deliberately independent of pulpsim's decoder: the encoder below
 is written from the RISC-V unprivileged spec (chapter "RV32I Base Integer
 Instruction Set", "M" and "F" chapters, and the opcode map), so that an
-encoding mistake in :mod:`pulpsim.isa` / :mod:`pulpsim.decode` shows up as a
+encoding mistake in :mod:`pulpsim.sim.isa` / :mod:`pulpsim.sim.decode` shows up as a
 mismatch instead of being copied into the test.  Only the *list of mnemonics*
-is taken from :data:`pulpsim.isa.INSTRUCTIONS`, so that a newly added
+is taken from :data:`pulpsim.sim.isa.INSTRUCTIONS`, so that a newly added
 instruction is automatically required to be covered (the generator raises if it
 does not know how to encode it).
 
@@ -500,11 +500,11 @@ class Sequence:
 
 def generated_names() -> list[str]:
     """The mnemonics the generator draws from: every table entry minus :data:`EXCLUDED`."""
-    from pulpsim import isa
+    from pulpsim.sim import isa
     names = [insn.name for insn in isa.INSTRUCTIONS if insn.name not in EXCLUDED]
     for n in names:
         if n not in SPEC:
-            raise KeyError(f"pulpsim.isa has {n!r}, which diffgen cannot encode: extend diffgen.SPEC")
+            raise KeyError(f"pulpsim.sim.isa has {n!r}, which diffgen cannot encode: extend diffgen.SPEC")
     return names
 
 
@@ -783,9 +783,9 @@ class SimRunner:
     """Runs sequences on one reused pulpsim Machine ("single" platform)."""
 
     def __init__(self, max_cycles: int = 100_000):
-        from pulpsim import state
-        from pulpsim.machine import Machine
-        from pulpsim.platform import get_platform
+        from pulpsim.sim import state
+        from pulpsim.sim.machine import Machine
+        from pulpsim.sim.platform import get_platform
         self.state = state
         # FS = Initial at reset: the sequences use the FPU without turning it on
         self.m = Machine(get_platform("single", {"core.reset_fs": 1}), max_cycles=max_cycles)

@@ -6,7 +6,7 @@ import importlib.util
 
 import pytest
 
-from pulpsim import kernel_runner as kr
+from pulpsim.workloads import kernel_runner as kr
 
 
 def build_host_module(name: str, source: str, cdef: str, sources, include_dirs, tmpdir):

@@ -18,7 +18,7 @@ import clrun
 from clrun import finished_run, tiny  # noqa: F401 (fixtures)
 from pulpsim.cl import cli, data, protocol, pretrain
 from pulpsim.cl.synthetic import scenario
-from pulpsim.platform import get_platform
+from pulpsim.sim.platform import get_platform
 
 
 def assert_one_line_error(status, capsys, *fragments):

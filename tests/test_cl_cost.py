@@ -13,7 +13,7 @@ import pytest
 
 from pulpsim.cl import cost, memory, model
 from pulpsim.errors import ConfigError
-from pulpsim.platform import get_platform
+from pulpsim.sim.platform import get_platform
 
 
 # ------------------------------------------------------------------------------ lifetime and energy
@@ -150,9 +150,9 @@ def test_sample_steps_of_an_adaptive_stage():
 
 
 def _golden_walk(prog, tensors: dict) -> list:
-    """Run ``prog``'s steps on the numpy reference (pulpsim.layers.golden), independently of the tiling
+    """Run ``prog``'s steps on the numpy reference (pulpsim.workloads.layers.golden), independently of the tiling
     planner: ``[(step, {input: shape})]``, the input shapes as the cluster sees them (views reshaped)."""
-    from pulpsim import layers as ly
+    from pulpsim.workloads import layers as ly
     t = dict(tensors)
     seen = []
     for st in prog.steps:
@@ -168,7 +168,7 @@ def test_sample_steps_are_the_onchip_programs():
     first and for the update (op, op step, parameters but the label, input shapes as the numpy reference
     sees them walking the programs), and one sample's steps do the adaptive stage's training MACs
     (counted independently by model.train_macs); first_ig adds the first layer's input gradient."""
-    from pulpsim import layers as ly
+    from pulpsim.workloads import layers as ly
     from pulpsim.cl import nn, onchip
     layers = model.mobilenet_v1(0.0625, 32, 5)
     _, adaptive = model.split(layers, 21)

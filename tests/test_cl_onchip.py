@@ -13,12 +13,12 @@ import json
 import numpy as np
 import pytest
 
-from pulpsim import golden
+from pulpsim.workloads import golden
 from pulpsim.cl import model, nn, onchip, protocol, scenario
 from pulpsim.cl.onchip import NumericsError, SimMode, parse_sim
 from pulpsim.cl.protocol import AdaptiveState, Event, HostBackend, Latents, ProtocolConfig
 from pulpsim.errors import ConfigError
-from pulpsim.tileplan import _MAX_MARKS
+from pulpsim.workloads.tileplan import _MAX_MARKS
 
 N_CLASSES = 5
 SGD = dict(lr=0.05, momentum=0.9, weight_decay=5e-4)

@@ -4,7 +4,7 @@ Each test case is a short random instruction sequence (tests/diffgen.py) run fro
 the same initial state on the simulator and on unicorn; afterwards every x
 register, every f register (low 32 bits), fflags, frm, mscratch and the data area
 must be identical.  The generator's instruction mix is derived from
-``pulpsim.isa.INSTRUCTIONS`` (all entries but the trap/return/wait instructions,
+``pulpsim.sim.isa.INSTRUCTIONS`` (all entries but the trap/return/wait instructions,
 which tests/test_traps_csrs.py covers), and a coverage test checks that every
 entry was generated and executed.
 
@@ -28,7 +28,7 @@ from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 import diffgen as dg  # noqa: E402
-from pulpsim import isa, state  # noqa: E402
+from pulpsim.sim import isa, state  # noqa: E402
 
 N_CHUNKS = 15
 CHUNK = 1000                    #: N_CHUNKS * CHUNK = 15,000 random sequences
@@ -102,7 +102,7 @@ def test_generator_knows_every_table_entry():
     table = [insn.name for insn in isa.INSTRUCTIONS]
     assert dg.EXCLUDED <= set(table)
     assert set(dg.generated_names()) == set(table) - dg.EXCLUDED
-    assert set(table) <= set(dg.SPEC), "diffgen.SPEC must encode every instruction of pulpsim.isa"
+    assert set(table) <= set(dg.SPEC), "diffgen.SPEC must encode every instruction of pulpsim.sim.isa"
 
 
 def test_generated_coverage():
@@ -110,7 +110,7 @@ def test_generated_coverage():
     MIN_GENERATED times, every FP rounding mode (static 0..4 and dynamic) appears for every FP
     instruction with an rm field, and pulpsim's decoder reads every word as the mnemonic
     diffgen meant (the encoder is independent of it)."""
-    from pulpsim import decode
+    from pulpsim.sim import decode
     names = Counter()
     rms = Counter()
     words = []

@@ -10,8 +10,10 @@ import sys
 import numpy as np
 import pytest
 
-from pulpsim import decode, isa, toolchain
-from pulpsim.disasm import CSR_NAMES, disassemble
+from pulpsim.sim import decode, isa
+
+from pulpsim import toolchain
+from pulpsim.sim.disasm import CSR_NAMES, disassemble
 
 OBJDUMP = shutil.which("riscv64-unknown-elf-objdump")
 needs_objdump = pytest.mark.skipif(OBJDUMP is None, reason="riscv64-unknown-elf-objdump not installed")

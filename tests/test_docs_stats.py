@@ -3,8 +3,8 @@
 import re
 from pathlib import Path
 
-from pulpsim import state
-from pulpsim.result import CoreStats, RegionStats, Result
+from pulpsim.sim import state
+from pulpsim.sim.result import CoreStats, RegionStats, Result
 
 DOC = (Path(__file__).resolve().parents[1] / "docs" / "cli.md").read_text()
 
@@ -45,7 +45,7 @@ def test_every_stats_line_is_documented():
 
 def test_every_energy_part_is_documented():
     from pulpsim import get_platform
-    from pulpsim.result import estimate_energy
+    from pulpsim.sim.result import estimate_energy
     parts = estimate_energy(get_platform("vega"), [], 1, 0, 0)
     missing = [p for p in parts if f"`{p}`" not in DOC]
     assert not missing, f"energy parts not documented in docs/cli.md: {missing}"

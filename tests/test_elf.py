@@ -1,4 +1,4 @@
-"""Tests of pulpsim.elf: loading, symbols, symbolize, check_fits, and the
+"""Tests of pulpsim.sim.elf: loading, symbols, symbolize, check_fits, and the
 one-line ElfError for every kind of unusable file."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from pulpsim.elf import ElfImage, Segment, load_elf
+from pulpsim.sim.elf import ElfImage, Segment, load_elf
 from pulpsim.errors import ElfError, PulpsimError
 from pulpsim.toolchain import L2_BASE, L2_SIZE, TCDM_BASE, TCDM_SIZE, build_c
 

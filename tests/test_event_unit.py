@@ -8,9 +8,9 @@ import pytest
 
 import pulpsim
 from pulpsim.errors import Deadlock, MemoryFault
-from pulpsim.machine import Machine
-from pulpsim.platform import get_platform
-from pulpsim.state import S_SLEEP
+from pulpsim.sim.machine import Machine
+from pulpsim.sim.platform import get_platform
+from pulpsim.sim.state import S_SLEEP
 
 from spmd import spmd_elf   # t0 = the event unit base in the harness
 

@@ -14,8 +14,8 @@ import pytest
 import pulpsim
 from pulpsim import toolchain
 from pulpsim.errors import FetchFault, IllegalInstruction
-from pulpsim.machine import Machine
-from pulpsim.platform import get_platform
+from pulpsim.sim.machine import Machine
+from pulpsim.sim.platform import get_platform
 
 # Every core writes `addi a0, a0, 100 + id; ret` into its own slot of TCDM and of L2 data, runs it
 # after fence.i, changes the immediate to 200 + id and runs it again without fence.i.

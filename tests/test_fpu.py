@@ -1,4 +1,4 @@
-"""Bit-exact tests of :mod:`pulpsim.fpu`.
+"""Bit-exact tests of :mod:`pulpsim.sim.fpu`.
 
 The reference is QEMU's RISC-V "F" implementation, run through ``unicorn``:
 for every operation and rounding mode we assemble a tiny RV32 loop that loads
@@ -28,8 +28,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from numba import njit
 
-from pulpsim import fpu
-from pulpsim.fpu import DZ, NV, NX, OF, UF
+from pulpsim.sim import fpu
+from pulpsim.sim.fpu import DZ, NV, NX, OF, UF
 
 MASK32 = 0xFFFFFFFF
 RMS = (0, 1, 2, 3, 4)  # RNE, RTZ, RDN, RUP, RMM
@@ -479,7 +479,7 @@ CASE_COUNT: dict[str, int] = {}
 
 
 def check(ref, name, rm, *cols, context=""):
-    """Compare pulpsim.fpu with the reference on arrays of operands."""
+    """Compare pulpsim.sim.fpu with the reference on arrays of operands."""
     cols = [np.asarray(c, np.int64) for c in cols]
     ref_r, ref_f = ref.run(name, rm, *cols)
     ref_r, ref_f = _apply_spec_deviations(name, rm, cols, ref_r, ref_f)

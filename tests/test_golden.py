@@ -1,4 +1,4 @@
-"""Tests for pulpsim.golden.
+"""Tests for pulpsim.workloads.golden.
 
 Forward ops are compared with independent explicit-loop formulations (float64, written from
 the definitions, no im2col); backward ops are gradient-checked: for L = sum(y * R) with a fixed
@@ -13,7 +13,7 @@ import math
 import numpy as np
 import pytest
 
-from pulpsim import golden as g
+from pulpsim.workloads import golden as g
 
 RTOL_GRAD = 1e-4
 

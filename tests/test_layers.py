@@ -1,8 +1,8 @@
-"""FP32 training layer kernels (kernels/layers/) on the simulated cluster, through pulpsim.layers.
+"""FP32 training layer kernels (kernels/layers/) on the simulated cluster, through pulpsim.workloads.layers.
 
 References:
 
-- ``pulpsim.golden`` (numpy, float32).  Tolerances, per kernel (u = eps32 = 2**-23):
+- ``pulpsim.workloads.golden`` (numpy, float32).  Tolerances, per kernel (u = eps32 = 2**-23):
   * matmul-shaped steps and direct convolutions: a length-L dot product in any order, with or
     without fma, is within gamma_L * sum|a_i b_i| of the exact value (Higham eq. 3.5), and so is
     numpy's; we allow ``L * eps32 * golden(|inputs|)`` elementwise, where golden(|inputs|) is the
@@ -27,8 +27,8 @@ import zlib
 import numpy as np
 import pytest
 
-from pulpsim import kernel_runner as kr
-from pulpsim import layers as L
+from pulpsim.workloads import kernel_runner as kr
+from pulpsim.workloads import layers as L
 from pulpsim import toolchain
 from pulpsim.errors import ConfigError
 
@@ -130,7 +130,7 @@ def _reduction(name, step, d):
 
 
 def check_golden(name, step, d, inputs, params, out):
-    """Compare a run's outputs with pulpsim.golden under the tolerance of the module docstring."""
+    """Compare a run's outputs with pulpsim.workloads.golden under the tolerance of the module docstring."""
     gold = L.golden(name, step, inputs, **params)
     assert set(out) == set(gold)
     for k, g in gold.items():

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 from pulpsim import toolchain
-from pulpsim.machine import Machine
-from pulpsim.platform import get_platform
-from pulpsim.result import collect
+from pulpsim.sim.machine import Machine
+from pulpsim.sim.platform import get_platform
+from pulpsim.sim.result import collect
 
 HAVE_GCC = shutil.which("riscv64-unknown-elf-gcc") is not None
 COMPILERS = ["clang", pytest.param("gcc", marks=pytest.mark.skipif(not HAVE_GCC,
@@ -134,7 +134,7 @@ def test_math_stdio_string_stdlib(compiler):
 def test_only_called_libm_functions_are_linked():
     elf = toolchain.build_c('#include <math.h>\nvolatile float v = 2.0f;\n'
                             'int main(void){ return sqrtf(v) > 1.0f ? 0 : 1; }', name="libm_gc")
-    from pulpsim.elf import load_elf
+    from pulpsim.sim.elf import load_elf
     syms = load_elf(elf).symbols
     assert "sqrtf" in syms and "expf" not in syms and "floorf" not in syms
 

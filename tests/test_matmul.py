@@ -1,4 +1,4 @@
-"""FP32 matmul kernels (kernels/matmul/) on the simulated cluster, through pulpsim.kernel_runner.
+"""FP32 matmul kernels (kernels/matmul/) on the simulated cluster, through pulpsim.workloads.kernel_runner.
 
 Two golden references:
 
@@ -20,7 +20,7 @@ import sys
 import numpy as np
 import pytest
 
-from pulpsim import kernel_runner as kr
+from pulpsim.workloads import kernel_runner as kr
 from pulpsim.errors import ConfigError
 
 from hostbuild import build_host_module

@@ -17,7 +17,7 @@ import pytest
 
 import pulpsim
 from pulpsim import toolchain
-from pulpsim.elf import load_elf
+from pulpsim.sim.elf import load_elf
 from pulpsim.errors import ConfigError, ElfError, ToolchainError
 from pulpsim.toolchain import L2_BASE, L2_SIZE, PMSIS_LAYOUT, TCDM_BASE, TCDM_SIZE, Layout
 

@@ -15,8 +15,8 @@ import pytest
 import pulpsim
 from pulpsim import toolchain
 from pulpsim.errors import ConfigError, IllegalInstruction
-from pulpsim.machine import Machine
-from pulpsim.platform import RTL_RESET_MCOUNTINHIBIT, get_platform
+from pulpsim.sim.machine import Machine
+from pulpsim.sim.platform import RTL_RESET_MCOUNTINHIBIT, get_platform
 
 EXIT = """
     li   t0, 0x1A1040A0
@@ -92,4 +92,4 @@ def test_bad_reset_parameters_are_config_errors():
 def test_platforms_command_shows_the_reset_state():
     out = subprocess.run([sys.executable, "-m", "pulpsim", "platforms"], capture_output=True, text=True,
                          check=True).stdout
-    assert out.count("reset: mstatus.FS=off mcountinhibit=0x00000000") == len(pulpsim.platform.PRESETS)
+    assert out.count("reset: mstatus.FS=off mcountinhibit=0x00000000") == len(pulpsim.sim.platform.PRESETS)

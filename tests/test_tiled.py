@@ -1,6 +1,6 @@
-"""Tiled execution of layers with tensors in L2 (pulpsim.tiled, kernels/tiling/tiled.c, tmm.c).
+"""Tiled execution of layers with tensors in L2 (pulpsim.workloads.tiled, kernels/tiling/tiled.c, tmm.c).
 
-Every step is checked two ways: against the numpy reference (pulpsim.golden) within the float32
+Every step is checked two ways: against the numpy reference (pulpsim.workloads.golden) within the float32
 error bound of its accumulation chains, and bit for bit against the untiled layer kernel run on
 the same data (tiling must not change any element's chain of operations).  The schedules are
 checked independently for the double-buffering invariant and the L1 budget.
@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pulpsim import layers, tiled, tileplan
+from pulpsim.workloads import layers, tiled, tileplan
 from pulpsim.errors import ConfigError
 
 from hostbuild import build_host_module

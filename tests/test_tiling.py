@@ -1,4 +1,4 @@
-"""Tile-shape and buffering sweeps (pulpsim.tiling, `pulpsim tiling`) over the tiled executor."""
+"""Tile-shape and buffering sweeps (pulpsim.workloads.tiling, `pulpsim tiling`) over the tiled executor."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from pulpsim import tiling
+from pulpsim.workloads import tiling
 from pulpsim.errors import ConfigError
 
 

@@ -19,7 +19,7 @@ import pytest
 from elftools.elf.elffile import ELFFile
 
 from pulpsim import toolchain
-from pulpsim.elf import load_elf
+from pulpsim.sim.elf import load_elf
 from pulpsim.errors import ConfigError, ToolchainError
 from pulpsim.toolchain import L2_BASE, L2_SIZE, TCDM_BASE, TCDM_SIZE, Layout, build, build_asm, build_c
 

@@ -18,8 +18,8 @@ from __future__ import annotations
 import pytest
 
 from pulpsim.errors import GuestError, IllegalInstruction, MemoryFault, UnhandledTrap
-from pulpsim.machine import Machine
-from pulpsim.platform import get_platform
+from pulpsim.sim.machine import Machine
+from pulpsim.sim.platform import get_platform
 
 toolchain = pytest.importorskip("pulpsim.toolchain")
 

@@ -5,7 +5,7 @@
  * Each entry runs on core 0 (outside any fork) and forks its parallel
  * sub-kernels with pi_cl_team_fork(a->cores, ...); the matmul-shaped steps
  * reuse the kernels of kernels/matmul/ (mm_4x4, mm_naive_n).
- * Layouts are those of pulpsim/golden.py: CHW activations, linear W[out,in],
+ * Layouts are those of pulpsim/workloads/golden.py: CHW activations, linear W[out,in],
  * pointwise W[K,C], depthwise W[C,3,3], conv2d W[K,C,3,3], padding 1.
  *
  * Buffers (float32, contiguous) of struct ly_args, per step:

@@ -1,5 +1,5 @@
 /*
- * tiled.c: the tiled layer executor of pulpsim (pulpsim/tiled.py makes its schedules).
+ * tiled.c: the tiled layer executor of pulpsim (pulpsim/workloads/tiled.py makes its schedules).
  *
  * A layer whose tensors live in L2 runs as a list of steps that the host
  * writes into L2 before the run (struct ts_schedule at symbol ts_sched).  A

@@ -17,7 +17,7 @@ import os
 import struct
 from typing import Iterable, Sequence
 
-from .errors import ElfError
+from ..errors import ElfError
 
 __all__ = ["Segment", "ElfImage", "load_elf"]
 

@@ -18,8 +18,8 @@ import numpy as np
 
 from . import kernel_runner as kr
 from . import layers as ly
-from .errors import ConfigError
-from .platform import Platform
+from ..errors import ConfigError
+from ..sim.platform import Platform
 
 __all__ = ["TILED_LAYERS", "Xfer", "Step", "MatmulProblem", "ChannelProblem", "TilePlan", "plan_tiles",
            "rank_tilings", "DMA_MAX_BYTES"]

@@ -25,7 +25,7 @@ import numpy as np
 
 from . import kernel_cli, tiled
 from .kernel_runner import _platform
-from .errors import ConfigError
+from ..errors import ConfigError
 
 __all__ = ["SweepRow", "SweepTable", "sweep", "plot_sweep"]
 

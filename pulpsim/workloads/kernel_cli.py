@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 SHAPE_ARGS = {
     "linear": ("IN", "OUT"), "bias": ("C", "H", "W"), "pointwise": ("C", "K", "H", "W"),
@@ -86,7 +86,7 @@ def run(name: str, step: str | None, shape: list[int], *, platform: str, cores, 
         window: int | None = None) -> str:
     """Run and check one layer step; returns the report. Raises PulpsimError on a wrong result."""
     from . import layers
-    from .errors import PulpsimError
+    from ..errors import PulpsimError
     if name not in layers.LAYERS:
         raise ConfigError(f"unknown kernel {name!r}; known kernels: matmul, {', '.join(layers.LAYERS)}")
     steps = list(layers.LAYERS[name])

@@ -31,11 +31,11 @@ from pathlib import Path
 
 import numpy as np
 
-from . import toolchain
-from .errors import ConfigError, GuestError
-from .machine import Machine
-from .platform import Platform, get_platform
-from .result import Result, collect
+from .. import toolchain
+from ..errors import ConfigError, GuestError
+from ..sim.machine import Machine
+from ..sim.platform import Platform, get_platform
+from ..sim.result import Result, collect
 
 __all__ = ["VARIANTS", "C_VARIANTS", "ASM_VARIANTS", "MatmulResult", "kernel_dir", "build_matmul", "run_matmul"]
 
@@ -80,7 +80,7 @@ int main(void)
 
 def kernel_dir() -> Path:
     """Directory of the matmul kernel sources (matmul.h, matmul.c, mm_asm.S)."""
-    return Path(__file__).resolve().parent.parent / "kernels" / "matmul"
+    return Path(__file__).resolve().parents[2] / "kernels" / "matmul"
 
 
 @dataclass

@@ -47,12 +47,12 @@ import numpy as np
 
 from . import kernel_runner as kr
 from . import layers as ly
-from . import toolchain
-from .errors import ConfigError, GuestError
-from .elf import ElfImage, load_elf
-from .machine import Machine
-from .platform import Platform
-from .result import Result, collect
+from .. import toolchain
+from ..errors import ConfigError, GuestError
+from ..sim.elf import ElfImage, load_elf
+from ..sim.machine import Machine
+from ..sim.platform import Platform
+from ..sim.result import Result, collect
 # The planning API is re-exported: pulpsim.tiled is the one module users need.
 from .tileplan import (SYNC, TILED_LAYERS, _MAX_MARKS, _count, _shapes_plan, Step, TilePlan, Xfer, plan_tiles,
                        rank_tilings)
@@ -71,7 +71,7 @@ _ARENA_ALIGN = 16
 
 
 def tiled_dir() -> Path:
-    return Path(__file__).resolve().parent.parent / "kernels" / "tiling"
+    return Path(__file__).resolve().parents[2] / "kernels" / "tiling"
 
 
 def _layout(plat: Platform) -> toolchain.Layout:
@@ -108,7 +108,7 @@ def build_executor(platform="vega") -> Path:
 def l1_arena(platform="vega") -> tuple[int, int]:
     """(base, bytes) of the TCDM the executor leaves for tiles on a platform."""
     plat = kr._platform(platform)
-    from .elf import load_elf
+    from ..sim.elf import load_elf
     syms = load_elf(build_executor(plat)).symbols
     lo = (syms["__l1_heap_start"] + _ARENA_ALIGN - 1) // _ARENA_ALIGN * _ARENA_ALIGN
     return lo, syms["__l1_heap_end"] - lo

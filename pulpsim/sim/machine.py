@@ -21,7 +21,7 @@ import numpy as np
 from . import cluster, decode, isa, state
 from .disasm import disassemble, reg_name, XREG_NAMES, FREG_NAMES
 from .elf import ElfImage, load_elf
-from .errors import (ConfigError, CycleLimitExceeded, Deadlock, FetchFault, GuestError, IllegalInstruction,
+from ..errors import (ConfigError, CycleLimitExceeded, Deadlock, FetchFault, GuestError, IllegalInstruction,
                      MemoryFault, UnhandledTrap)
 from .platform import Platform
 from .timeline import Timeline

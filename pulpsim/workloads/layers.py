@@ -33,12 +33,12 @@ from pathlib import Path
 import numpy as np
 
 from . import golden as _g
-from . import toolchain
-from .errors import ConfigError, GuestError
+from .. import toolchain
+from ..errors import ConfigError, GuestError
 from .kernel_runner import (CONTRACT_FLAGS, NO_CONTRACT_FLAGS, OPT, _L1_RESERVE, _STACKS, _platform,
                             kernel_dir as _mm_dir, read_floats, run_driver)
-from .platform import Platform
-from .result import Result
+from ..sim.platform import Platform
+from ..sim.result import Result
 
 __all__ = ["LAYERS", "LayerResult", "layer_dir", "run_layer", "build_layer", "golden", "plan"]
 
@@ -68,7 +68,7 @@ PARAMS = {
 
 def layer_dir() -> Path:
     """Directory of the layer kernel sources (layers.h and one .c per layer family)."""
-    return Path(__file__).resolve().parent.parent / "kernels" / "layers"
+    return Path(__file__).resolve().parents[2] / "kernels" / "layers"
 
 
 def layer_sources() -> list[Path]:
