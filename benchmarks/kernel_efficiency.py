@@ -23,6 +23,23 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from pulpsim.workloads import kernel_runner as kr  # noqa: E402
 
 
+def random_inputs(shape, seed: int = 0):
+    """The benchmark's A (M x K) and B (K x N): random normal float32 from ``seed``."""
+    M, N, K = shape
+    rng = np.random.default_rng(seed)
+    A = rng.standard_normal((M, K)).astype(np.float32)
+    B = rng.standard_normal((K, N)).astype(np.float32)
+    return A, B
+
+
+def checked_run(A, B, variant: str, platform: str, cores: int):
+    """Run one variant and check C against numpy with the bound K*eps32*(|A|@|B|): (MatmulResult, ok)."""
+    A64, B64 = A.astype(np.float64), B.astype(np.float64)
+    bound = A.shape[1] * np.finfo(np.float32).eps * (np.abs(A64) @ np.abs(B64))
+    r = kr.run_matmul(A, B, variant, platform, cores)
+    return r, bool(np.all(np.abs(r.C.astype(np.float64) - A64 @ B64) <= bound))
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--shape", type=int, nargs=3, default=(64, 64, 64), metavar=("M", "N", "K"))
@@ -31,20 +48,14 @@ def main(argv=None) -> int:
     p.add_argument("--json", action="store_true", help="print the rows as JSON instead of a table")
     args = p.parse_args(argv)
     M, N, K = args.shape
-    rng = np.random.default_rng(0)
-    A = rng.standard_normal((M, K)).astype(np.float32)
-    B = rng.standard_normal((K, N)).astype(np.float32)
-    A64, B64 = A.astype(np.float64), B.astype(np.float64)
-    exact = A64 @ B64
-    bound = K * np.finfo(np.float32).eps * (np.abs(A64) @ np.abs(B64))
+    A, B = random_inputs(args.shape)
     t0 = time.perf_counter()
     rows, failed = [], False
     for v in args.variants:
         row = {"variant": v}
         for pl in args.platforms:
             for c in (1, 8):
-                r = kr.run_matmul(A, B, v, pl, c)
-                ok = bool(np.all(np.abs(r.C.astype(np.float64) - exact) <= bound))
+                r, ok = checked_run(A, B, v, pl, c)
                 failed |= not ok
                 row[f"{pl}/{c}"] = {"cycles": r.cycles, "mac_per_cycle": r.mac_per_cycle, "ok": ok,
                                     "bank_conflicts": r.bank_conflicts}

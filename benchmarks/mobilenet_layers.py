@@ -76,15 +76,16 @@ def steps_of(layer: str) -> tuple[str, ...]:
     return ("fw", "bw") if layer == "avgpool" else ("fw", "wg", "ig", "sgd")
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--from", dest="first", type=int, default=19, help="first layer index (19..28)")
-    p.add_argument("--configs", nargs="+", default=["vega:1", "vega:8", "pulp-open:1", "pulp-open:8"],
-                   help="platform:cores columns; a platform run on 1 and more cores also gets a speed-up column")
-    p.add_argument("--json", action="store_true", help="print the rows as JSON instead of a table")
-    args = p.parse_args(argv)
-    configs = [(c.split(":")[0], int(c.split(":")[1])) for c in args.configs]
-    # Columns: each config, and after a platform's last config a speed-up over its 1-core run.
+def parse_configs(specs) -> list[tuple[str, int]]:
+    """``["vega:8", ...]`` -> ``[("vega", 8), ...]``."""
+    return [(c.split(":")[0], int(c.split(":")[1])) for c in specs]
+
+
+def table_columns(configs) -> list[tuple]:
+    """The table's run columns: each config, and after a platform's last config a speed-up over its 1-core run.
+
+    Each column is ``("run", config index, title)`` or ``("speedup", (1-core index, index), title)``.
+    """
     columns = []
     for i, (pl, c) in enumerate(configs):
         columns.append(("run", i, f"{pl} {c} core{'s' if c > 1 else ''}"))
@@ -92,9 +93,81 @@ def main(argv=None) -> int:
         one = [j for j in range(len(configs)) if configs[j] == (pl, 1)]
         if not later and one and c > 1:
             columns.append(("speedup", (one[0], i), f"{pl} 1->{c}"))
-    detail = next((i for i, (pl, c) in enumerate(configs) if c > 1), len(configs) - 1)
+    return columns
+
+
+def detail_config(configs) -> int:
+    """Index of the config whose tiles and DMA wait the table shows: the first multi-core one."""
+    return next((i for i, (pl, c) in enumerate(configs) if c > 1), len(configs) - 1)
+
+
+def step_runs(configs, first: int = 19):
+    """Run every step of the layers from index ``first`` up on every config, in the table's order.
+
+    Yields ``(layer row, [(TiledLayerResult, ok) per config])``; the layer row is the tuple of ``LAYERS``
+    followed by the step.  The random inputs come from one generator (seed 0) drawn step after step, so the
+    data (not the cycles) of a step depends on ``first``.
+    """
     plats = {pl: get_platform(pl, l2__size=L2_BYTES) for pl, _ in configs}
     rng = np.random.default_rng(0)
+    for idx, lname, layer, C, H, k in LAYERS:
+        if idx < first:
+            continue
+        for step in steps_of(layer):
+            inputs, params = inputs_for(layer, step, C, H, k, rng)
+            kind, st = ("sgd", "step") if step == "sgd" else (layer, step)
+            runs = []
+            for pl, cores in configs:
+                r = tiled.run_tiled(kind, st, inputs, platform=plats[pl], cores=cores, **params)
+                runs.append((r, tiled.within_bound(kind, st, inputs, r.outputs, **params)))
+            yield (idx, lname, layer, C, H, k, step), runs
+
+
+def shape_text(layer: str, C: int, H: int, k: int) -> str:
+    """The table's shape cell: ``512x8x8 -> 512``, ``512x8x8 s2``, ``1024 -> 50``."""
+    if layer == "linear":
+        return f"{C} -> {k}"
+    return (f"{C}x{H}x{H}" + (f" -> {k}" if layer == "pointwise" else "")
+            + (" s2" if layer == "depthwise" and k == 2 else ""))
+
+
+def run_cell(macs: int, cycles: int, ok: bool = True) -> str:
+    """``MAC/cycle (cycles)``, or ``(cycles)`` for a step without MACs."""
+    val = f"{macs / cycles:.2f} ({cycles:,})" if macs else f"({cycles:,})"
+    return val + ("" if ok else " WRONG")
+
+
+def tiles_text(tiles: dict) -> str:
+    """The tiles cell: ``tm=16 tn=32 tk=256``, in the plan's order."""
+    return " ".join(f"{a}={b}" for a, b in tiles.items())
+
+
+def table_row(row, columns, detail: int, runs) -> str:
+    """One markdown table row; ``runs`` is a list of (macs, cycles, ok, tiles text, dma_wait) per config."""
+    idx, lname, layer, C, H, k, step = row
+    cells = []
+    for kind, ref, _ in columns:
+        if kind == "run":
+            macs, cycles, ok = runs[ref][:3]
+            cells.append(run_cell(macs, cycles, ok))
+        else:
+            cells.append(f"{runs[ref[0]][1] / runs[ref[1]][1]:.2f}x")
+    macs, cycles, _, tiles, wait = runs[detail]
+    share = 100.0 * wait / cycles if cycles else 0.0
+    return (f"| {idx} | {lname} | {shape_text(layer, C, H, k)} | {step} | {macs:,} | " + " | ".join(cells) +
+            f" | {tiles} | {share:.1f} % |")
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--from", dest="first", type=int, default=19, help="first layer index (19..28)")
+    p.add_argument("--configs", nargs="+", default=["vega:1", "vega:8", "pulp-open:1", "pulp-open:8"],
+                   help="platform:cores columns; a platform run on 1 and more cores also gets a speed-up column")
+    p.add_argument("--json", action="store_true", help="print the rows as JSON instead of a table")
+    args = p.parse_args(argv)
+    configs = parse_configs(args.configs)
+    columns = table_columns(configs)
+    detail = detail_config(configs)
     rows, bad = [], False
     t0 = time.perf_counter()
     if not args.json:
@@ -103,39 +176,18 @@ def main(argv=None) -> int:
         print(f"MAC/cycle (cycles) per step; tiles and DMA wait share of the {pl} {c}-core run")
         print("| idx | layer | shape | step | MACs | " + " | ".join(t for _, _, t in columns) + " | tiles | DMA wait |")
         print("| --- | --- | --- | --- | --- |" + " --- |" * len(columns) + " --- | --- |")
-    for idx, lname, layer, C, H, k in LAYERS:
-        if idx < args.first:
-            continue
-        for step in steps_of(layer):
-            inputs, params = inputs_for(layer, step, C, H, k, rng)
-            cells, row = [], {"idx": idx, "layer": lname, "kind": layer, "step": step, "runs": []}
-            runs = []
-            for pl, cores in configs:
-                kind, st = ("sgd", "step") if step == "sgd" else (layer, step)
-                r = tiled.run_tiled(kind, st, inputs, platform=plats[pl], cores=cores, **params)
-                ok = tiled.within_bound(kind, st, inputs, r.outputs, **params)
-                bad |= not ok
-                row["macs"] = r.macs
-                row["runs"].append({"platform": pl, "cores": cores, "cycles": r.cycles,
-                                    "mac_per_cycle": r.mac_per_cycle, "dma_wait": r.dma_wait_cycles,
-                                    "compute": r.compute_cycles, "tiles": r.tiles, "steps": r.steps, "ok": ok})
-                runs.append((r, ok))
-            for kind, ref, _ in columns:
-                if kind == "run":
-                    r, ok = runs[ref]
-                    val = f"{r.mac_per_cycle:.2f} ({r.cycles:,})" if r.macs else f"({r.cycles:,})"
-                    cells.append(val + ("" if ok else " WRONG"))
-                else:
-                    cells.append(f"{runs[ref[0]][0].cycles / runs[ref[1]][0].cycles:.2f}x")
-            last = runs[detail][0]
-            rows.append(row)
-            if not args.json:
-                shape = (f"{C}x{H}x{H}" + (f" -> {k}" if layer == "pointwise" else "") +
-                         (" s2" if layer == "depthwise" and k == 2 else "") if layer != "linear" else f"{C} -> {k}")
-                tiles = " ".join(f"{a}={b}" for a, b in last.tiles.items())
-                wait = 100.0 * last.dma_wait_cycles / last.cycles if last.cycles else 0.0
-                print(f"| {idx} | {lname} | {shape} | {step} | {last.macs:,} | " + " | ".join(cells) +
-                      f" | {tiles} | {wait:.1f} % |", flush=True)
+    for layer_row, runs in step_runs(configs, args.first):
+        idx, lname, layer, *_, step = layer_row
+        row = {"idx": idx, "layer": lname, "kind": layer, "step": step, "macs": runs[0][0].macs, "runs": []}
+        for (pl, cores), (r, ok) in zip(configs, runs):
+            bad |= not ok
+            row["runs"].append({"platform": pl, "cores": cores, "cycles": r.cycles,
+                                "mac_per_cycle": r.mac_per_cycle, "dma_wait": r.dma_wait_cycles,
+                                "compute": r.compute_cycles, "tiles": r.tiles, "steps": r.steps, "ok": ok})
+        rows.append(row)
+        if not args.json:
+            cells = [(r.macs, r.cycles, ok, tiles_text(r.tiles), r.dma_wait_cycles) for r, ok in runs]
+            print(table_row(layer_row, columns, detail, cells), flush=True)
     if args.json:
         print(json.dumps(rows, indent=1))
     else:
