@@ -22,7 +22,7 @@ Accesses through the demux (0x4000-0x47FF) take 1 cycle, the others
 
 from __future__ import annotations
 
-from numba import njit
+from .jit import jit
 
 from .memory import find_region
 from .state import *  # noqa: F401,F403  (array layouts and constants)
@@ -129,7 +129,7 @@ CMD_BLE = 1 << 22
 
 # ---------------------------------------------------------------------------- waking cores
 
-@njit(cache=True, error_model="numpy")
+@jit
 def wake(j, te, value, eu_core, cyc, tim, xreg, freg, stat):
     """Finish core j's parked load with `value`; its next instruction issues at te."""
     rd = eu_core[j, E_WAIT_RD]
@@ -145,13 +145,13 @@ def wake(j, te, value, eu_core, cyc, tim, xreg, freg, stat):
     tim[j, T_LAST_ALU_DST] = 0
 
 
-@njit(cache=True, error_model="numpy")
+@jit
 def waits_for_events(w):
     """Whether wait kind w ends as soon as an event of the core's mask is pending (EVENT_WAIT(_CLEAR), wfi)."""
     return w == W_EVENT or w == W_EVENT_CLEAR or w == W_WFI
 
 
-@njit(cache=True, error_model="numpy")
+@jit
 def raise_events(targets, bits, now, eu_core, cyc, tim, xreg, freg, stat, wake_latency):
     """Set event bits in the buffers of the target cores and wake the ones waiting for them.
 
@@ -176,7 +176,7 @@ def raise_events(targets, bits, now, eu_core, cyc, tim, xreg, freg, stat, wake_l
 
 # ---------------------------------------------------------------------------- event unit
 
-@njit(cache=True, error_model="numpy")
+@jit
 def _fifo_pop(eu_glob, core):
     """Value of the oldest dispatch entry addressed to core, or -1 if none (value in second slot)."""
     head = eu_glob[G_FIFO_HEAD]
@@ -194,7 +194,7 @@ def _fifo_pop(eu_glob, core):
     return False, 0
 
 
-@njit(cache=True, error_model="numpy")
+@jit
 def eu_load(off, c, now, rd, pc_, eu_core, eu_glob, cyc, tim, xreg, freg, stat, params):
     """Load from the event unit. Returns (status, value, cost, earliest wake):
     status 0 = done, 1 = the core sleeps."""
@@ -272,7 +272,7 @@ def eu_load(off, c, now, rd, pc_, eu_core, eu_glob, cyc, tim, xreg, freg, stat, 
     return 0, 0, 1, NEVER  # other registers read as 0
 
 
-@njit(cache=True, error_model="numpy")
+@jit
 def _fire_barrier(base, c, te, eu_core, eu_glob, cyc, tim, xreg, freg, stat, wake_latency):
     """The barrier at eu_glob[base] fired (core c completed it): clear its status, send its event to every
     core of its target mask, and wake, at te, the cores waiting on it or on an event of their mask (core c,
@@ -298,7 +298,7 @@ def _fire_barrier(base, c, te, eu_core, eu_glob, cyc, tim, xreg, freg, stat, wak
     return earliest
 
 
-@njit(cache=True, error_model="numpy")
+@jit
 def wfi_sleep(c, now, pc_, eu_core):
     """wfi of core c issued at `now`: True if the core goes to sleep (no event of its mask is pending; the
     event unit's raise_events wakes it), False if it continues at once (as a nop)."""
@@ -308,7 +308,7 @@ def wfi_sleep(c, now, pc_, eu_core):
     return True
 
 
-@njit(cache=True, error_model="numpy")
+@jit
 def _park(c, kind, arg, rd, pc_, now, eu_core):
     eu_core[c, E_WAIT] = kind
     eu_core[c, E_WAIT_ARG] = arg
@@ -317,7 +317,7 @@ def _park(c, kind, arg, rd, pc_, now, eu_core):
     eu_core[c, E_SLEEP_START] = now + 1
 
 
-@njit(cache=True, error_model="numpy")
+@jit
 def eu_store(off, c, now, value, eu_core, eu_glob, cyc, tim, xreg, freg, stat, params):
     """Store to the event unit. Returns the earliest cycle at which a core wakes (NEVER if none)."""
     wake_latency = params[P_WAKE_LATENCY]
@@ -381,7 +381,7 @@ def eu_store(off, c, now, value, eu_core, eu_glob, cyc, tim, xreg, freg, stat, p
 
 # ---------------------------------------------------------------------------- DMA
 
-@njit(cache=True, error_model="numpy")
+@jit
 def dma_load(off, port, eu_core, dma_tr, dma_port, dma_glob):
     """Load from a DMA command port. Returns (ok, value)."""
     if off == 0x0:  # allocate a transfer id
@@ -404,7 +404,7 @@ def dma_load(off, port, eu_core, dma_tr, dma_port, dma_glob):
     return True, 0
 
 
-@njit(cache=True, error_model="numpy")
+@jit
 def dma_store(off, port, c, now, value, regions, dma_tr, dma_port, dma_glob, params):
     """Store to a DMA command port. Returns (status, aux): status 0 ok, 1 a transfer was queued
     (aux = cycle its data may start moving), 2 bad transfer (aux = bad address)."""
@@ -480,7 +480,7 @@ def dma_store(off, port, c, now, value, regions, dma_tr, dma_port, dma_glob, par
     return 1, dma_glob[DG_TIME]
 
 
-@njit(cache=True, error_model="numpy")
+@jit
 def _dma_pick_next(dma_tr, dma_glob):
     """Make the oldest queued transfer the active one and set the DMA clock."""
     best = -1
@@ -494,7 +494,7 @@ def _dma_pick_next(dma_tr, dma_glob):
         dma_glob[DG_TIME] = max(dma_glob[DG_TIME] if dma_glob[DG_TIME] < NEVER else 0, dma_tr[best, D_START])
 
 
-@njit(cache=True, error_model="numpy")
+@jit
 def dma_chunks(dma_tr, dma_glob, regions, nbanks, out):
     """The (up to 2) chunks the DMA wants to move now: out[i] = (tcdm addr, ext addr, nbytes, bank).
 
@@ -522,7 +522,7 @@ def dma_chunks(dma_tr, dma_glob, regions, nbanks, out):
     return n
 
 
-@njit(cache=True, error_model="numpy")
+@jit
 def dma_move(chunk, now, dma_tr, dma_glob, regions, mem8):
     """Copy one granted chunk between L2 and TCDM (direction from the active command).
 
@@ -554,7 +554,7 @@ def dma_move(chunk, now, dma_tr, dma_glob, regions, mem8):
     return dst
 
 
-@njit(cache=True, error_model="numpy")
+@jit
 def dma_finish_if_done(now, dma_tr, dma_glob, dma_log, eu_core, cyc, tim, xreg, freg, stat, params):
     """Complete the active transfer if all its bytes moved; raise its event. Returns the earliest wake."""
     tid = dma_glob[DG_ACTIVE]
@@ -592,7 +592,7 @@ PS_UNMAPPED = 2    #: nothing there: access fault
 PS_DMA_FAULT = 3   #: a DMA command with an address outside memory (aux = address)
 
 
-@njit(cache=True, error_model="numpy")
+@jit
 def periph_offset(addr, params):
     """Offset of addr in the cluster peripheral window (direct or through the cluster alias), or -1."""
     off = addr - params[P_PERIPH_BASE]
@@ -604,7 +604,7 @@ def periph_offset(addr, params):
     return -1
 
 
-@njit(cache=True, error_model="numpy")
+@jit
 def periph_load(off, c, now, rd, pc_, eu_core, eu_glob, dma_tr, dma_port, dma_glob, cyc, tim, xreg, freg,
                 stat, params):
     """A core's 32-bit load from the peripheral window: (status PS_*, value, cycles, earliest wake)."""
@@ -629,7 +629,7 @@ def periph_load(off, c, now, rd, pc_, eu_core, eu_glob, dma_tr, dma_port, dma_gl
     return PS_UNMAPPED, 0, 1, NEVER
 
 
-@njit(cache=True, error_model="numpy")
+@jit
 def periph_store(off, c, now, value, regions, eu_core, eu_glob, dma_tr, dma_port, dma_glob, cyc, tim,
                  xreg, freg, stat, params):
     """A core's 32-bit store to the peripheral window: (status PS_*, cycles, earliest wake or DMA start, aux)."""

@@ -31,7 +31,7 @@ indexed (Numba does no bounds checking).
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from .jit import jit, jit_inline
 
 from . import jitcache
 
@@ -93,13 +93,13 @@ MARCHID = 4
 MIMPID = 1
 
 
-@njit(cache=True, error_model="numpy")
+@jit
 def s32(v):
     """Wrap an integer to a sign-extended 32-bit value."""
     return ((v + 0x80000000) & MASK32) - 0x80000000
 
 
-@njit(cache=True, error_model="numpy")
+@jit
 def clz32(v):
     """Leading zeros of a 32-bit value (32 for 0)."""
     v = v & MASK32
@@ -123,7 +123,7 @@ def clz32(v):
     return n
 
 
-@njit(cache=True, error_model="numpy")
+@jit
 def div_cycles(signed, b):
     """Cycles of div/rem (signed) or divu/remu, from the divisor only (CV32E40P cv32e40p_div)."""
     if signed and b < 0:
@@ -131,14 +131,14 @@ def div_cycles(signed, b):
     return 3 + clz32(b)
 
 
-@njit(cache=True, error_model="numpy")
+@jit
 def _fp_special(bits):
     """Zero, infinity or NaN (binary32 bits)."""
     e = (bits >> 23) & 0xFF
     return e == 0xFF or (e == 0 and (bits & 0x7FFFFF) == 0)
 
 
-@njit(cache=True, error_model="numpy")
+@jit
 def _significand(bits):
     """(significand as a 24-bit integer with its leading one at bit 23, unbiased exponent) of a finite
     non-zero binary32; subnormals are normalised."""
@@ -150,7 +150,7 @@ def _significand(bits):
     return f | 0x800000, e - 127
 
 
-@njit(cache=True, error_model="numpy")
+@jit
 def _trailing_zeros(v):
     n = 0
     while v & 1 == 0:
@@ -159,7 +159,7 @@ def _trailing_zeros(v):
     return n
 
 
-@njit(cache=True, error_model="numpy")
+@jit
 def srt_rounds(ma, mb):
     """SRT rounds of the divider for significands ma / mb: it stops when the partial remainder is zero, after
     at most 15 rounds; each round gives 2 quotient bits after the first 2 rounds (T-Head fdsu:
@@ -173,7 +173,7 @@ def srt_rounds(ma, mb):
     return min(15, 2 + (digits + 1) // 2)
 
 
-@njit(cache=True, error_model="numpy")
+@jit
 def fdiv_cycles(a, b):
     """Cycles from an fdiv.s issue until the divider returns its result, from the operands (binary32 bits).
 
@@ -191,7 +191,7 @@ def fdiv_cycles(a, b):
     return 4 + d + srt_rounds(ma, mb)
 
 
-@njit(cache=True, error_model="numpy")
+@jit
 def fsqrt_cycles(a, result, flags):
     """Cycles from an fsqrt.s issue until the divider returns its result: 3 for a zero, infinite, NaN or
     negative operand, 19 for an inexact root, 6 + ceil(m / 2) for an exact one with m fraction bits."""
@@ -208,7 +208,7 @@ def fsqrt_cycles(a, result, flags):
 # Counters and CSRs
 # ----------------------------------------------------------------------------
 
-@njit(cache=True, error_model="numpy")
+@jit
 def event_total(stat, opcount, ev_load_ops, ev_store_ops, ev_jump_ops, ev_branch_ops, core, event, now):
     """Total of PULP performance event `event` (RI5CY riscv_cs_registers.sv PCER/PCCR events) for a core so
     far; EV_TOTAL_CYCLES is pulpsim's own."""
@@ -251,7 +251,7 @@ def event_total(stat, opcount, ev_load_ops, ev_store_ops, ev_jump_ops, ev_branch
     return 0  # IMISS, RVC, ELW: no instruction cache, no compressed code, no Xpulp
 
 
-@njit(cache=True, error_model="numpy")
+@jit
 def _hpm_event_to_pulp(bit):
     """Map a CV32E40P mhpmevent bit to the PULP event index."""
     if bit <= 10:
@@ -261,7 +261,7 @@ def _hpm_event_to_pulp(bit):
     return 17 + (bit - 12)  # APU_TYPE, APU_CONT, APU_DEP, APU_WB
 
 
-@njit(cache=True, error_model="numpy")
+@jit
 def vc_enabled_total(csr, stat, opcount, evs, core, k, now):
     """(enabled, selected event total) of virtual counter k."""
     ld, st, jp, br = evs
@@ -285,7 +285,7 @@ def vc_enabled_total(csr, stat, opcount, evs, core, k, now):
     return True, event_total(stat, opcount, ld, st, jp, br, core, i, now)
 
 
-@njit(cache=True, error_model="numpy")
+@jit
 def vc_read(csr, stat, opcount, evs, vc_acc, vc_snap, core, k, now):
     en, tot = vc_enabled_total(csr, stat, opcount, evs, core, k, now)
     if en:
@@ -293,14 +293,14 @@ def vc_read(csr, stat, opcount, evs, vc_acc, vc_snap, core, k, now):
     return vc_acc[core, k]
 
 
-@njit(cache=True, error_model="numpy")
+@jit
 def vc_fold_all(csr, stat, opcount, evs, vc_acc, vc_snap, core, now):
     """Freeze every counter's value into vc_acc (before its enable conditions change)."""
     for k in range(NUM_VC):
         vc_acc[core, k] = vc_read(csr, stat, opcount, evs, vc_acc, vc_snap, core, k, now)
 
 
-@njit(cache=True, error_model="numpy")
+@jit
 def vc_resnap_all(csr, stat, opcount, evs, vc_snap, core, now):
     """Restart every counter from its folded value (after enable conditions changed)."""
     for k in range(NUM_VC):
@@ -308,13 +308,13 @@ def vc_resnap_all(csr, stat, opcount, evs, vc_snap, core, now):
         vc_snap[core, k] = tot
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@jit_inline
 def is_csr_op(op):
     return (op == OP_CSRRW or op == OP_CSRRS or op == OP_CSRRC or op == OP_CSRRWI or op == OP_CSRRSI
             or op == OP_CSRRCI)
 
 
-@njit(cache=True, error_model="numpy")
+@jit
 def csr_is_flushing(num):
     """CSRs whose access flushes the pipeline (4 cycles; CV32E40P decoder csr_status)."""
     return (num == 0x300 or num == 0x305 or num == 0x341 or num == 0x342 or num == 0x320
@@ -322,7 +322,7 @@ def csr_is_flushing(num):
             or (0xC00 <= num <= 0xC1F) or (0xC80 <= num <= 0xC9F))
 
 
-@njit(cache=True, error_model="numpy")
+@jit
 def _counter_index(num):
     """Virtual counter index and half (0 low, 1 high) of a counter CSR, or (-1, 0)."""
     if 0xB00 <= num <= 0xB1F:
@@ -338,7 +338,7 @@ def _counter_index(num):
     return -1, 0
 
 
-@njit(cache=True, error_model="numpy")
+@jit
 def csr_access(csr, stat, opcount, evs, vc_acc, vc_snap, core, hartid, num, write, wval, now):
     """Read CSR `num` and, if `write`, write `wval` to it.
 
@@ -462,7 +462,7 @@ def csr_access(csr, stat, opcount, evs, vc_acc, vc_snap, core, hartid, num, writ
 # Shared-resource arbitration (cluster.md "Timing rules")
 # ----------------------------------------------------------------------------
 
-@njit(cache=True, error_model="numpy")
+@jit
 def tree_winner(mask, counter, nmasters):
     """Winner among the masters in `mask` of the counter-steered binary tree.
 
@@ -486,7 +486,7 @@ def tree_winner(mask, counter, nmasters):
     return lo
 
 
-@njit(cache=True, error_model="numpy")
+@jit
 def pick_winner(mask, counter, nmasters, policy):
     if policy == ARB_FIXED:
         k = 0
@@ -496,7 +496,7 @@ def pick_winner(mask, counter, nmasters, policy):
     return tree_winner(mask, counter, nmasters)
 
 
-@njit(cache=True, error_model="numpy")
+@jit
 def tcdm_bank(regions, r, addr, nbanks):
     """Bank of a TCDM access (word-interleaved), or -1 for other memories."""
     if regions[r, R_KIND] == RK_PLAIN:
@@ -504,7 +504,7 @@ def tcdm_bank(regions, r, addr, nbanks):
     return ((addr - regions[r, R_BASE]) >> 2) & (nbanks - 1)
 
 
-@njit(cache=True, error_model="numpy")
+@jit
 def fetch_window(regions, pagemap, p):
     """The code-table window that holds pc `p`: (lo, hi, row_delta).
 
@@ -527,7 +527,7 @@ def fetch_window(regions, pagemap, p):
     return lo, hi, row0 - (page_va >> 2)
 
 
-@njit(cache=True, error_model="numpy")
+@jit
 def invalidate_code(code, pagemap, off, nbytes):
     """Mark the decoded words overlapping flat bytes [off, off+nbytes) stale (they were written)."""
     w = off >> 2
@@ -538,7 +538,7 @@ def invalidate_code(code, pagemap, off, nbytes):
         w += 1
 
 
-@njit(cache=True, error_model="numpy")
+@jit
 def arbitrate(code, pagemap, opflags, params, regions, xreg, pc, cyc, tim, stat, banks, shared, sched, t0,
               dma_chunk, nchunk):
     """Arbitrate TCDM banks and shared FPUs among the cores issuing in cycle t0.
@@ -663,13 +663,13 @@ def arbitrate(code, pagemap, opflags, params, regions, xreg, pc, cyc, tim, stat,
 # Hazards in decode
 # ----------------------------------------------------------------------------
 
-@njit(cache=True, error_model="numpy", inline="always")
+@jit_inline
 def _reads(code, idx, reg):
     """Whether the instruction reads unified register `reg` (never true for x0)."""
     return code[idx, _SA] == reg or code[idx, _SB] == reg or code[idx, _SC] == reg
 
 
-@njit(cache=True, error_model="numpy")
+@jit
 def jump_pcset(code, idx, op, issue, jr_held, first_id, stat, tim, c):
     """The cycle in which the controller redirects the fetch for the jump in decode (CV32E40P controller,
     DECODE state: pc_set while ~jr_stall): its first decode cycle without jr_stall. `first_id` is the cycle
@@ -691,7 +691,7 @@ def jump_pcset(code, idx, op, issue, jr_held, first_id, stat, tim, c):
     return issue, pcset
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@jit_inline
 def jump_cost(issue, pcset, links_own_rs1, stat, c):
     """Cycles from a jump's issue until its target issues.
 
@@ -710,7 +710,7 @@ def jump_cost(issue, pcset, links_own_rs1, stat, c):
     return cost
 
 
-@njit(cache=True, error_model="numpy")
+@jit
 def divider_writeback(wb_at, issue, cost, ex_busy, op, flags, mem_resp, jalr_in_decode, stat, c):
     """The FP divider's result and the instruction in EX share the ALU write port (CV32E40P ex_stage).
 
@@ -741,7 +741,7 @@ def divider_writeback(wb_at, issue, cost, ex_busy, op, flags, mem_resp, jalr_in_
     return cost, ex_busy, w, True
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@jit_inline
 def append_trace(trace, io, cycle, core, pc, word, dst, value, cost, stall, cause, tval):
     """Append one row to the trace buffer (layout: state.TR_*); return whether the buffer is now full.
 
@@ -766,7 +766,7 @@ def append_trace(trace, io, cycle, core, pc, word, dst, value, cost, stall, caus
 # The run loop
 # ----------------------------------------------------------------------------
 
-@njit(cache=True, error_model="numpy")
+@jit
 def run(code, pagemap, opflags, evs, params, regions, mem8, mem16, mem32,
         pc, xreg, freg, csr, cyc, tim, stat, opcount, vc_acc, vc_snap,
         banks, shared, sched, eu_core, eu_glob, dma_tr, dma_port, dma_glob, dma_chunk, dma_log,

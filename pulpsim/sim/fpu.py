@@ -42,8 +42,10 @@ from __future__ import annotations
 import math
 
 from llvmlite import ir
-from numba import njit, types
+from numba import types
 from numba.extending import intrinsic
+
+from .jit import jit
 
 __all__ = [
     "NX", "UF", "OF", "DZ", "NV",
@@ -141,13 +143,13 @@ def _f64_bits(typingctx, x):
 # Small helpers
 # ---------------------------------------------------------------------------
 
-@njit(cache=True, error_model="numpy")
+@jit
 def _clz32(x):
     """Leading zeros of a 32-bit value held in an int64 (32 for x == 0)."""
     return _clz64(x) - 32
 
 
-@njit(cache=True, error_model="numpy")
+@jit
 def _shift_right_jam(x, dist):
     """x >> dist, ORing every bit shifted out into bit 0 ("sticky" bit).
 
@@ -161,17 +163,17 @@ def _shift_right_jam(x, dist):
     return (x >> dist) | (1 if lost != 0 else 0)
 
 
-@njit(cache=True, error_model="numpy")
+@jit
 def _is_nan(x):
     return (x & 0x7FFFFFFF) > POS_INF
 
 
-@njit(cache=True, error_model="numpy")
+@jit
 def _is_snan(x):
     return (x & 0x7FC00000) == 0x7F800000 and (x & 0x003FFFFF) != 0
 
 
-@njit(cache=True, error_model="numpy")
+@jit
 def _nan_result(a, b):
     """RISC-V NaN "propagation": always the canonical NaN; NV if any sNaN."""
     if _is_snan(a) or _is_snan(b):
@@ -179,20 +181,20 @@ def _nan_result(a, b):
     return CANONICAL_NAN, 0
 
 
-@njit(cache=True, error_model="numpy")
+@jit
 def _pack(sign, exp, sig):
     # Addition, not OR: a significand carrying into bit 23 bumps the exponent.
     return (sign << 31) + (exp << 23) + sig
 
 
-@njit(cache=True, error_model="numpy")
+@jit
 def _norm_subnormal(frac):
     """Normalise a subnormal fraction: returns (exp, sig) with bit 23 set."""
     shift = _clz32(frac) - 8
     return 1 - shift, frac << shift
 
 
-@njit(cache=True, error_model="numpy")
+@jit
 def _round_pack(sign, exp, sig, rm):
     """SoftFloat softfloat_roundPackToF32 with after-rounding tininess.
 
@@ -234,7 +236,7 @@ def _round_pack(sign, exp, sig, rm):
     return _pack(sign, exp, sig), flags
 
 
-@njit(cache=True, error_model="numpy")
+@jit
 def _norm_round_pack(sign, exp, sig, rm):
     """SoftFloat softfloat_normRoundPackToF32: normalise sig first."""
     shift = _clz32(sig) - 1
@@ -251,7 +253,7 @@ def _norm_round_pack(sign, exp, sig, rm):
 # Float64 fast path (round-to-nearest-even only)
 # ---------------------------------------------------------------------------
 
-@njit(cache=True, error_model="numpy")
+@jit
 def _fast_operand(x):
     """True if x is a normal number or a zero (no subnormal, inf or NaN).
 
@@ -264,7 +266,7 @@ def _fast_operand(x):
     return (((x >> 23) - 1) & 0xFF) < 0xFE or (x & 0x7FFFFFFF) == 0
 
 
-@njit(cache=True, error_model="numpy")
+@jit
 def _fast_round(s, err):
     """Round the exact value s + err to binary32 (RNE) using the host FPU.
 
@@ -298,7 +300,7 @@ def _fast_round(s, err):
     return 0, 0, False
 
 
-@njit(cache=True, error_model="numpy")
+@jit
 def _two_sum(x, y):
     """Knuth's TwoSum: s = fl(x + y) and the exact error x + y - s."""
     s = x + y
@@ -311,7 +313,7 @@ def _two_sum(x, y):
 # Addition / subtraction
 # ---------------------------------------------------------------------------
 
-@njit(cache=True, error_model="numpy")
+@jit
 def _add_mags(a, b, rm):
     """SoftFloat softfloat_addMagsF32: a and b have the same sign."""
     exp_a = (a >> 23) & 0xFF
@@ -360,7 +362,7 @@ def _add_mags(a, b, rm):
     return _round_pack(sign, exp_z, sig_z, rm)
 
 
-@njit(cache=True, error_model="numpy")
+@jit
 def _sub_mags(a, b, rm):
     """SoftFloat softfloat_subMagsF32: a and b have opposite signs."""
     exp_a = (a >> 23) & 0xFF
@@ -413,7 +415,7 @@ def _sub_mags(a, b, rm):
     return _norm_round_pack(sign, exp_z, sig_x - _shift_right_jam(sig_y, exp_diff), rm)
 
 
-@njit(cache=True, error_model="numpy")
+@jit
 def _add_slow(a, b, rm):
     """Integer-only a + b (a, b already masked to 32 bits)."""
     if (a >> 31) == (b >> 31):
@@ -421,7 +423,7 @@ def _add_slow(a, b, rm):
     return _sub_mags(a, b, rm)
 
 
-@njit(cache=True, error_model="numpy")
+@jit
 def _add_fast(a, b):
     """RNE a + b on the host FPU; returns (bits, flags, ok)."""
     if not (_fast_operand(a) and _fast_operand(b)):
@@ -430,7 +432,7 @@ def _add_fast(a, b):
     return _fast_round(s, err)
 
 
-@njit(cache=True, error_model="numpy")
+@jit
 def f_add(a, b, rm):
     """fadd.s: a + b."""
     a = a & MASK32
@@ -442,7 +444,7 @@ def f_add(a, b, rm):
     return _add_slow(a, b, rm)
 
 
-@njit(cache=True, error_model="numpy")
+@jit
 def f_sub(a, b, rm):
     """fsub.s: a - b (= a + (-b); NaN signs are irrelevant on RISC-V)."""
     return f_add(a, (b & MASK32) ^ SIGN_BIT, rm)
@@ -452,7 +454,7 @@ def f_sub(a, b, rm):
 # Multiplication / division / square root
 # ---------------------------------------------------------------------------
 
-@njit(cache=True, error_model="numpy")
+@jit
 def _mul_slow(a, b, rm):
     """SoftFloat f32_mul."""
     sign = (a ^ b) >> 31
@@ -487,7 +489,7 @@ def _mul_slow(a, b, rm):
     return _round_pack(sign, exp_z, sig_z, rm)
 
 
-@njit(cache=True, error_model="numpy")
+@jit
 def _mul_fast(a, b):
     """RNE a * b on the host FPU; returns (bits, flags, ok)."""
     if not (_fast_operand(a) and _fast_operand(b)):
@@ -497,7 +499,7 @@ def _mul_fast(a, b):
     return _fast_round(_f32_bits_to_f64(a) * _f32_bits_to_f64(b), 0.0)
 
 
-@njit(cache=True, error_model="numpy")
+@jit
 def f_mul(a, b, rm):
     """fmul.s: a * b."""
     a = a & MASK32
@@ -509,7 +511,7 @@ def f_mul(a, b, rm):
     return _mul_slow(a, b, rm)
 
 
-@njit(cache=True, error_model="numpy")
+@jit
 def f_div(a, b, rm):
     """fdiv.s: a / b (SoftFloat f32_div, 64-by-32-bit division variant)."""
     a = a & MASK32
@@ -559,7 +561,7 @@ def f_div(a, b, rm):
     return _round_pack(sign, exp_z, sig_z, rm)
 
 
-@njit(cache=True, error_model="numpy")
+@jit
 def f_sqrt(a, rm):
     """fsqrt.s: square root, computed as an exact integer square root."""
     a = a & MASK32
@@ -605,7 +607,7 @@ def f_sqrt(a, rm):
 # Fused multiply-add
 # ---------------------------------------------------------------------------
 
-@njit(cache=True, error_model="numpy")
+@jit
 def _fma_slow(a, b, c, rm, neg_prod):
     """SoftFloat softfloat_mulAddF32 computing (+-(a*b)) + c, c already signed."""
     sign_a = a >> 31
@@ -701,7 +703,7 @@ def _fma_slow(a, b, c, rm, neg_prod):
     return _round_pack(sign_z, exp_z, sig_z, rm)
 
 
-@njit(cache=True, error_model="numpy")
+@jit
 def _fma_zero_prod(sign_prod, c, rm):
     """(+-0) + c: c itself, except that zeros of opposite sign cancel."""
     if (c & 0x7FFFFFFF) == 0 and (c >> 31) != sign_prod:
@@ -709,7 +711,7 @@ def _fma_zero_prod(sign_prod, c, rm):
     return c, 0
 
 
-@njit(cache=True, error_model="numpy")
+@jit
 def _fma_fast(a, b, c, neg_prod):
     """RNE (+-(a*b)) + c on the host FPU; returns (bits, flags, ok)."""
     if not (_fast_operand(a) and _fast_operand(b) and _fast_operand(c)):
@@ -721,7 +723,7 @@ def _fma_fast(a, b, c, neg_prod):
     return _fast_round(s, err)
 
 
-@njit(cache=True, error_model="numpy")
+@jit
 def f_fma(a, b, c, rm, op):
     """Fused multiply-add with a single rounding.
 
@@ -745,7 +747,7 @@ def f_fma(a, b, c, rm, op):
 # min / max / comparisons / classify
 # ---------------------------------------------------------------------------
 
-@njit(cache=True, error_model="numpy")
+@jit
 def _total_lt(a, b):
     """a < b for non-NaN a, b, with -0 < +0."""
     sign_a = a >> 31
@@ -757,7 +759,7 @@ def _total_lt(a, b):
     return a < b
 
 
-@njit(cache=True, error_model="numpy")
+@jit
 def _minmax(a, b, is_max):
     a = a & MASK32
     b = b & MASK32
@@ -775,19 +777,19 @@ def _minmax(a, b, is_max):
     return b, flags
 
 
-@njit(cache=True, error_model="numpy")
+@jit
 def f_min(a, b):
     """fmin.s (IEEE 754-2019 minimumNumber, -0 < +0)."""
     return _minmax(a, b, False)
 
 
-@njit(cache=True, error_model="numpy")
+@jit
 def f_max(a, b):
     """fmax.s (IEEE 754-2019 maximumNumber, -0 < +0)."""
     return _minmax(a, b, True)
 
 
-@njit(cache=True, error_model="numpy")
+@jit
 def f_eq(a, b):
     """feq.s: quiet comparison (NV only for signalling NaNs)."""
     a = a & MASK32
@@ -801,7 +803,7 @@ def f_eq(a, b):
     return 0, 0
 
 
-@njit(cache=True, error_model="numpy")
+@jit
 def f_lt(a, b):
     """flt.s: signalling comparison (NV for any NaN)."""
     a = a & MASK32
@@ -813,7 +815,7 @@ def f_lt(a, b):
     return (1 if _total_lt(a, b) else 0), 0
 
 
-@njit(cache=True, error_model="numpy")
+@jit
 def f_le(a, b):
     """fle.s: signalling comparison (NV for any NaN)."""
     a = a & MASK32
@@ -825,7 +827,7 @@ def f_le(a, b):
     return (1 if _total_lt(a, b) else 0), 0
 
 
-@njit(cache=True, error_model="numpy")
+@jit
 def f_class(a):
     """fclass.s: one-hot 10-bit classification mask."""
     a = a & MASK32
@@ -849,7 +851,7 @@ def f_class(a):
 # Conversions
 # ---------------------------------------------------------------------------
 
-@njit(cache=True, error_model="numpy")
+@jit
 def _to_int_sig(a):
     """Common front end of fcvt.w[u].s (SoftFloat f32_to_[u]i32).
 
@@ -871,7 +873,7 @@ def _to_int_sig(a):
     return sign, sig64
 
 
-@njit(cache=True, error_model="numpy")
+@jit
 def _round_fixed(sign, sig, rm):
     """Round the magnitude sig (12 fraction bits) to an integer.
 
@@ -891,7 +893,7 @@ def _round_fixed(sign, sig, rm):
     return z, round_bits != 0
 
 
-@njit(cache=True, error_model="numpy")
+@jit
 def f_cvt_w_s(a, rm):
     """fcvt.w.s: float -> signed 32-bit integer (saturating).
 
@@ -908,7 +910,7 @@ def f_cvt_w_s(a, rm):
     return 0x7FFFFFFF, NV  # NaN or positive overflow
 
 
-@njit(cache=True, error_model="numpy")
+@jit
 def f_cvt_wu_s(a, rm):
     """fcvt.wu.s: float -> unsigned 32-bit integer (saturating).
 
@@ -927,7 +929,7 @@ def f_cvt_wu_s(a, rm):
     return -1, NV  # NaN or positive overflow: 0xFFFFFFFF
 
 
-@njit(cache=True, error_model="numpy")
+@jit
 def f_cvt_s_w(x, rm):
     """fcvt.s.w: signed 32-bit integer -> float."""
     x = ((x & MASK32) ^ SIGN_BIT) - SIGN_BIT  # sign-extend the low 32 bits
@@ -938,7 +940,7 @@ def f_cvt_s_w(x, rm):
     return _norm_round_pack(sign, 0x9C, mag, rm)
 
 
-@njit(cache=True, error_model="numpy")
+@jit
 def f_cvt_s_wu(x, rm):
     """fcvt.s.wu: unsigned 32-bit integer (low 32 bits of x) -> float."""
     x = x & MASK32
