@@ -1,4 +1,4 @@
-"""Command-line interface: ``pulpsim run | disasm | build | plot-banks | kernel | tiling | platforms | cl``.
+"""Command-line interface: ``pulpsim run | disasm | build | plot-banks | kernel | tiling | platforms | sweep | cl``.
 
 Exit status of ``pulpsim run``: the program's exit code modulo 256, but never 0 for a nonzero code
 (see :func:`exit_status`).  User
@@ -248,6 +248,44 @@ def _cmd_tiling(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from .explore import runner, spec as spec_mod, workloads
+    if args.point:
+        point = spec_mod.load_spec(args.spec).point(args.point)
+        row = {"id": point.id, "workload": point.name, **point.params, **workloads.measure(point)}
+        for k, v in row.items():
+            print(f"{k:20} {v}")
+        return 0
+    out = Path(args.out) if args.out else None
+    table = runner.sweep(args.spec, out=out, jobs=args.jobs, scheduler=args.scheduler,
+                         retry_failed=args.retry_failed, progress=not args.quiet, plots=not args.no_plots)
+    out = out or runner.default_out(spec_mod.load_spec(args.spec))
+    failed = table.failed()
+    print(f"sweep {args.spec}: {len(table)} points, {table.ran} simulated, {table.skipped} already in {out}, "
+          f"{len(failed)} failed")
+    for r in failed:
+        print(f"  failed {r['id']} {r['workload']}: {r.get('error')}")
+    print(f"table: {out / runner.CSV}" + ("" if args.no_plots else f"; plots: {out / 'plots'}"))
+    return 0
+
+
+def _cmd_sweep_plot(args: argparse.Namespace) -> int:
+    from .explore import plots, table as table_mod
+    table = table_mod.read_table(args.results)
+    base = Path(args.results)
+    folder = base if base.is_dir() else base.parent
+    if args.x or args.y:
+        if not (args.x and args.y):
+            raise ConfigError("sweep plot: --x and --y go together")
+        target = Path(args.output) if args.output else folder / "plots" / f"{args.y}_vs_{args.x}".replace(".", "_")
+        written = plots.plot_xy(table, args.x, args.y, args.hue, target)
+    else:
+        written = plots.standard_plots(table, Path(args.output) if args.output else folder / "plots")
+    for p in written:
+        print(p)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _ArgumentParser(prog="pulpsim", description="Cycle-accurate simulator of RV32IMF PULP clusters.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_ArgumentParser)
@@ -332,6 +370,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_platforms)
 
+    p = sub.add_parser("sweep", help="run a sweep of workloads over platform parameters (docs/explore.md)",
+                       description="Run every point of SPEC.toml not yet in --out; 'pulpsim sweep plot RESULTS' "
+                                   "draws plots of a results table.")
+    p.add_argument("spec", metavar="SPEC.toml")
+    p.add_argument("--out", metavar="DIR", help="output folder (default sweep-out/<spec name>)")
+    p.add_argument("--jobs", type=int, default=None, metavar="N",
+                   help="local worker processes, or Dask workers with --scheduler local (default: CPU count)")
+    p.add_argument("--scheduler", metavar="tcp://HOST:PORT|local",
+                   help="run the points on a Dask cluster (local: a LocalCluster of --jobs workers)")
+    p.add_argument("--point", metavar="ID", help="run only this point here and print its statistics")
+    p.add_argument("--retry-failed", action="store_true", help="re-run the points recorded as failed")
+    p.add_argument("--no-plots", action="store_true", help="write the table only")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_sweep)
+
+    p = sub.add_parser("sweep-plot", prog="pulpsim sweep plot", help="plot a sweep's results (pulpsim sweep plot)")
+    p.add_argument("results", metavar="RESULTS", help="results.csv, results.jsonl or the sweep's output folder")
+    p.add_argument("--x", help="column on the x axis")
+    p.add_argument("--y", help="column on the y axis")
+    p.add_argument("--hue", help="one line per value of this column")
+    p.add_argument("-o", "--output", help="file (suffix replaced by .png and .svg) or, without --x/--y, a folder")
+    p.set_defaults(func=_cmd_sweep_plot)
+
     from .cl import cli as cl_cli
     cl_cli.add_parser(sub, _ArgumentParser)
     return parser
@@ -346,6 +407,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     if argv[:1] == ["build"]:
         argv = ["build", *_build_argv(argv[1:])]
+    if argv[:2] == ["sweep", "plot"]:
+        argv = ["sweep-plot", *argv[2:]]
     try:
         args = parser.parse_args(argv)
         if getattr(args, "max_cycles", None) is not None and args.max_cycles <= 0:
