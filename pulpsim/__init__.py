@@ -14,11 +14,9 @@ The modules of the first two are also reachable as attributes of ``pulpsim`` (``
 
 import importlib
 
-from .api import run
 from .errors import (ConfigError, CycleLimitExceeded, Deadlock, ElfError, FetchFault, GuestError, IllegalInstruction,
                      MemoryFault, PulpsimError, ToolchainError, UnhandledTrap)
 from .sim.platform import PRESETS, Platform, get_platform
-from .sim.result import CoreStats, Result
 
 __version__ = "0.1.0"
 
@@ -34,8 +32,18 @@ _SIM_MODULES = ("isa", "decode", "disasm", "fpu", "engine", "memory", "cluster",
 _WORKLOAD_MODULES = ("golden", "kernel_runner", "layers", "kernel_cli", "tileplan", "tiled", "tiling")
 
 
+#: Names that import Numba (through the simulator's compiled modules), imported on first use so that
+#: ``import pulpsim`` and the commands that do not simulate (``pulpsim build``, ``platforms``) start fast.
+_LAZY_NAMES = {"run": ".api", "Result": ".sim.result", "CoreStats": ".sim.result"}
+
+
 def __getattr__(name: str):
-    """``pulpsim.<module>`` for the modules of ``pulpsim.sim`` and ``pulpsim.workloads`` (imported on first use)."""
+    """``pulpsim.run``, ``Result`` and ``CoreStats``, and ``pulpsim.<module>`` for the modules of ``pulpsim.sim``
+    and ``pulpsim.workloads``, imported on first use."""
+    if name in _LAZY_NAMES:
+        return getattr(importlib.import_module(_LAZY_NAMES[name], __name__), name)
+    if name == "api":
+        return importlib.import_module(".api", __name__)
     if name in _SIM_MODULES:
         return importlib.import_module(f".sim.{name}", __name__)
     if name in _WORKLOAD_MODULES:

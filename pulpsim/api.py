@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import IO, Any, Mapping, Sequence
+from typing import IO, TYPE_CHECKING, Any, Mapping, Sequence
 
 from .errors import ConfigError
-from .sim.machine import Machine
 from .sim.platform import Platform, get_platform
-from .sim.result import Result, collect
-from .sim.timeline import Timeline
+
+if TYPE_CHECKING:
+    from .sim.result import Result
 
 
 def run(elf: "str | Path | Sequence[str | Path]", platform: "str | Path | Platform" = "single", *,
@@ -28,7 +28,13 @@ def run(elf: "str | Path | Sequence[str | Path]", platform: "str | Path | Platfo
     instruction trace.  Raises a :class:`pulpsim.errors.PulpsimError` subclass
     on bad input or a guest fault.
     """
+    # The simulator's modules import Numba: imported here, so that importing pulpsim stays light.
+    from .sim.machine import Machine
+    from .sim.numba_setup import load_registries
+    from .sim.result import collect
+    from .sim.timeline import Timeline
     plat = get_platform(platform, overrides, **kw)
+    load_registries()
     machine = Machine(plat, max_cycles=max_cycles)
     elves = [elf] if isinstance(elf, (str, Path)) else list(elf)
     if not elves:

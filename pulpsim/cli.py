@@ -11,6 +11,8 @@ instruction, memory fault, runaway program, unhandled trap).
 from __future__ import annotations
 
 import argparse
+import atexit
+import gc
 import json
 import sys
 from pathlib import Path
@@ -286,7 +288,13 @@ def _cmd_sweep_plot(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+#: The help line of ``pulpsim cl`` (as pulpsim.cl.cli.add_parser gives it), for the parser of the other commands.
+CL_HELP = "continual learning with quantized latent replays (run, compare, cost)"
+
+
+def build_parser(with_cl: bool = True) -> argparse.ArgumentParser:
+    """The command-line parser.  Without ``with_cl``, ``cl`` is listed but has no options of its own: building
+    them imports the continual-learning layer (a tenth of a second), which the other commands do not need."""
     parser = _ArgumentParser(prog="pulpsim", description="Cycle-accurate simulator of RV32IMF PULP clusters.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_ArgumentParser)
 
@@ -393,18 +401,41 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", help="file (suffix replaced by .png and .svg) or, without --x/--y, a folder")
     p.set_defaults(func=_cmd_sweep_plot)
 
-    from .cl import cli as cl_cli
-    cl_cli.add_parser(sub, _ArgumentParser)
+    if with_cl:
+        from .cl import cli as cl_cli
+        cl_cli.add_parser(sub, _ArgumentParser)
+    else:
+        sub.add_parser("cl", help=CL_HELP)
     return parser
+
+
+#: Commands whose process is short-lived and, once started, allocates little from Python (the simulation runs in
+#: compiled code): the cyclic garbage collector is off in their process (see :func:`_without_gc`).
+SHORT_COMMANDS = ("run", "disasm", "build", "platforms", "plot-banks")
+
+
+def _without_gc() -> None:
+    """Turn the cyclic garbage collector off for a short command's process, and leave its objects to the exit.
+
+    Starting a simulation imports numpy and Numba and loads Numba's registries: about a million long-lived
+    objects, over which the collector would run again and again (0.1 s of a 1 s warm `pulpsim run`), and once
+    more at the interpreter's exit (another 0.15 s).  :func:`atexit` hooks run before that last collection;
+    ``gc.freeze`` there moves everything into the permanent generation, which the exit's collection skips.
+    Reference counting still frees every object that is not in a cycle.
+    """
+    gc.disable()
+    atexit.register(gc.freeze)
 
 
 def main(argv: list[str] | None = None) -> int:
     from_command_line = argv is None
     argv = list(sys.argv[1:] if argv is None else argv)
+    if from_command_line and argv[:1] and argv[0] in SHORT_COMMANDS:
+        _without_gc()
     if argv[:1] == ["cl"]:
         from .cl.cli import pin_blas_threads
         pin_blas_threads(reexec=from_command_line)
-    parser = build_parser()
+    parser = build_parser(with_cl=argv[:1] == ["cl"])
     if argv[:1] == ["build"]:
         argv = ["build", *_build_argv(argv[1:])]
     if argv[:2] == ["sweep", "plot"]:
