@@ -496,7 +496,7 @@ def pick_winner(mask, counter, nmasters, policy):
     return tree_winner(mask, counter, nmasters)
 
 
-@jit
+@jit_inline
 def tcdm_bank(regions, r, addr, nbanks):
     """Bank of a TCDM access (word-interleaved), or -1 for other memories."""
     if regions[r, R_KIND] == RK_PLAIN:
@@ -504,7 +504,7 @@ def tcdm_bank(regions, r, addr, nbanks):
     return ((addr - regions[r, R_BASE]) >> 2) & (nbanks - 1)
 
 
-@jit
+@jit_inline
 def fetch_window(regions, pagemap, p):
     """The code-table window that holds pc `p`: (lo, hi, row_delta).
 
@@ -538,15 +538,54 @@ def invalidate_code(code, pagemap, off, nbytes):
         w += 1
 
 
+@jit_inline
+def access_bytes(op):
+    """Bytes moved by a load or store."""
+    if op == OP_LW or op == OP_SW or op == OP_FLW or op == OP_FSW:
+        return 4
+    if op == OP_LH or op == OP_LHU or op == OP_SH:
+        return 2
+    return 1
+
+
+@jit_inline
+def tcdm_request(code, idx, flags, xreg, k, regions, nbanks):
+    """The TCDM bank that the instruction in row `idx` of core k's code requests (-1: none)."""
+    if (flags & (OPF_LOAD | OPF_STORE)) == 0:
+        return -1
+    op = code[idx, _OP]
+    nb = access_bytes(op)
+    addr = (xreg[k, code[idx, _RS1]] + code[idx, _IMM]) & MASK32
+    r = find_region(regions, addr, nb)
+    if r < 0:
+        return -1
+    return tcdm_bank(regions, r, addr, nbanks)
+
+
+@jit_inline
+def note_request(code, idx, flags, xreg, tim, c, regions, nbanks):
+    """Record the shared resources the resolved next instruction of core c requests, for arbitration."""
+    tim[c, T_REQ_BANK] = tcdm_request(code, idx, flags, xreg, c, regions, nbanks)
+    tim[c, T_REQ_FPU] = 1 if (flags & OPF_SHARED_FPU) != 0 else 0
+    tim[c, T_REQ_ROW] = idx
+    tim[c, T_REQ_WORD] = code[idx, _WORD]
+
+
+@jit_inline
+def next_counter(value, ncores):
+    """A round-robin counter's next value (mod ncores, without a division)."""
+    value += 1
+    return 0 if value >= ncores else value
+
+
 @jit
 def arbitrate(code, pagemap, opflags, params, regions, xreg, pc, cyc, tim, stat, banks, shared, sched, t0,
               dma_chunk, nchunk):
     """Arbitrate TCDM banks and shared FPUs among the cores issuing in cycle t0.
 
-    Every core due at t0 has its hazard stalls resolved. Losers are delayed
-    by one cycle (they retry next cycle); winners are written to sched[0..n)
-    in ascending core id and their count is returned. sched[ncores..3*ncores)
-    is scratch space.
+    Every core due at t0 has its hazard stalls resolved, and its requests noted (note_request). Losers are
+    delayed by one cycle (they retry next cycle); winners are written to sched[0..n) in ascending core id and
+    their count is returned. sched[ncores..3*ncores + nfpu) is scratch space.
     """
     ncores = pc.shape[0]
     nbanks = params[P_NBANKS]
@@ -560,26 +599,23 @@ def arbitrate(code, pagemap, opflags, params, regions, xreg, pc, cyc, tim, stat,
         if tim[k, T_HALTED] != 0 or cyc[k] != t0:
             continue
         sched[n] = k
-        bank = -1
-        fpu = 0
-        lo, hi, row_delta = fetch_window(regions, pagemap, pc[k])
-        idx = (pc[k] >> 2) + row_delta   # not decoded yet: the stale row, which requests nothing
-        op = code[idx, _OP]
-        f = opflags[op]
-        if (f & (OPF_LOAD | OPF_STORE)) != 0:
-            nb = 4 if (op == OP_LW or op == OP_SW or op == OP_FLW or op == OP_FSW) else (
-                2 if (op == OP_LH or op == OP_LHU or op == OP_SH) else 1)
-            addr = (xreg[k, code[idx, _RS1]] + code[idx, _IMM]) & MASK32
-            r = find_region(regions, addr, nb)
-            if r >= 0:
-                bank = tcdm_bank(regions, r, addr, nbanks)
-                if bank >= 0 and not bank_clash:
-                    if (seen >> bank) & 1:
-                        bank_clash = True
-                    seen |= 1 << bank
-        elif (f & OPF_SHARED_FPU) != 0:
-            fpu = 1
-            nfpu_req += 1
+        row = tim[k, T_REQ_ROW]
+        if code[row, _WORD] == tim[k, T_REQ_WORD] and code[row, _OP] != OP_STALE:
+            bank = tim[k, T_REQ_BANK]
+            fpu = tim[k, T_REQ_FPU]
+        else:
+            # the instruction was written since it was resolved: what is there now requests (nothing if it is
+            # not decoded again yet: the stale row)
+            lo, hi, row_delta = fetch_window(regions, pagemap, pc[k])
+            idx = (pc[k] >> 2) + row_delta
+            f = opflags[code[idx, _OP]]
+            bank = tcdm_request(code, idx, f, xreg, k, regions, nbanks)
+            fpu = 1 if (f & OPF_SHARED_FPU) != 0 else 0
+        if bank >= 0 and not bank_clash:
+            if (seen >> bank) & 1:
+                bank_clash = True
+            seen |= 1 << bank
+        nfpu_req += fpu
         sched[ncores + n] = bank
         sched[2 * ncores + n] = fpu
         n += 1
@@ -622,30 +658,32 @@ def arbitrate(code, pagemap, opflags, params, regions, xreg, pc, cyc, tim, stat,
                     banks[b, B_CONFLICTS] += 1
 
     if nfpu > 0 and nfpu_req > 0:
-        # the k-th requesting core (ascending id) is routed to FPU k mod nfpu
-        kth = 0
-        for i in range(n):
-            if sched[2 * ncores + i] != 0:
-                tim[sched[i], T_FPU] = kth % nfpu
-                kth += 1
+        # the k-th requesting core (ascending id) is routed to FPU k mod nfpu; masks[f] = its requesters
+        masks = 3 * ncores
         if nfpu_req > nfpu:
             lost = True
-        for f in range(nfpu if nfpu_req > nfpu else 0):
-            mask = 0
-            count = 0
-            for i in range(n):
+            for f in range(nfpu):
+                sched[masks + f] = 0
+        f = 0
+        for i in range(n):
+            if sched[2 * ncores + i] != 0:
                 k = sched[i]
-                if sched[2 * ncores + i] != 0 and tim[k, T_FPU] == f:
-                    mask |= 1 << k
-                    count += 1
-            if count > 1:
-                win = pick_winner(mask, shared[U_FPU_COUNTER + f], ncores, policy if policy != ARB_NONE else ARB_TREE)
-                for k in range(ncores):
-                    if (mask >> k) & 1 and k != win:
-                        cyc[k] += 1
-                        stat[k, S_FPU_CONT] += 1
-                        tim[k, T_LAST_STALL] = S_FPU_CONT
-                        shared[U_FPU_CONFLICTS + f] += 1
+                tim[k, T_FPU] = f
+                if nfpu_req > nfpu:
+                    sched[masks + f] |= 1 << k
+                f += 1
+                if f == nfpu:
+                    f = 0
+        # FPUs with more than one requester: those that got a second one (f < nfpu_req - nfpu)
+        for f in range(min(nfpu, nfpu_req - nfpu) if nfpu_req > nfpu else 0):
+            mask = sched[masks + f]
+            win = pick_winner(mask, shared[U_FPU_COUNTER + f], ncores, policy if policy != ARB_NONE else ARB_TREE)
+            for k in range(ncores):
+                if (mask >> k) & 1 and k != win:
+                    cyc[k] += 1
+                    stat[k, S_FPU_CONT] += 1
+                    tim[k, T_LAST_STALL] = S_FPU_CONT
+                    shared[U_FPU_CONFLICTS + f] += 1
 
     for d in range(nchunk):
         dma_chunk[d, 4] = 0 if dma_chunk[d, 4] < 0 else 1
@@ -1015,6 +1053,7 @@ def run(code, pagemap, opflags, evs, params, regions, mem8, mem16, mem32,
                 resolved = True
                 tim[c, T_PCSET] = pcset
                 tim[c, T_EX_WAIT] = ex_wait
+                note_request(code, idx, flags, xreg, tim, c, regions, nbanks)
                 break
 
             cost = 1
@@ -1066,7 +1105,7 @@ def run(code, pagemap, opflags, evs, params, regions, mem8, mem16, mem32,
                     if kind != RK_PLAIN:
                         b = ((addr - regions[r, R_BASE]) >> 2) & (nbanks - 1)
                         banks[b, B_ACCESSES] += 1
-                        banks[b, B_COUNTER] = (banks[b, B_COUNTER] + 1) % ncores
+                        banks[b, B_COUNTER] = next_counter(banks[b, B_COUNTER], ncores)
                         banks[b, B_FLAG] ^= 1
                         stat[c, S_TCDM_ACCESSES] += 1
                         if kind == RK_TAS:  # test-and-set: the word becomes all ones
@@ -1128,7 +1167,7 @@ def run(code, pagemap, opflags, evs, params, regions, mem8, mem16, mem32,
                     if regions[r, R_KIND] != RK_PLAIN:
                         b = ((addr - regions[r, R_BASE]) >> 2) & (nbanks - 1)
                         banks[b, B_ACCESSES] += 1
-                        banks[b, B_COUNTER] = (banks[b, B_COUNTER] + 1) % ncores
+                        banks[b, B_COUNTER] = next_counter(banks[b, B_COUNTER], ncores)
                         banks[b, B_FLAG] ^= 1
                         stat[c, S_TCDM_ACCESSES] += 1
                     extra = misaligned_extra(addr, nb)
@@ -1359,7 +1398,7 @@ def run(code, pagemap, opflags, evs, params, regions, mem8, mem16, mem32,
                     if nfpu > 0 and (flags & OPF_SHARED_FPU) != 0:
                         f_unit = tim[c, T_FPU]
                         tim[c, T_FPU] = 0
-                        shared[U_FPU_COUNTER + f_unit] = (shared[U_FPU_COUNTER + f_unit] + 1) % ncores
+                        shared[U_FPU_COUNTER + f_unit] = next_counter(shared[U_FPU_COUNTER + f_unit], ncores)
                         shared[U_FPU_OPS + f_unit] += 1
                         stat[c, S_FPU_OPS] += 1
                     fa = freg[c, rs1]

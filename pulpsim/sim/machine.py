@@ -130,7 +130,7 @@ class Machine:
         self.vc_snap = np.zeros((n, state.NUM_VC), np.int64)
         self.banks = np.zeros((platform.tcdm.banks, state.NUM_BANK_FIELDS), np.int64)
         self.shared = np.zeros(state.NUM_SHARED, np.int64)
-        self.sched = np.zeros(3 * n, np.int64)
+        self.sched = np.zeros(3 * n + state.NUM_SHARED, np.int64)
         self.eu_core = np.zeros((n, cluster.NUM_EU_CORE), np.int64)
         self.eu_glob = np.zeros(cluster.NUM_EU_GLOB, np.int64)
         self.eu_glob[cluster.G_MUTEX:cluster.G_MUTEX + cluster.NUM_MUTEX] = -1

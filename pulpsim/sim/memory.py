@@ -8,14 +8,14 @@ is indexed: Numba does no bounds checking.
 from __future__ import annotations
 
 import numpy as np
-from .jit import jit
+from .jit import jit_inline
 
 from .state import R_BASE, R_SIZE
 
 MASK32 = 0xFFFFFFFF
 
 
-@jit
+@jit_inline
 def find_region(regions, addr, nbytes):
     """Index of the region holding [addr, addr+nbytes), or -1."""
     for r in range(regions.shape[0]):
@@ -25,7 +25,7 @@ def find_region(regions, addr, nbytes):
     return -1
 
 
-@jit
+@jit_inline
 def mem_read(mem8, mem16, mem32, off, nbytes):
     """Little-endian unsigned read of nbytes at a checked flat offset."""
     if nbytes == 4 and (off & 3) == 0:
@@ -38,7 +38,7 @@ def mem_read(mem8, mem16, mem32, off, nbytes):
     return v
 
 
-@jit
+@jit_inline
 def mem_write(mem8, mem16, mem32, off, nbytes, value):
     """Little-endian write of the low nbytes of value at a checked flat offset."""
     if nbytes == 4 and (off & 3) == 0:
@@ -50,7 +50,7 @@ def mem_write(mem8, mem16, mem32, off, nbytes, value):
             mem8[off + i] = np.uint8((value >> (8 * i)) & 0xFF)
 
 
-@jit
+@jit_inline
 def misaligned_extra(addr, nbytes):
     """Extra cycles of a misaligned access: a second bus transaction when it crosses a word."""
     return 1 if (addr & 3) + nbytes > 4 else 0

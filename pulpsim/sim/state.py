@@ -45,7 +45,11 @@ T_PCSET = 17          #: resolved next instruction, if a jump: the cycle it redi
 T_EX_WAIT = 18        #: resolved next instruction: cycles it waits in EX for the FP divider (see engine)
 T_FDIV_WB = 19        #: 1 while the FP divider's result is not written yet (T_FDIV_READY: the cycle it will be)
 T_MEM_RESP = 20       #: cycle of the (last) data response of the most recent load or store
-NUM_TIM_SLOTS = 24
+T_REQ_BANK = 21       #: resolved next instruction: the TCDM bank it requests (-1: none)
+T_REQ_FPU = 22        #: resolved next instruction: 1 if it requests a shared FPU
+T_REQ_ROW = 23        #: resolved next instruction: its row in the code table ...
+T_REQ_WORD = 24       #: ... and its word then (arbitration derives the request again if the row changed since)
+NUM_TIM_SLOTS = 28
 
 # ---- per-core statistics: stat[core, S_*] -------------------------------------
 # Extra cycles beyond the 1 cycle every instruction costs, by cause, so that
