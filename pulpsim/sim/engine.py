@@ -31,29 +31,33 @@ indexed (Numba does no bounds checking).
 from __future__ import annotations
 
 import numpy as np
-from .jit import jit, jit_inline
 
 from . import jitcache
+from .jit import jit, jit_inline
 
 jitcache.ensure_fresh()
 
 from . import fpu  # noqa: E402  (after the cache check, see pulpsim.jitcache)
 from . import cluster as cl  # noqa: E402
-from .memory import find_region, mem_read, mem_write, misaligned_extra  # noqa: E402
+from .bits import MASK32, s32  # noqa: E402
+from .timing import (fp_special, _reads, div_cycles, divider_writeback, fdiv_cycles, fsqrt_cycles, jump_cost, jump_pcset)  # noqa: E402
+from .csr import MSTATUS_FS, MSTATUS_MIE, MSTATUS_MPIE, MSTATUS_MPP, csr_access, csr_is_flushing, is_csr_op  # noqa: E402
+from .arbiter import arbitrate, next_counter, note_request  # noqa: E402
+from .memory import fetch_window, find_region, invalidate_code, mem_read, mem_write, misaligned_extra  # noqa: E402
+from .decode import F_DST, F_IMM, F_OP, F_RD, F_RM, F_RS1, F_RS2, F_RS3, F_SRC_A, F_WORD  # noqa: E402
 from .isa import (  # noqa: E402
-    OP_ADD, OP_ADDI, OP_AND, OP_ANDI, OP_AUIPC, OP_BEQ, OP_BGE, OP_BGEU, OP_BLT, OP_BLTU, OP_BNE,
-    OP_CSRRC, OP_CSRRCI, OP_CSRRS, OP_CSRRSI, OP_CSRRW, OP_CSRRWI, OP_DIV, OP_DIVU, OP_EBREAK,
-    OP_ECALL, OP_FADD_S, OP_FCLASS_S, OP_FCVT_S_W, OP_FCVT_S_WU, OP_FCVT_W_S, OP_FCVT_WU_S,
-    OP_FDIV_S, OP_FENCE, OP_FENCE_I, OP_FEQ_S, OP_FLE_S, OP_FLT_S, OP_FLW, OP_FMADD_S, OP_FMAX_S,
-    OP_FMIN_S, OP_FMSUB_S, OP_FMUL_S, OP_FMV_W_X, OP_FMV_X_W, OP_FNMADD_S, OP_FNMSUB_S,
-    OP_FSGNJ_S, OP_FSGNJN_S, OP_FSGNJX_S, OP_FSQRT_S, OP_FSUB_S, OP_FSW, OP_JAL, OP_JALR, OP_LB,
-    OP_LBU, OP_LH, OP_LHU, OP_LUI, OP_LW, OP_MRET, OP_MUL, OP_MULH, OP_MULHSU, OP_MULHU, OP_NOCODE, OP_STALE,
-    OP_OR, OP_ORI, OP_REM, OP_REMU, OP_SB, OP_SH, OP_SLL, OP_SLLI, OP_SLT, OP_SLTI, OP_SLTIU,
-    OP_SLTU, OP_SRA, OP_SRAI, OP_SRL, OP_SRLI, OP_SUB, OP_SW, OP_WFI, OP_XOR, OP_XORI,
+    OP_ADD, OP_ADDI, OP_AND, OP_ANDI, OP_AUIPC, OP_BEQ, OP_BGE, OP_BGEU, OP_BLT,
+    OP_BLTU, OP_BNE, OP_CSRRC, OP_CSRRCI, OP_CSRRS, OP_CSRRSI, OP_CSRRW, OP_CSRRWI, OP_DIV, OP_DIVU, OP_EBREAK,
+    OP_ECALL, OP_FADD_S, OP_FCLASS_S, OP_FCVT_S_W, OP_FCVT_S_WU, OP_FCVT_WU_S, OP_FCVT_W_S, OP_FDIV_S, OP_FENCE,
+    OP_FENCE_I, OP_FEQ_S, OP_FLE_S, OP_FLT_S, OP_FLW, OP_FMADD_S, OP_FMAX_S, OP_FMIN_S, OP_FMSUB_S, OP_FMUL_S,
+    OP_FMV_W_X, OP_FMV_X_W, OP_FNMADD_S, OP_FNMSUB_S, OP_FSGNJN_S, OP_FSGNJX_S, OP_FSGNJ_S, OP_FSQRT_S, OP_FSUB_S,
+    OP_FSW, OP_JAL, OP_JALR, OP_LB, OP_LBU, OP_LH, OP_LHU, OP_LUI, OP_LW, OP_MRET, OP_MUL, OP_MULH,
+    OP_MULHSU, OP_MULHU, OP_NOCODE, OP_OR, OP_ORI, OP_REM, OP_REMU, OP_SB, OP_SH, OP_SLL, OP_SLLI, OP_SLT,
+    OP_SLTI, OP_SLTIU, OP_SLTU, OP_SRA, OP_SRAI, OP_SRL, OP_SRLI, OP_STALE, OP_SUB, OP_SW, OP_WFI, OP_XOR,
+    OP_XORI,
 )
 from .state import *  # noqa: E402,F401,F403  (array layouts and constants, see pulpsim.state)
 
-MASK32 = 0xFFFFFFFF
 NO_LIMIT = 1 << 62
 
 # How the scheduler runs a core (see run()).
@@ -64,719 +68,20 @@ PH_SCHEDULE = 0
 PH_RESOLVE = 1
 PH_EXECUTE = 2
 
-# Columns of the predecoded table (pulpsim.decode).
-_OP, _RD, _RS1, _RS2, _RS3, _IMM, _RM, _SA, _SB, _SC, _DST, _WORD = range(12)
-
-# opflags[op] bits (built by pulpsim.machine from the ISA table).
-OPF_FP = 1        #: needs mstatus.FS != Off
-OPF_FPU = 2       #: an FP-unit instruction: waits while the FP divider is busy
-OPF_LOAD = 4
-OPF_STORE = 8
-OPF_BRANCH = 16
-OPF_JUMP = 32
-OPF_SHARED_FPU = 64  #: executes on an FPU (shared ones are arbitrated); not fmv, flw, fsw, fdiv, fsqrt
-OPF_ORDERED = 128    #: touches shared state (memory, devices, shared FPUs/divider): must run in cycle order
-OPF_ALU_WB = 256     #: writes an integer register through the ALU write port (not loads, not FP-unit ops)
-
-LOAD_X0 = 64  #: T_LAST_LOAD_DST of a load into x0 (no reader can depend on it, but ALU writes of x0 wait)
-
-MSTATUS_MIE = 1 << 3
-MSTATUS_MPIE = 1 << 7
-MSTATUS_MPP = 3 << 11
-MSTATUS_FS = 3 << 13
-MSTATUS_SD = 1 << 31
-MISA_RV32IMF = (1 << 30) | (1 << 8) | (1 << 12) | (1 << 5)
-# Machine information registers of CV32E40P (cv32e40p_pkg.sv: MVENDORID_BANK 0xC, MVENDORID_OFFSET 0x2,
-# MARCHID 4; cv32e40p_cs_registers.sv: mimpid = 1 with FPU=1).
-MVENDORID = (0xC << 7) | 0x2
-MARCHID = 4
-MIMPID = 1
-
-
-@jit
-def s32(v):
-    """Wrap an integer to a sign-extended 32-bit value."""
-    return ((v + 0x80000000) & MASK32) - 0x80000000
-
-
-@jit
-def clz32(v):
-    """Leading zeros of a 32-bit value (32 for 0)."""
-    v = v & MASK32
-    if v == 0:
-        return 32
-    n = 0
-    if v <= 0x0000FFFF:
-        n += 16
-        v <<= 16
-    if v <= 0x00FFFFFF:
-        n += 8
-        v <<= 8
-    if v <= 0x0FFFFFFF:
-        n += 4
-        v <<= 4
-    if v <= 0x3FFFFFFF:
-        n += 2
-        v <<= 2
-    if v <= 0x7FFFFFFF:
-        n += 1
-    return n
-
-
-@jit
-def div_cycles(signed, b):
-    """Cycles of div/rem (signed) or divu/remu, from the divisor only (CV32E40P cv32e40p_div)."""
-    if signed and b < 0:
-        return 2 + clz32(~b)
-    return 3 + clz32(b)
-
-
-@jit
-def _fp_special(bits):
-    """Zero, infinity or NaN (binary32 bits)."""
-    e = (bits >> 23) & 0xFF
-    return e == 0xFF or (e == 0 and (bits & 0x7FFFFF) == 0)
-
-
-@jit
-def _significand(bits):
-    """(significand as a 24-bit integer with its leading one at bit 23, unbiased exponent) of a finite
-    non-zero binary32; subnormals are normalised."""
-    e = (bits >> 23) & 0xFF
-    f = bits & 0x7FFFFF
-    if e == 0:
-        shift = 24 - (32 - clz32(f))
-        return f << shift, -126 - shift
-    return f | 0x800000, e - 127
-
-
-@jit
-def _trailing_zeros(v):
-    n = 0
-    while v & 1 == 0:
-        v >>= 1
-        n += 1
-    return n
-
-
-@jit
-def srt_rounds(ma, mb):
-    """SRT rounds of the divider for significands ma / mb: it stops when the partial remainder is zero, after
-    at most 15 rounds; each round gives 2 quotient bits after the first 2 rounds (T-Head fdsu:
-    pa_fdsu_srt_single.v srt_remainder_zero, pa_fdsu_ctrl.v srt_cnt_ini = 14)."""
-    s = _trailing_zeros(mb)
-    odd = mb >> s
-    if ma % odd != 0:
-        return 15  # ma / mb has no finite binary expansion
-    # ma / mb = (ma / odd) / 2^s: digits after the binary point
-    digits = max(0, s - _trailing_zeros(ma // odd))
-    return min(15, 2 + (digits + 1) // 2)
-
-
-@jit
-def fdiv_cycles(a, b):
-    """Cycles from an fdiv.s issue until the divider returns its result, from the operands (binary32 bits).
-
-    3 for a zero, infinite or NaN operand; otherwise 4 + srt_rounds + 1 more for a subnormal divisor (one
-    normalisation cycle, pa_fdsu_ctrl.v fdsu_dn_stall), with a single round when the exponent difference is
-    out of range (pa_fdsu_srt_single.v ex2_expnt_of / ex2_id_nor_srt_skip)."""
-    if _fp_special(a) or _fp_special(b):
-        return 3
-    d = 1 if ((b >> 23) & 0xFF) == 0 else 0
-    ma, ea = _significand(a)
-    mb, eb = _significand(b)
-    e = ea - eb
-    if e > 128 or e < -150:
-        return 5 + d
-    return 4 + d + srt_rounds(ma, mb)
-
-
-@jit
-def fsqrt_cycles(a, result, flags):
-    """Cycles from an fsqrt.s issue until the divider returns its result: 3 for a zero, infinite, NaN or
-    negative operand, 19 for an inexact root, 6 + ceil(m / 2) for an exact one with m fraction bits."""
-    if _fp_special(a) or (a >> 31) != 0:
-        return 3
-    if flags & 1:
-        return 19
-    frac = result & 0x7FFFFF
-    m = 0 if frac == 0 else 23 - _trailing_zeros(frac)
-    return 6 + (m + 1) // 2
-
 
 # ----------------------------------------------------------------------------
 # Counters and CSRs
 # ----------------------------------------------------------------------------
-
-@jit
-def event_total(stat, opcount, ev_load_ops, ev_store_ops, ev_jump_ops, ev_branch_ops, core, event, now):
-    """Total of PULP performance event `event` (RI5CY riscv_cs_registers.sv PCER/PCCR events) for a core so
-    far; EV_TOTAL_CYCLES is pulpsim's own."""
-    if event == 0:
-        # CYCLES counts the core's clock, which is gated while the core sleeps (event-unit wait, wfi): the
-        # PULP SDK's PI_PERF_ACTIVE_CYCLES
-        return now - stat[core, S_SLEEP]
-    if event == EV_TOTAL_CYCLES:
-        return now
-    if event == 1:
-        return stat[core, S_INSTR]
-    if event == 2:
-        return stat[core, S_LOAD_USE]
-    if event == 3:
-        return stat[core, S_JR_STALL]
-    if event == 5 or event == 6 or event == 7 or event == 8:
-        ops = ev_load_ops if event == 5 else (ev_store_ops if event == 6 else (ev_jump_ops if event == 7 else ev_branch_ops))
-        s = 0
-        for i in range(ops.shape[0]):
-            s += opcount[core, ops[i]]
-        return s
-    if event == 9:
-        return stat[core, S_BTAKEN]
-    if event == 12:
-        return stat[core, S_LD_EXT]
-    if event == 13:
-        return stat[core, S_ST_EXT]
-    if event == 14:
-        return stat[core, S_LD_EXT_CYC]
-    if event == 15:
-        return stat[core, S_ST_EXT_CYC]
-    if event == 16:
-        return stat[core, S_TCDM_CONT]
-    if event == 17:
-        return stat[core, S_FPU_OPS]     # APU_TYPE: operations sent to a shared FPU
-    if event == 18:
-        return stat[core, S_FPU_CONT]    # APU_CONT
-    if event == 19:
-        return stat[core, S_FDIV_WAIT]   # APU_DEP: waiting for an FP divide result
-    return 0  # IMISS, RVC, ELW: no instruction cache, no compressed code, no Xpulp
-
-
-@jit
-def _hpm_event_to_pulp(bit):
-    """Map a CV32E40P mhpmevent bit to the PULP event index."""
-    if bit <= 10:
-        return bit
-    if bit == 11:
-        return 11
-    return 17 + (bit - 12)  # APU_TYPE, APU_CONT, APU_DEP, APU_WB
-
-
-@jit
-def vc_enabled_total(csr, stat, opcount, evs, core, k, now):
-    """(enabled, selected event total) of virtual counter k."""
-    ld, st, jp, br = evs
-    if k == VC_MCYCLE:
-        return (csr[core, C_MCOUNTINHIBIT] & 1) == 0, now
-    if k == VC_MINSTRET:
-        return (csr[core, C_MCOUNTINHIBIT] & 4) == 0, stat[core, S_INSTR]
-    if k < 32:
-        sel = csr[core, C_MHPMEVENT + k] if k >= 3 else 0
-        if sel == 0 or (csr[core, C_MCOUNTINHIBIT] >> k) & 1:
-            return False, 0
-        tot = 0
-        for bit in range(16):
-            if (sel >> bit) & 1:
-                tot += event_total(stat, opcount, ld, st, jp, br, core, _hpm_event_to_pulp(bit), now)
-        return True, tot
-    i = k - VC_PCCR
-    en = (csr[core, C_PCMR] & 1) != 0 and ((csr[core, C_PCER] >> i) & 1) != 0
-    if not en:
-        return False, 0
-    return True, event_total(stat, opcount, ld, st, jp, br, core, i, now)
-
-
-@jit
-def vc_read(csr, stat, opcount, evs, vc_acc, vc_snap, core, k, now):
-    en, tot = vc_enabled_total(csr, stat, opcount, evs, core, k, now)
-    if en:
-        return vc_acc[core, k] + tot - vc_snap[core, k]
-    return vc_acc[core, k]
-
-
-@jit
-def vc_fold_all(csr, stat, opcount, evs, vc_acc, vc_snap, core, now):
-    """Freeze every counter's value into vc_acc (before its enable conditions change)."""
-    for k in range(NUM_VC):
-        vc_acc[core, k] = vc_read(csr, stat, opcount, evs, vc_acc, vc_snap, core, k, now)
-
-
-@jit
-def vc_resnap_all(csr, stat, opcount, evs, vc_snap, core, now):
-    """Restart every counter from its folded value (after enable conditions changed)."""
-    for k in range(NUM_VC):
-        en, tot = vc_enabled_total(csr, stat, opcount, evs, core, k, now)
-        vc_snap[core, k] = tot
-
-
-@jit_inline
-def is_csr_op(op):
-    return (op == OP_CSRRW or op == OP_CSRRS or op == OP_CSRRC or op == OP_CSRRWI or op == OP_CSRRSI
-            or op == OP_CSRRCI)
-
-
-@jit
-def csr_is_flushing(num):
-    """CSRs whose access flushes the pipeline (4 cycles; CV32E40P decoder csr_status)."""
-    return (num == 0x300 or num == 0x305 or num == 0x341 or num == 0x342 or num == 0x320
-            or (0x323 <= num <= 0x33F) or (0xB00 <= num <= 0xB1F) or (0xB80 <= num <= 0xB9F)
-            or (0xC00 <= num <= 0xC1F) or (0xC80 <= num <= 0xC9F))
-
-
-@jit
-def _counter_index(num):
-    """Virtual counter index and half (0 low, 1 high) of a counter CSR, or (-1, 0)."""
-    if 0xB00 <= num <= 0xB1F:
-        return num - 0xB00, 0
-    if 0xB80 <= num <= 0xB9F:
-        return num - 0xB80, 1
-    if 0xC00 <= num <= 0xC1F:
-        return num - 0xC00, 0
-    if 0xC80 <= num <= 0xC9F:
-        return num - 0xC80, 1
-    if 0x780 <= num <= 0x79E:
-        return VC_PCCR + (num - 0x780), 0
-    return -1, 0
-
-
-@jit
-def csr_access(csr, stat, opcount, evs, vc_acc, vc_snap, core, hartid, num, write, wval, now):
-    """Read CSR `num` and, if `write`, write `wval` to it.
-
-    Returns (ok, old value). ok is False for a CSR that does not exist or a
-    write to a read-only one (the caller raises an illegal-instruction trap).
-    """
-    k, half = _counter_index(num)
-    if k == 1 or (k >= 0 and k < 32 and num >= 0xC00 and write):
-        return False, 0  # no counter 1; user counter shadows are read-only
-    if k >= 0:
-        full = vc_read(csr, stat, opcount, evs, vc_acc, vc_snap, core, k, now)
-        if k >= VC_PCCR:
-            full &= MASK32
-        old = (full >> 32) & MASK32 if half else full & MASK32
-        if write:
-            wv = wval & MASK32
-            new = ((full & MASK32) | (wv << 32)) if half else ((full & ~MASK32) | wv)
-            if k >= VC_PCCR:
-                new &= MASK32
-            en, tot = vc_enabled_total(csr, stat, opcount, evs, core, k, now)
-            vc_acc[core, k] = new
-            # mcycle and minstret load the written value instead of counting the write's own cycle /
-            # instruction (CV32E40P cs_registers: mhpmcounter_write_lower/upper)
-            vc_snap[core, k] = tot + 1 if (k == VC_MCYCLE or k == VC_MINSTRET) else tot
-        return True, s32(old)
-    if num == 0x79F:  # PCCR "all": write sets every PULP counter
-        if write:
-            for i in range(31):
-                en, tot = vc_enabled_total(csr, stat, opcount, evs, core, VC_PCCR + i, now)
-                vc_acc[core, VC_PCCR + i] = wval & MASK32
-                vc_snap[core, VC_PCCR + i] = tot
-        return True, 0
-    if (num >> 10) == 3 and write and num != 0xCC0 and num != 0xCC1:
-        return False, 0  # read-only CSR space (PULP's PCER/PCMR live there but are writable)
-    if num <= 0x003 and (csr[core, C_MSTATUS] & MSTATUS_FS) == 0:
-        return False, 0  # fflags/frm/fcsr are FP state: illegal while the FPU is off
-    if num <= 0x003 and write:
-        csr[core, C_MSTATUS] |= MSTATUS_FS  # FP state modified: FS = Dirty
-    old = 0
-    if num == 0x001:
-        old = csr[core, C_FFLAGS]
-        if write:
-            csr[core, C_FFLAGS] = wval & 0x1F
-    elif num == 0x002:
-        old = csr[core, C_FRM]
-        if write:
-            csr[core, C_FRM] = wval & 0x7
-    elif num == 0x003:
-        old = (csr[core, C_FRM] << 5) | csr[core, C_FFLAGS]
-        if write:
-            csr[core, C_FFLAGS] = wval & 0x1F
-            csr[core, C_FRM] = (wval >> 5) & 0x7
-    elif num == 0x300:
-        ms = csr[core, C_MSTATUS]
-        old = ms | (MSTATUS_SD if (ms & MSTATUS_FS) == MSTATUS_FS else 0)
-        if write:
-            csr[core, C_MSTATUS] = (wval & (MSTATUS_MIE | MSTATUS_MPIE | MSTATUS_FS)) | MSTATUS_MPP
-    elif num == 0x301:
-        old = MISA_RV32IMF
-    elif num == 0x304:
-        old = csr[core, C_MIE]
-        if write:
-            csr[core, C_MIE] = wval & MASK32
-    elif num == 0x305:
-        old = csr[core, C_MTVEC]
-        if write:
-            csr[core, C_MTVEC] = wval & 0xFFFFFFFD  # MODE 0 (direct) or 1 (vectored)
-    elif num == 0x340:
-        old = csr[core, C_MSCRATCH]
-        if write:
-            csr[core, C_MSCRATCH] = wval & MASK32
-    elif num == 0x341:
-        old = csr[core, C_MEPC]
-        if write:
-            csr[core, C_MEPC] = wval & 0xFFFFFFFC
-    elif num == 0x342:
-        old = csr[core, C_MCAUSE]
-        if write:
-            csr[core, C_MCAUSE] = wval & MASK32
-    elif num == 0x343:
-        old = csr[core, C_MTVAL]
-        if write:
-            csr[core, C_MTVAL] = wval & MASK32
-    elif num == 0x344:
-        old = 0  # mip: no interrupt sources
-    elif num == 0x320 or 0x323 <= num <= 0x33F or num == 0xCC0 or num == 0xCC1:
-        if num == 0x320:
-            old = csr[core, C_MCOUNTINHIBIT]
-        elif num == 0xCC0:
-            old = csr[core, C_PCER]
-        elif num == 0xCC1:
-            old = csr[core, C_PCMR]
-        else:
-            old = csr[core, C_MHPMEVENT + (num - 0x320)]
-        if write:
-            vc_fold_all(csr, stat, opcount, evs, vc_acc, vc_snap, core, now)
-            if num == 0x320:
-                csr[core, C_MCOUNTINHIBIT] = wval & 0xFFFFFFFD
-            elif num == 0xCC0:
-                csr[core, C_PCER] = wval & MASK32
-            elif num == 0xCC1:
-                csr[core, C_PCMR] = wval & 3
-            else:
-                csr[core, C_MHPMEVENT + (num - 0x320)] = wval & 0xFFFF
-            vc_resnap_all(csr, stat, opcount, evs, vc_snap, core, now)
-    elif num == 0xF11:
-        old = MVENDORID
-    elif num == 0xF12:
-        old = MARCHID
-    elif num == 0xF13:
-        old = MIMPID
-    elif num == 0xF14 or num == 0x014:  # mhartid (and PULP's uhartid)
-        old = hartid
-    else:
-        return False, 0
-    return True, s32(old)
-
 
 
 # ----------------------------------------------------------------------------
 # Shared-resource arbitration (cluster.md "Timing rules")
 # ----------------------------------------------------------------------------
 
-@jit
-def tree_winner(mask, counter, nmasters):
-    """Winner among the masters in `mask` of the counter-steered binary tree.
-
-    Masters 0..nmasters-1 are padded to a power of two; the root uses the
-    counter's MSB, the leaves its LSB; when both subtrees request, the
-    higher-index one wins iff that counter bit is 1.
-    """
-    levels = 0
-    while (1 << levels) < nmasters:
-        levels += 1
-    lo = 0
-    size = 1 << levels
-    for j in range(levels):
-        half = size >> 1
-        sub = (1 << half) - 1
-        left = ((mask >> lo) & sub) != 0
-        right = ((mask >> (lo + half)) & sub) != 0
-        if right and (not left or ((counter >> (levels - 1 - j)) & 1) == 1):
-            lo += half
-        size = half
-    return lo
-
-
-@jit
-def pick_winner(mask, counter, nmasters, policy):
-    if policy == ARB_FIXED:
-        k = 0
-        while (mask >> k) & 1 == 0:
-            k += 1
-        return k
-    return tree_winner(mask, counter, nmasters)
-
-
-@jit_inline
-def tcdm_bank(regions, r, addr, nbanks):
-    """Bank of a TCDM access (word-interleaved), or -1 for other memories."""
-    if regions[r, R_KIND] == RK_PLAIN:
-        return -1
-    return ((addr - regions[r, R_BASE]) >> 2) & (nbanks - 1)
-
-
-@jit_inline
-def fetch_window(regions, pagemap, p):
-    """The code-table window that holds pc `p`: (lo, hi, row_delta).
-
-    For every word-aligned p' in [lo, hi) the instruction at p' is row (p' >> 2) + row_delta of
-    the code table; the window is one decoded page of one region. An unmapped or misaligned p
-    gets a one-word window on the fetch-fault row, a p whose page is not decoded yet a one-word
-    window on the stale row (the engine returns ST_DECODE there).
-    """
-    r = find_region(regions, p, 4)
-    if r < 0 or (p & 3) != 0:
-        return p, p + 4, CODE_ROW_NOCODE - (p >> 2)
-    base = regions[r, R_BASE]
-    off = p - base + regions[r, R_OFFSET]
-    row0 = pagemap[off >> CODE_PAGE_SHIFT]
-    if row0 < 0:
-        return p, p + 4, CODE_ROW_STALE - (p >> 2)
-    page_va = p - (off & (CODE_PAGE_BYTES - 1))
-    lo = max(base, page_va)
-    hi = min(base + regions[r, R_SIZE], page_va + CODE_PAGE_BYTES)
-    return lo, hi, row0 - (page_va >> 2)
-
-
-@jit
-def invalidate_code(code, pagemap, off, nbytes):
-    """Mark the decoded words overlapping flat bytes [off, off+nbytes) stale (they were written)."""
-    w = off >> 2
-    while w <= (off + nbytes - 1) >> 2:
-        row0 = pagemap[w >> (CODE_PAGE_SHIFT - 2)]
-        if row0 >= 0:
-            code[row0 + (w & (CODE_PAGE_WORDS - 1)), _OP] = OP_STALE
-        w += 1
-
-
-@jit_inline
-def access_bytes(op):
-    """Bytes moved by a load or store."""
-    if op == OP_LW or op == OP_SW or op == OP_FLW or op == OP_FSW:
-        return 4
-    if op == OP_LH or op == OP_LHU or op == OP_SH:
-        return 2
-    return 1
-
-
-@jit_inline
-def tcdm_request(code, idx, flags, xreg, k, regions, nbanks):
-    """The TCDM bank that the instruction in row `idx` of core k's code requests (-1: none)."""
-    if (flags & (OPF_LOAD | OPF_STORE)) == 0:
-        return -1
-    op = code[idx, _OP]
-    nb = access_bytes(op)
-    addr = (xreg[k, code[idx, _RS1]] + code[idx, _IMM]) & MASK32
-    r = find_region(regions, addr, nb)
-    if r < 0:
-        return -1
-    return tcdm_bank(regions, r, addr, nbanks)
-
-
-@jit_inline
-def note_request(code, idx, flags, xreg, tim, c, regions, nbanks):
-    """Record the shared resources the resolved next instruction of core c requests, for arbitration."""
-    tim[c, T_REQ_BANK] = tcdm_request(code, idx, flags, xreg, c, regions, nbanks)
-    tim[c, T_REQ_FPU] = 1 if (flags & OPF_SHARED_FPU) != 0 else 0
-    tim[c, T_REQ_ROW] = idx
-    tim[c, T_REQ_WORD] = code[idx, _WORD]
-
-
-@jit_inline
-def next_counter(value, ncores):
-    """A round-robin counter's next value (mod ncores, without a division)."""
-    value += 1
-    return 0 if value >= ncores else value
-
-
-@jit
-def arbitrate(code, pagemap, opflags, params, regions, xreg, pc, cyc, tim, stat, banks, shared, sched, t0,
-              dma_chunk, nchunk):
-    """Arbitrate TCDM banks and shared FPUs among the cores issuing in cycle t0.
-
-    Every core due at t0 has its hazard stalls resolved, and its requests noted (note_request). Losers are
-    delayed by one cycle (they retry next cycle); winners are written to sched[0..n) in ascending core id and
-    their count is returned. sched[ncores..3*ncores + nfpu) is scratch space.
-    """
-    ncores = pc.shape[0]
-    nbanks = params[P_NBANKS]
-    policy = params[P_ARBITRATION]
-    nfpu = params[P_NFPU]
-    n = 0
-    seen = 0          # banks requested so far (bit b), to detect conflicts cheaply
-    bank_clash = nbanks > 62
-    nfpu_req = 0
-    for k in range(ncores):
-        if tim[k, T_HALTED] != 0 or cyc[k] != t0:
-            continue
-        sched[n] = k
-        row = tim[k, T_REQ_ROW]
-        if code[row, _WORD] == tim[k, T_REQ_WORD] and code[row, _OP] != OP_STALE:
-            bank = tim[k, T_REQ_BANK]
-            fpu = tim[k, T_REQ_FPU]
-        else:
-            # the instruction was written since it was resolved: what is there now requests (nothing if it is
-            # not decoded again yet: the stale row)
-            lo, hi, row_delta = fetch_window(regions, pagemap, pc[k])
-            idx = (pc[k] >> 2) + row_delta
-            f = opflags[code[idx, _OP]]
-            bank = tcdm_request(code, idx, f, xreg, k, regions, nbanks)
-            fpu = 1 if (f & OPF_SHARED_FPU) != 0 else 0
-        if bank >= 0 and not bank_clash:
-            if (seen >> bank) & 1:
-                bank_clash = True
-            seen |= 1 << bank
-        nfpu_req += fpu
-        sched[ncores + n] = bank
-        sched[2 * ncores + n] = fpu
-        n += 1
-
-    for d in range(nchunk):
-        dma_chunk[d, 4] = 0
-        b = dma_chunk[d, 3]
-        if b >= 0 and (b > 62 or (seen >> b) & 1):
-            bank_clash = True
-    lost = False
-    if policy != ARB_NONE and bank_clash:
-        lost = True
-        for i in range(n):
-            b = sched[ncores + i]
-            if b < 0:
-                continue
-            mask = 0
-            count = 0
-            for j in range(i, n):
-                if sched[ncores + j] == b:
-                    mask |= 1 << sched[j]
-                    count += 1
-                    if j > i:
-                        sched[ncores + j] = -1  # handled with i
-            win = sched[i]
-            if count > 1:
-                win = pick_winner(mask, banks[b, B_COUNTER], ncores, policy)
-            # the cores' winner against the DMA (second channel): the DMA wins iff the bank's flag is 1
-            for d in range(nchunk):
-                if dma_chunk[d, 3] == b:
-                    if banks[b, B_FLAG] == 1:
-                        win = -1
-                    else:
-                        dma_chunk[d, 4] = -1  # lost
-            for k in range(ncores):
-                if (mask >> k) & 1 and k != win:
-                    cyc[k] += 1
-                    stat[k, S_TCDM_CONT] += 1
-                    tim[k, T_LAST_STALL] = S_TCDM_CONT
-                    banks[b, B_CONFLICTS] += 1
-
-    if nfpu > 0 and nfpu_req > 0:
-        # the k-th requesting core (ascending id) is routed to FPU k mod nfpu; masks[f] = its requesters
-        masks = 3 * ncores
-        if nfpu_req > nfpu:
-            lost = True
-            for f in range(nfpu):
-                sched[masks + f] = 0
-        f = 0
-        for i in range(n):
-            if sched[2 * ncores + i] != 0:
-                k = sched[i]
-                tim[k, T_FPU] = f
-                if nfpu_req > nfpu:
-                    sched[masks + f] |= 1 << k
-                f += 1
-                if f == nfpu:
-                    f = 0
-        # FPUs with more than one requester: those that got a second one (f < nfpu_req - nfpu)
-        for f in range(min(nfpu, nfpu_req - nfpu) if nfpu_req > nfpu else 0):
-            mask = sched[masks + f]
-            win = pick_winner(mask, shared[U_FPU_COUNTER + f], ncores, policy if policy != ARB_NONE else ARB_TREE)
-            for k in range(ncores):
-                if (mask >> k) & 1 and k != win:
-                    cyc[k] += 1
-                    stat[k, S_FPU_CONT] += 1
-                    tim[k, T_LAST_STALL] = S_FPU_CONT
-                    shared[U_FPU_CONFLICTS + f] += 1
-
-    for d in range(nchunk):
-        dma_chunk[d, 4] = 0 if dma_chunk[d, 4] < 0 else 1
-    if not lost:
-        return n
-    m = 0
-    for i in range(n):
-        k = sched[i]
-        if cyc[k] == t0:
-            sched[m] = k
-            m += 1
-    return m
 
 # ----------------------------------------------------------------------------
 # Hazards in decode
 # ----------------------------------------------------------------------------
-
-@jit_inline
-def _reads(code, idx, reg):
-    """Whether the instruction reads unified register `reg` (never true for x0)."""
-    return code[idx, _SA] == reg or code[idx, _SB] == reg or code[idx, _SC] == reg
-
-
-@jit
-def jump_pcset(code, idx, op, issue, jr_held, first_id, stat, tim, c):
-    """The cycle in which the controller redirects the fetch for the jump in decode (CV32E40P controller,
-    DECODE state: pc_set while ~jr_stall): its first decode cycle without jr_stall. `first_id` is the cycle
-    it entered decode (earlier than its issue while the instruction before it was busy in EX), `jr_held`
-    whether the load-use / ALU-result jr_stall already held it until `issue`. A jalr is also held when a
-    load writing its rs1 is in write-back in its first decode cycle (jr_stall's write-back term).
-    Returns (issue, pcset)."""
-    if jr_held:
-        return issue, issue
-    pcset = first_id
-    ra = code[idx, _SA]
-    if op == OP_JALR and ra != 0 and ((tim[c, T_LD1_DST] == ra and tim[c, T_LD1_WB] == first_id)
-                                      or (tim[c, T_LD2_DST] == ra and tim[c, T_LD2_WB] == first_id)):
-        pcset = first_id + 1
-        if issue < pcset:
-            stat[c, S_JR_STALL] += pcset - issue
-            tim[c, T_LAST_STALL] = S_JR_STALL
-            issue = pcset
-    return issue, pcset
-
-
-@jit_inline
-def jump_cost(issue, pcset, links_own_rs1, stat, c):
-    """Cycles from a jump's issue until its target issues.
-
-    The controller redirects the fetch at `pcset` (its first cycle in decode without jr_stall, even while
-    the jump itself cannot leave decode), and the target reaches decode 2 cycles later: 2 cycles for a jump
-    that issues as soon as it is decoded, 1 for a jump held in decode by a busy EX stage (CV32E40P
-    controller, DECODE state: jump_in_dec, pc_set, jump_done_q). A jalr that links into its own rs1 (the
-    usual `auipc ra; jalr ra, off(ra)` far call) costs 1 more: the decode register still holds it after it
-    issued, and jr_stall on that stale copy (the jalr in EX writes its rs1) holds the target 1 cycle.
-    """
-    cost = max(pcset + 2, issue + 1) - issue
-    stat[c, S_JUMP] += cost - 1
-    if links_own_rs1:
-        cost += 1
-        stat[c, S_JR_STALL] += 1
-    return cost
-
-
-@jit
-def divider_writeback(wb_at, issue, cost, ex_busy, op, flags, mem_resp, jalr_in_decode, stat, c):
-    """The FP divider's result and the instruction in EX share the ALU write port (CV32E40P ex_stage).
-
-    The instruction is in EX from the cycle after its issue for 1 + ex_busy cycles. The divider's result
-    is written in cycle `wb_at` unless the write is postponed (apu_rvalid_q) in that cycle: during both
-    phases of a misaligned access, while a mulh is past its first cycle (mulh_active), when an ALU-port
-    writer is in EX while a data response arrives (`mem_resp`) or while a jalr sits in decode. When the
-    result is written while an ALU-port writer is in its last EX cycle, that writer stalls 1 cycle
-    (wb_contention holds ex_ready low, and with it the decode stage: after a jal the target also waits).
-    Returns (cost, ex_busy, write cycle, still pending).
-    """
-    ex_start = issue + 1
-    ex_end = ex_start + ex_busy
-    if wb_at < ex_start:
-        return cost, ex_busy, wb_at, False  # written while EX held no instruction
-    alu = (flags & OPF_ALU_WB) != 0
-    mulh = op == OP_MULH or op == OP_MULHSU or op == OP_MULHU
-    misaligned = ex_busy > 0 and (flags & (OPF_LOAD | OPF_STORE)) != 0
-    w = wb_at
-    while w <= ex_end:
-        if misaligned or (mulh and w > ex_start) or (alu and (w == mem_resp or jalr_in_decode)):
-            w += 1
-            continue
-        if alu and w == ex_end:
-            stat[c, S_WB_CLASH] += 1
-            return cost + 1, ex_busy + 1, w, False
-        return cost, ex_busy, w, False
-    return cost, ex_busy, w, True
 
 
 @jit_inline
@@ -979,7 +284,7 @@ def run(code, pagemap, opflags, evs, params, regions, mem8, mem16, mem32,
             if p < f_lo or p >= f_hi:
                 f_lo, f_hi, f_row = fetch_window(regions, pagemap, p)
             idx = (p >> 2) + f_row
-            op = code[idx, _OP]
+            op = code[idx, F_OP]
             if op == OP_STALE:
                 status = ST_DECODE
                 io[IO_CORE] = c
@@ -1009,12 +314,12 @@ def run(code, pagemap, opflags, evs, params, regions, mem8, mem16, mem32,
                             stat[c, S_JR_STALL] += 1
                             tim[c, T_LAST_STALL] = S_JR_STALL
                             jr_held = True
-                    elif (flags & OPF_ALU_WB) != 0 and code[idx, _RD] == (0 if last_load == LOAD_X0 else last_load):
+                    elif (flags & OPF_ALU_WB) != 0 and code[idx, F_RD] == (0 if last_load == LOAD_X0 else last_load):
                         # the write-after-write term: only for writers of the ALU port, x0 included
                         issue += 1
                         stat[c, S_LOAD_USE] += 1
                         tim[c, T_LAST_STALL] = S_LOAD_USE
-                elif op == OP_JALR and last_alu != 0 and code[idx, _SA] == last_alu:
+                elif op == OP_JALR and last_alu != 0 and code[idx, F_SRC_A] == last_alu:
                     # rs1 is the ALU result of the instruction in EX
                     issue += 1
                     stat[c, S_JR_STALL] += 1
@@ -1025,7 +330,7 @@ def run(code, pagemap, opflags, evs, params, regions, mem8, mem16, mem32,
             if fdiv_dst != 0:
                 # an FP divide is in flight (or writes back this cycle)
                 wait_until = issue
-                dep = _reads(code, idx, fdiv_dst) or code[idx, _DST] == fdiv_dst
+                dep = _reads(code, idx, fdiv_dst) or code[idx, F_DST] == fdiv_dst
                 # (fdiv_ready is the cycle the result is written: an FP-unit instruction arriving in EX then
                 # still waits that cycle, apu_disp stall_type while active)
                 if (flags & OPF_FPU) != 0 or dep:
@@ -1062,10 +367,10 @@ def run(code, pagemap, opflags, evs, params, regions, mem8, mem16, mem32,
             new_load = 0
             trap_cause = -1
             trap_val = 0
-            rd = code[idx, _RD]
-            rs1 = code[idx, _RS1]
-            rs2 = code[idx, _RS2]
-            imm = np.int64(code[idx, _IMM])
+            rd = code[idx, F_RD]
+            rs1 = code[idx, F_RS1]
+            rs2 = code[idx, F_RS2]
+            imm = np.int64(code[idx, F_IMM])
 
             # ---- execute
             if op == OP_ADDI:
@@ -1079,7 +384,7 @@ def run(code, pagemap, opflags, evs, params, regions, mem8, mem16, mem32,
                     poff = cl.periph_offset(addr, params)
                     pst = cl.PS_UNMAPPED
                     if poff >= 0 and nb == 4 and (addr & 3) == 0 and op != OP_FLW:
-                        pst, v, pcost, pwake = cl.periph_load(poff, c, issue, code[idx, _DST], p, eu_core, eu_glob,
+                        pst, v, pcost, pwake = cl.periph_load(poff, c, issue, code[idx, F_DST], p, eu_core, eu_glob,
                                                               dma_tr, dma_port, dma_glob, cyc, tim, xreg, freg,
                                                               stat, params)
                         if pst == cl.PS_DONE:
@@ -1087,7 +392,7 @@ def run(code, pagemap, opflags, evs, params, regions, mem8, mem16, mem32,
                                 xreg[c, rd] = s32(v)
                             cost = pcost
                             stat[c, S_PERIPH] += pcost - 1
-                            new_load = code[idx, _DST]
+                            new_load = code[idx, F_DST]
                             if pwake - 1 < limit:
                                 # another agent is due then: run ahead of it by runahead cycles at most
                                 limit = pwake - 1
@@ -1115,11 +420,11 @@ def run(code, pagemap, opflags, evs, params, regions, mem8, mem16, mem32,
                         ms = csr[c, C_MSTATUS]
                         if (ms & MSTATUS_FS) == 0:
                             trap_cause = CAUSE_ILLEGAL
-                            trap_val = code[idx, _WORD] & MASK32
+                            trap_val = code[idx, F_WORD] & MASK32
                         else:
                             csr[c, C_MSTATUS] = ms | MSTATUS_FS
                             freg[c, rd] = v
-                            new_load = code[idx, _DST]
+                            new_load = code[idx, F_DST]
                     else:
                         if op == OP_LW:
                             v = s32(v)
@@ -1129,7 +434,7 @@ def run(code, pagemap, opflags, evs, params, regions, mem8, mem16, mem32,
                             v = ((v + 0x8000) & 0xFFFF) - 0x8000
                         if rd != 0:
                             xreg[c, rd] = v
-                        new_load = code[idx, _DST] if rd != 0 else LOAD_X0
+                        new_load = code[idx, F_DST] if rd != 0 else LOAD_X0
                     if trap_cause < 0:
                         extra = misaligned_extra(addr, nb)
                         if extra:
@@ -1154,7 +459,7 @@ def run(code, pagemap, opflags, evs, params, regions, mem8, mem16, mem32,
                 if op == OP_FSW:
                     if (csr[c, C_MSTATUS] & MSTATUS_FS) == 0:
                         trap_cause = CAUSE_ILLEGAL
-                        trap_val = code[idx, _WORD] & MASK32
+                        trap_val = code[idx, F_WORD] & MASK32
                     v = freg[c, rs2]
                 else:
                     v = xreg[c, rs2]
@@ -1254,7 +559,7 @@ def run(code, pagemap, opflags, evs, params, regions, mem8, mem16, mem32,
                         cost = 3
                         stat[c, S_BRANCH] += 2
                         stat[c, S_BTAKEN] += 1
-                        if issue + 1 < fdiv_ready + 2 and p + 4 < f_hi and is_csr_op(code[idx + 1, _OP]):
+                        if issue + 1 < fdiv_ready + 2 and p + 4 < f_hi and is_csr_op(code[idx + 1, F_OP]):
                             # the killed CSR instruction behind the branch stays in decode, where its
                             # csr_apu_stall (not gated by instr_valid) holds the fetch until the divider is free
                             cost = fdiv_ready + 2 - issue
@@ -1387,12 +692,12 @@ def run(code, pagemap, opflags, evs, params, regions, mem8, mem16, mem32,
             elif (flags & OPF_FP) != 0:
                 # ---- F extension (flw/fsw are handled with the loads/stores)
                 ms = csr[c, C_MSTATUS]
-                rmode = code[idx, _RM]
+                rmode = code[idx, F_RM]
                 if rmode == 7:
                     rmode = csr[c, C_FRM]
                 if (ms & MSTATUS_FS) == 0 or rmode > 4:
                     trap_cause = CAUSE_ILLEGAL
-                    trap_val = code[idx, _WORD] & MASK32
+                    trap_val = code[idx, F_WORD] & MASK32
                 else:
                     csr[c, C_MSTATUS] = ms | MSTATUS_FS
                     if nfpu > 0 and (flags & OPF_SHARED_FPU) != 0:
@@ -1407,7 +712,7 @@ def run(code, pagemap, opflags, evs, params, regions, mem8, mem16, mem32,
                     res = 0
                     if op == OP_FMADD_S or op == OP_FMSUB_S or op == OP_FNMSUB_S or op == OP_FNMADD_S:
                         fma_op = 0 if op == OP_FMADD_S else (1 if op == OP_FMSUB_S else (2 if op == OP_FNMSUB_S else 3))
-                        res, fl = fpu.f_fma(fa, fb, freg[c, code[idx, _RS3]], rmode, fma_op)
+                        res, fl = fpu.f_fma(fa, fb, freg[c, code[idx, F_RS3]], rmode, fma_op)
                         freg[c, rd] = res
                     elif op == OP_FADD_S:
                         res, fl = fpu.f_add(fa, fb, rmode)
@@ -1435,14 +740,14 @@ def run(code, pagemap, opflags, evs, params, regions, mem8, mem16, mem32,
                             shared[U_DIV_FREE] = fdiv_ready
                         elif op == OP_FDIV_S:
                             fdiv_ready = issue + fdiv_cycles(fa, fb)
-                            if ((fb >> 23) & 0xFF) == 0 and (fb & 0x7FFFFF) != 0 and not _fp_special(fa):
+                            if ((fb >> 23) & 0xFF) == 0 and (fb & 0x7FFFFF) != 0 and not fp_special(fa):
                                 # a subnormal divisor also holds the pipeline one cycle at the issue
                                 cost = 2
                                 ex_busy = 1
                                 stat[c, S_FDIV_WAIT] += 1
                         else:
                             fdiv_ready = issue + fsqrt_cycles(fa, res, fl)
-                        fdiv_dst = code[idx, _DST]
+                        fdiv_dst = code[idx, F_DST]
                         fdiv_wb = 1
                     elif op == OP_FSGNJ_S:
                         freg[c, rd] = (fa & 0x7FFFFFFF) | (fb & 0x80000000)
@@ -1514,7 +819,7 @@ def run(code, pagemap, opflags, evs, params, regions, mem8, mem16, mem32,
                             io[IO_REGION_N] = n + 1
                 if not ok:
                     trap_cause = CAUSE_ILLEGAL
-                    trap_val = code[idx, _WORD] & MASK32
+                    trap_val = code[idx, F_WORD] & MASK32
                 else:
                     if rd != 0:
                         xreg[c, rd] = old
@@ -1546,14 +851,14 @@ def run(code, pagemap, opflags, evs, params, regions, mem8, mem16, mem32,
                 trap_val = p
             else:  # OP_ILLEGAL
                 trap_cause = CAUSE_ILLEGAL
-                trap_val = code[idx, _WORD] & MASK32
+                trap_val = code[idx, F_WORD] & MASK32
 
             # ---- exceptions
             if trap_cause >= 0:
                 stat[c, S_TRAPS] += 1
                 if tracing:
                     # the trapping instruction, with its cause, before the handler's first instruction
-                    full = append_trace(trace, io, issue, c, p, code[idx, _WORD] if op != OP_NOCODE else 0, 0, 0,
+                    full = append_trace(trace, io, issue, c, p, code[idx, F_WORD] if op != OP_NOCODE else 0, 0, 0,
                                         trap_cycles, tim[c, T_LAST_STALL], trap_cause + 1, trap_val)
                     if full and status == ST_BUDGET:
                         status = ST_TRACE_FULL
@@ -1581,7 +886,7 @@ def run(code, pagemap, opflags, evs, params, regions, mem8, mem16, mem32,
                 if fdiv_wb != 0:
                     # a jalr in decode: the next one, or the jalr itself (its stale copy stays in decode)
                     jalr_in_dec = (op == OP_JALR and cost >= 2) or (
-                        npc == p + 4 and npc < f_hi and code[idx + 1, _OP] == OP_JALR)
+                        npc == p + 4 and npc < f_hi and code[idx + 1, F_OP] == OP_JALR)
                     cost, ex_busy, fdiv_ready, pending = divider_writeback(fdiv_ready, issue, cost, ex_busy, op, flags,
                                                                            tim[c, T_MEM_RESP], jalr_in_dec, stat, c)
                     fdiv_wb = 1 if pending else 0
@@ -1592,17 +897,17 @@ def run(code, pagemap, opflags, evs, params, regions, mem8, mem16, mem32,
                 last_load = new_load
                 # a jump's link is no ALU result in EX by the time its target is decoded, unless the target
                 # follows it right away (a jump held in decode)
-                last_alu = code[idx, _DST] if (new_load == 0 and code[idx, _DST] < 32
+                last_alu = code[idx, F_DST] if (new_load == 0 and code[idx, F_DST] < 32
                                                and ((flags & OPF_JUMP) == 0 or cost == 1)) else 0
                 tim[c, T_ID_EARLY] = ex_busy + ex_wait
                 if (flags & OPF_LOAD) != 0 and op != OP_FLW:
                     tim[c, T_LD2_DST] = tim[c, T_LD1_DST]
                     tim[c, T_LD2_WB] = tim[c, T_LD1_WB]
-                    tim[c, T_LD1_DST] = code[idx, _DST]
+                    tim[c, T_LD1_DST] = code[idx, F_DST]
                     tim[c, T_LD1_WB] = issue + cost + 1  # with a 1-cycle memory: data back the cycle after EX
                 if tracing:
-                    d = code[idx, _DST]
-                    if append_trace(trace, io, issue, c, p, code[idx, _WORD], d,
+                    d = code[idx, F_DST]
+                    if append_trace(trace, io, issue, c, p, code[idx, F_WORD], d,
                                     freg[c, d - 32] if d >= 32 else xreg[c, d], cost,
                                     tim[c, T_LAST_STALL] | (TR_PARKED if sleeping else 0), 0, 0):
                         status = ST_TRACE_FULL

@@ -1,4 +1,5 @@
-"""Guest memory access: region lookup and little-endian reads/writes on the flat byte array.
+"""Guest memory access: region lookup, little-endian reads/writes on the flat byte array, and the pages of
+decoded code (the fetch window of a pc; marking written words stale).
 
 Every guest address (core load/store, DMA beat) goes through :func:`find_region`,
 which checks the whole access against the platform's regions before any array
@@ -8,11 +9,12 @@ is indexed: Numba does no bounds checking.
 from __future__ import annotations
 
 import numpy as np
-from .jit import jit_inline
 
-from .state import R_BASE, R_SIZE
-
-MASK32 = 0xFFFFFFFF
+from .bits import MASK32
+from .decode import F_OP
+from .isa import OP_STALE
+from .jit import jit, jit_inline
+from .state import *  # noqa: F401,F403  (array layouts and constants, see pulpsim.sim.state)
 
 
 @jit_inline
@@ -54,3 +56,37 @@ def mem_write(mem8, mem16, mem32, off, nbytes, value):
 def misaligned_extra(addr, nbytes):
     """Extra cycles of a misaligned access: a second bus transaction when it crosses a word."""
     return 1 if (addr & 3) + nbytes > 4 else 0
+
+
+@jit_inline
+def fetch_window(regions, pagemap, p):
+    """The code-table window that holds pc `p`: (lo, hi, row_delta).
+
+    For every word-aligned p' in [lo, hi) the instruction at p' is row (p' >> 2) + row_delta of
+    the code table; the window is one decoded page of one region. An unmapped or misaligned p
+    gets a one-word window on the fetch-fault row, a p whose page is not decoded yet a one-word
+    window on the stale row (the engine returns ST_DECODE there).
+    """
+    r = find_region(regions, p, 4)
+    if r < 0 or (p & 3) != 0:
+        return p, p + 4, CODE_ROW_NOCODE - (p >> 2)
+    base = regions[r, R_BASE]
+    off = p - base + regions[r, R_OFFSET]
+    row0 = pagemap[off >> CODE_PAGE_SHIFT]
+    if row0 < 0:
+        return p, p + 4, CODE_ROW_STALE - (p >> 2)
+    page_va = p - (off & (CODE_PAGE_BYTES - 1))
+    lo = max(base, page_va)
+    hi = min(base + regions[r, R_SIZE], page_va + CODE_PAGE_BYTES)
+    return lo, hi, row0 - (page_va >> 2)
+
+
+@jit
+def invalidate_code(code, pagemap, off, nbytes):
+    """Mark the decoded words overlapping flat bytes [off, off+nbytes) stale (they were written)."""
+    w = off >> 2
+    while w <= (off + nbytes - 1) >> 2:
+        row0 = pagemap[w >> (CODE_PAGE_SHIFT - 2)]
+        if row0 >= 0:
+            code[row0 + (w & (CODE_PAGE_WORDS - 1)), F_OP] = OP_STALE
+        w += 1

@@ -248,3 +248,16 @@ TR_CAUSE = 8   #: 1 + mcause of the exception the instruction raised (0 = it ret
 TR_TVAL = 9    #: mtval of that exception
 NUM_TRACE_FIELDS = 10
 TR_PARKED = 1 << 8  #: flag in TR_STALL: the instruction parked the core on the event unit
+
+# ---- opflags[op]: per-operation class bits (built by pulpsim.sim.machine from the ISA table) ----
+OPF_FP = 1        #: needs mstatus.FS != Off
+OPF_FPU = 2       #: an FP-unit instruction: waits while the FP divider is busy
+OPF_LOAD = 4
+OPF_STORE = 8
+OPF_BRANCH = 16
+OPF_JUMP = 32
+OPF_SHARED_FPU = 64  #: executes on an FPU (shared ones are arbitrated); not fmv, flw, fsw, fdiv, fsqrt
+OPF_ORDERED = 128    #: touches shared state (memory, devices, shared FPUs/divider): must run in cycle order
+OPF_ALU_WB = 256     #: writes an integer register through the ALU write port (not loads, not FP-unit ops)
+
+LOAD_X0 = 64  #: T_LAST_LOAD_DST of a load into x0 (no reader can depend on it, but ALU writes of x0 wait)
