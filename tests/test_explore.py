@@ -268,3 +268,71 @@ def test_plots_are_written(tmp_path, elves):
                                    "-o", tmp_path / "mine.png")
     assert status == 0, err
     assert (tmp_path / "mine.png").stat().st_size > 1000 and (tmp_path / "mine.svg").stat().st_size > 1000
+
+
+# ------------------------------------------------------------------------------ the other workload kinds
+
+def test_kernel_and_tiled_rows_equal_direct_runs(tmp_path):
+    import numpy as np
+    from pulpsim.workloads import kernel_runner as kr, tiled
+    spec = write_spec(tmp_path / "k.toml", """
+        platform = "pulp-open"
+        [[workload]]
+        kind = "kernel"
+        kernel = "matmul"
+        variant = "2x2"
+        shape = [8, 12, 16]
+        seed = 3
+        [[workload]]
+        kind = "tiled"
+        layer = "pointwise"
+        shape = [16, 8, 4, 4]
+        step = "wg"
+        [[points]]
+        cores = 2
+        """)
+    mm, pw = sweep(spec, out=tmp_path / "out", jobs=1, progress=False, plots=False).rows
+    rng = np.random.default_rng(3)
+    A = rng.standard_normal((8, 16)).astype(np.float32)
+    B = rng.standard_normal((16, 12)).astype(np.float32)
+    ref = kr.run_matmul(A, B, variant="2x2", platform=pulpsim.get_platform("pulp-open", cores=2))
+    assert (mm["cycles"], mm["run_cycles"], mm["macs"]) == (ref.cycles, ref.result.cycles, 8 * 12 * 16)
+    assert mm["bank_conflicts"] == ref.bank_conflicts and mm["team"] == 2
+    out = io.StringIO()
+    with redirect_stdout(out):          # its command is pulpsim kernel, which measures the same region
+        assert cli.main(shlex.split(mm["command"])[1:]) == 0
+    assert f"cycles        {mm['cycles']}\n" in out.getvalue()
+    rng = np.random.default_rng(0)
+    x, dy = rng.standard_normal((16, 4, 4)).astype(np.float32), rng.standard_normal((8, 4, 4)).astype(np.float32)
+    ref = tiled.run_tiled("pointwise", "wg", {"x": x, "dy": dy}, platform=pulpsim.get_platform("pulp-open", cores=2),
+                          cores=2)
+    assert (pw["cycles"], pw["dma_wait"], pw["macs"]) == (ref.cycles, ref.dma_wait_cycles, ref.macs)
+    assert pw["tiles"] == " ".join(f"{k}={v}" for k, v in ref.tiles.items())
+    assert pw["command"].endswith(f"--point {pw['id']}")
+
+
+def test_a_learning_event_point(tmp_path):
+    import numpy as np
+    from pulpsim.cl import model, nn, onchip
+    from pulpsim.cl.protocol import AdaptiveState
+    spec = write_spec(tmp_path / "cl.toml", """
+        [[workload]]
+        kind = "cl"
+        width = 0.0625
+        resolution = 32
+        lr_layer = 25
+        batch = 2
+        seed = 5
+        """)
+    row, = sweep(spec, out=tmp_path / "out", jobs=1, progress=False, plots=False).rows
+    assert row["status"] == "ok", row["error"]
+    layers = model.mobilenet_v1(0.0625, 32, 10)
+    _, adaptive = model.split(layers, 25)
+    rng = np.random.default_rng(5)
+    params = nn.init_params(adaptive, rng, batchnorm=False)
+    x = np.maximum(rng.standard_normal((2,) + tuple(adaptive[0].in_shape)), 0).astype(np.float32)
+    y = rng.integers(0, 10, 2)
+    rec = onchip.SimBackend(platform="vega", cores=8).simulate(AdaptiveState(adaptive, params), x, y, lr=1e-3,
+                                                                momentum=0.9, weight_decay=5e-4)
+    assert (row["cycles"], row["instructions"], row["macs"]) == (rec.cycles, rec.instructions, rec.macs)
+    assert row["programs"] == 3 and row["bank_conflicts"] == rec.bank_conflicts

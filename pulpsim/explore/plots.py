@@ -52,7 +52,10 @@ def _params(rows: list[dict]) -> list[str]:
 
 
 def _label(row: dict, keys: list[str]) -> str:
-    return ", ".join(str(row.get(k)) if k == "workload" else f"{k}={row.get(k)}" for k in keys) or row["workload"]
+    """``workload, key=value, ...`` of the ``keys`` the row has (a parameter a point leaves at the
+    platform's value is left out)."""
+    return ", ".join(str(row.get(k)) if k == "workload" else f"{k}={row.get(k)}" for k in keys
+                     if row.get(k) is not None) or row["workload"]
 
 
 def _groups(rows: list[dict], x: str) -> dict[str, list[dict]]:
@@ -113,7 +116,7 @@ def bank_heatmap(rows: list[dict], path: Path) -> list[Path]:
 def stall_breakdown(rows: list[dict], path: Path) -> list[Path]:
     """Stall cycles of all cores by cause, stacked, one bar per point."""
     plt = _plt()
-    causes = [k for k in rows[0] if k.startswith("stall_") and any(r.get(k) for r in rows)]
+    causes = [k for k in rows[0] if k.startswith("stall_") and k != "stall_cycles" and any(r.get(k) for r in rows)]
     keys = _params(rows)
     fig, ax = plt.subplots(figsize=(max(6, 0.5 * len(rows) + 2), 4.5))
     bottom = [0] * len(rows)
@@ -145,24 +148,43 @@ def tiling_vs_cycles(rows: list[dict], path: Path) -> list[Path]:
     return _save(fig, path)
 
 
-def pareto(rows: list[dict], x: str, path: Path, y: str = "cycles") -> list[Path]:
-    """Every point of ``x`` against ``y`` (both the lower the better), the Pareto-optimal ones joined."""
-    plt = _plt()
-    pts = [r for r in rows if isinstance(r.get(x), (int, float)) and isinstance(r.get(y), (int, float))]
-    keys = _params(pts)
+def _front(rows: list[dict], x: str, y: str) -> list[dict]:
+    """The rows no other row beats in both ``x`` and ``y`` (lower is better), by increasing ``x``."""
     front, best = [], None
-    for r in sorted(pts, key=lambda r: (r[x], r[y])):
+    for r in sorted(rows, key=lambda r: (r[x], r[y])):
         if best is None or r[y] < best:
             front.append(r)
             best = r[y]
-    fig, ax = plt.subplots(figsize=(6, 4.5))
-    ax.scatter([r[x] for r in pts], [r[y] for r in pts], color="0.6", label="points")
-    ax.plot([r[x] for r in front], [r[y] for r in front], "o-", color="tab:red", label="Pareto front")
-    for r in front:
-        ax.annotate(_label(r, keys), (r[x], r[y]), fontsize=6, xytext=(3, 3), textcoords="offset points")
-    ax.set_xlabel(x)
+    return front
+
+
+def pareto(rows: list[dict], x: str, path: Path, y: str = "cycles") -> list[Path]:
+    """``y`` against ``x`` (both the lower the better) for each workload, its Pareto-optimal points joined
+    and labelled with their parameters."""
+    plt = _plt()
+    pts = [r for r in rows if isinstance(r.get(x), (int, float)) and isinstance(r.get(y), (int, float))]
+    keys = [k for k in _params(pts) if k != "workload"]
+    kib = x == "tcdm.size"
+    scale = 1024 if kib else 1
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    groups: dict[str, list[dict]] = {}
+    for r in pts:
+        groups.setdefault(r["workload"], []).append(r)
+    for name, g in groups.items():
+        front = _front(g, x, y)
+        line, = ax.plot([r[x] / scale for r in front], [r[y] for r in front], "o-", label=f"{name} (front)")
+        ax.scatter([r[x] / scale for r in g], [r[y] for r in g], color=line.get_color(), alpha=0.35)
+        for r in front:
+            if keys:
+                ax.annotate(_label(r, keys), (r[x] / scale, r[y]), fontsize=6, xytext=(3, 3),
+                            textcoords="offset points")
+    for axis, key in ((ax.yaxis, y), (ax.xaxis, x)):
+        vals = [r[key] for r in pts if r[key] > 0]
+        if vals and max(vals) / min(vals) > 50:
+            (ax.set_yscale if axis is ax.yaxis else ax.set_xscale)("log")
+    ax.set_xlabel(f"{x} (KiB)" if kib else x)
     ax.set_ylabel(y)
-    ax.set_title(f"Pareto front: {y} vs {x}")
+    ax.set_title(f"Pareto fronts: {y} vs {x}, per workload")
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
     return _save(fig, path)
