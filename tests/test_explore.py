@@ -336,3 +336,15 @@ def test_a_learning_event_point(tmp_path):
                                                                 momentum=0.9, weight_decay=5e-4)
     assert (row["cycles"], row["instructions"], row["macs"]) == (rec.cycles, rec.instructions, rec.macs)
     assert row["programs"] == 3 and row["bank_conflicts"] == rec.bank_conflicts
+
+
+def test_docs_describe_every_column():
+    from pathlib import Path
+    from pulpsim.explore import table as tbl
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "explore.md").read_text()
+    section = doc[doc.index("## The table"):doc.index("## Resuming")]
+    for col in tbl.ID_COLUMNS + tbl.STAT_COLUMNS + tbl.TAIL_COLUMNS + ("status",):
+        if col.startswith("stall_") and col != "stall_cycles":
+            continue        # documented together as stall_<cause>
+        assert f"`{col}`" in section, col
+    assert "`stall_<cause>`" in section and "`bank<i>_conflicts`" in section

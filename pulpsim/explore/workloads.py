@@ -18,6 +18,7 @@ The columns every kind fills (docs/explore.md, "The table"):
 
 from __future__ import annotations
 
+import os
 import shlex
 import time
 from pathlib import Path
@@ -275,7 +276,10 @@ def command_for(point: Point, spec_path: "str | None", team: int | None = None) 
     point)."""
     wl = point.workload
     if wl["kind"] == "elf":
-        argv = ["pulpsim", "run", str(wl["elf"]), "--platform", point.platform, *_set_args(point)]
+        elf = Path(str(wl["elf"]))
+        if not elf.is_absolute():   # relative to the spec: as seen from where the spec was named
+            elf = Path(os.path.normpath(Path(spec_path).parent / elf)) if spec_path else _path(point, elf)
+        argv = ["pulpsim", "run", str(elf), "--platform", point.platform, *_set_args(point)]
         if point.max_cycles:
             argv += ["--max-cycles", str(point.max_cycles)]
         return shlex.join(argv)
