@@ -348,3 +348,53 @@ def test_docs_describe_every_column():
             continue        # documented together as stall_<cause>
         assert f"`{col}`" in section, col
     assert "`stall_<cause>`" in section and "`bank<i>_conflicts`" in section
+
+
+def test_a_tiled_sequence_point_equals_run_sequence(tmp_path):
+    import numpy as np
+    from pulpsim.workloads import tiled
+    spec = write_spec(tmp_path / "seq.toml", """
+        platform = "vega"
+        [[workload]]
+        kind = "sequence"
+        name = "pw then pool then fc"
+        seed = 7
+        tensors = { x = [16, 4, 4], W1 = [8, 16], W2 = [5, 8] }
+        [[workload.steps]]
+        layer = "pointwise"
+        step = "fw"
+        ins = { x = "x", W = "W1" }
+        outs = { y = "h" }
+        [[workload.steps]]
+        layer = "avgpool"
+        step = "fw"
+        ins = { x = "h" }
+        outs = { y = "p" }
+        [[workload.steps]]
+        layer = "linear"
+        step = "fw"
+        ins = { x = ["p", [8]], W = "W2" }
+        outs = { y = "z" }
+        [[points]]
+        cores = 4
+        """)
+    row, = sweep(spec, out=tmp_path / "out", jobs=1, progress=False, plots=False).rows
+    assert row["status"] == "ok", row["error"]
+    rng = np.random.default_rng(7)
+    given = {nm: rng.standard_normal(sh).astype(np.float32) for nm, sh in
+             (("x", (16, 4, 4)), ("W1", (8, 16)), ("W2", (5, 8)))}
+    ref = tiled.run_sequence([("pointwise", "fw", {"x": "x", "W": "W1"}, {"y": "h"}),
+                              ("avgpool", "fw", {"x": "h"}, {"y": "p"}),
+                              ("linear", "fw", {"x": ("p", (8,)), "W": "W2"}, {"y": "z"})],
+                             given, platform=pulpsim.get_platform("vega", cores=4), cores=4)
+    assert (row["cycles"], row["macs"], row["dma_wait"]) == (ref.cycles, ref.macs, ref.dma_wait_cycles)
+    assert row["instructions"] == ref.result.instructions and row["team"] == 4
+
+
+def test_parquet_holds_the_csv_rows(tmp_path, elves):
+    pq = pytest.importorskip("pyarrow.parquet")
+    table = sweep(tiny_spec(tmp_path, elves["scale"]), out=tmp_path / "out", jobs=1, progress=False, plots=False)
+    back = pq.read_table(tmp_path / "out" / "results.parquet").to_pylist()
+    assert [r["id"] for r in back] == [r["id"] for r in table.rows]
+    assert [(r["cores"], r["cycles"], r["bank3_conflicts"]) for r in back] == \
+        [(r["cores"], r["cycles"], r["bank3_conflicts"]) for r in table.rows]

@@ -55,7 +55,7 @@ def spec(tmp_path_factory):
 def cluster():
     """A scheduler and two single-threaded worker processes on 127.0.0.1, stopped after the module."""
     c = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                 dashboard_address=None)
+                                 dashboard_address=":0")
     yield c
     c.close()
 
@@ -84,3 +84,9 @@ def test_cli_with_scheduler_writes_the_same_table(spec, cluster, tmp_path):
 def test_an_unreachable_scheduler_is_one_config_error(spec, tmp_path):
     with pytest.raises(ConfigError, match="cannot reach the Dask scheduler at tcp://127.0.0.1:9"):
         sweep(spec, out=tmp_path / "x", scheduler="tcp://127.0.0.1:9", progress=False, plots=False)
+
+
+def test_scheduler_local_starts_and_stops_its_own_cluster(spec, tmp_path):
+    local = sweep(spec, out=tmp_path / "local", jobs=1, progress=False, plots=False)
+    mine = sweep(spec, out=tmp_path / "mine", jobs=2, scheduler="local", progress=False, plots=False)
+    assert mine.comparable() == local.comparable()

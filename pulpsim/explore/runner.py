@@ -149,7 +149,8 @@ def _dask_client(scheduler: str, jobs: int):
     cluster = None
     try:
         if scheduler == "local":
-            cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True, dashboard_address=None)
+            cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                   dashboard_address=":0")    # loopback only; any free port
             return Client(cluster), cluster
         return Client(scheduler, timeout="15s"), None
     except (OSError, TimeoutError) as e:
