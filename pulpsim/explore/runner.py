@@ -50,10 +50,14 @@ def sweep(spec: "Spec | Mapping | str | Path", out: "str | Path | None" = None, 
     ``jobs``: local worker processes (default: the machine's CPU count; 1 runs in this process).
     ``scheduler``: ``"tcp://HOST:PORT"`` of a running Dask scheduler, or ``"local"`` for a Dask
     ``LocalCluster`` of ``jobs`` workers.  ``out`` (default ``sweep-out/<spec name>``) receives the journal,
-    the CSV (and Parquet) table and, with ``plots``, the standard plots in ``out/plots``.
+    the CSV (and Parquet) table and, with ``plots``, the standard plots in ``out/plots``.  The ``command``
+    column of a point that only ``pulpsim sweep SPEC --point ID`` can re-run names the spec's file
+    (``SPEC.toml`` for a spec given as a dict).
     """
     spec_path = str(spec) if isinstance(spec, (str, Path)) else None
     spec = resolve_spec(spec)
+    if spec_path is None and spec.path is not None:
+        spec_path = str(spec.path)
     jobs = _jobs(jobs)
     _check_scheduler(scheduler)
     out = Path(out) if out is not None else default_out(spec)
@@ -116,10 +120,13 @@ def run_points(points: list[Point], spec_path: str | None, jobs: int, scheduler:
 def _run_pool(points, spec_path, jobs) -> Iterator[dict]:
     # spawn, not fork: a fresh interpreter per worker (no inherited threads); each loads the engine from
     # Numba's on-disk cache once and then runs many points
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
+    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn"))
+    try:
         futures = {pool.submit(run_point, p, spec_path): p for p in points}
         for fut in as_completed(futures):
             yield _row_of(fut, futures[fut], spec_path)
+    finally:    # on Ctrl-C the points not started are dropped (the running ones finish their point)
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _row_of(fut, point: Point, spec_path) -> dict:
