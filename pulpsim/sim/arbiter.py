@@ -4,10 +4,10 @@ tree or fixed priority), shared FPUs and the DMA's second channel (docs/cluster.
 from __future__ import annotations
 
 from .decode import F_IMM, F_OP, F_RS1, F_WORD
-from .isa import OP_FLW, OP_FSW, OP_LH, OP_LHU, OP_LW, OP_SH, OP_STALE, OP_SW
+from .isa import OP_STALE
 from .jit import jit, jit_inline
 from .bits import MASK32
-from .memory import fetch_window, find_region
+from .memory import access_bytes, fetch_window, find_region
 from .state import *  # noqa: F401,F403  (array layouts and constants, see pulpsim.sim.state)
 
 
@@ -51,16 +51,6 @@ def tcdm_bank(regions, r, addr, nbanks):
     if regions[r, R_KIND] == RK_PLAIN:
         return -1
     return ((addr - regions[r, R_BASE]) >> 2) & (nbanks - 1)
-
-
-@jit_inline
-def access_bytes(op):
-    """Bytes moved by a load or store."""
-    if op == OP_LW or op == OP_SW or op == OP_FLW or op == OP_FSW:
-        return 4
-    if op == OP_LH or op == OP_LHU or op == OP_SH:
-        return 2
-    return 1
 
 
 @jit_inline

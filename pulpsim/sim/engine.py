@@ -37,24 +37,21 @@ from .jit import jit, jit_inline
 
 jitcache.ensure_fresh()
 
-from . import fpu  # noqa: E402  (after the cache check, see pulpsim.jitcache)
-from . import cluster as cl  # noqa: E402
+from . import cluster as cl  # noqa: E402  (after the cache check, see pulpsim.sim.jitcache)
 from .bits import MASK32, s32  # noqa: E402
-from .timing import (fp_special, _reads, div_cycles, divider_writeback, fdiv_cycles, fsqrt_cycles, jump_cost, jump_pcset)  # noqa: E402
-from .csr import MSTATUS_FS, MSTATUS_MIE, MSTATUS_MPIE, MSTATUS_MPP, csr_access, csr_is_flushing, is_csr_op  # noqa: E402
+from .timing import (_reads, div_cycles, divider_writeback, fdiv_cycles, fp_special, fsqrt_cycles,  # noqa: E402
+                     jump_cost, jump_pcset)
+from .csr import (MSTATUS_FS, MSTATUS_MIE, MSTATUS_MPIE, MSTATUS_MPP, csr_access, csr_is_flushing,  # noqa: E402
+                  is_csr_op)
 from .arbiter import arbitrate, next_counter, note_request  # noqa: E402
-from .memory import fetch_window, find_region, invalidate_code, mem_read, mem_write, misaligned_extra  # noqa: E402
+from .memory import (access_bytes, fetch_window, find_region, invalidate_code, mem_read, mem_write,  # noqa: E402
+                     misaligned_extra)
+from . import dispatch  # noqa: E402
 from .decode import F_DST, F_IMM, F_OP, F_RD, F_RM, F_RS1, F_RS2, F_RS3, F_SRC_A, F_WORD  # noqa: E402
 from .isa import (  # noqa: E402
-    OP_ADD, OP_ADDI, OP_AND, OP_ANDI, OP_AUIPC, OP_BEQ, OP_BGE, OP_BGEU, OP_BLT,
-    OP_BLTU, OP_BNE, OP_CSRRC, OP_CSRRCI, OP_CSRRS, OP_CSRRSI, OP_CSRRW, OP_CSRRWI, OP_DIV, OP_DIVU, OP_EBREAK,
-    OP_ECALL, OP_FADD_S, OP_FCLASS_S, OP_FCVT_S_W, OP_FCVT_S_WU, OP_FCVT_WU_S, OP_FCVT_W_S, OP_FDIV_S, OP_FENCE,
-    OP_FENCE_I, OP_FEQ_S, OP_FLE_S, OP_FLT_S, OP_FLW, OP_FMADD_S, OP_FMAX_S, OP_FMIN_S, OP_FMSUB_S, OP_FMUL_S,
-    OP_FMV_W_X, OP_FMV_X_W, OP_FNMADD_S, OP_FNMSUB_S, OP_FSGNJN_S, OP_FSGNJX_S, OP_FSGNJ_S, OP_FSQRT_S, OP_FSUB_S,
-    OP_FSW, OP_JAL, OP_JALR, OP_LB, OP_LBU, OP_LH, OP_LHU, OP_LUI, OP_LW, OP_MRET, OP_MUL, OP_MULH,
-    OP_MULHSU, OP_MULHU, OP_NOCODE, OP_OR, OP_ORI, OP_REM, OP_REMU, OP_SB, OP_SH, OP_SLL, OP_SLLI, OP_SLT,
-    OP_SLTI, OP_SLTIU, OP_SLTU, OP_SRA, OP_SRAI, OP_SRL, OP_SRLI, OP_STALE, OP_SUB, OP_SW, OP_WFI, OP_XOR,
-    OP_XORI,
+    OP_CSRRC, OP_CSRRS, OP_CSRRW, OP_CSRRWI, OP_DIV, OP_EBREAK, OP_ECALL, OP_FDIV_S, OP_FENCE, OP_FENCE_I, OP_FLW,
+    OP_FSW, OP_JALR, OP_MRET, OP_NOCODE, OP_REM, OP_STALE, OP_WFI, UNIT_ALU, UNIT_BRANCH, UNIT_CSR,
+    UNIT_DIV, UNIT_FDIV, UNIT_FP, UNIT_JUMP, UNIT_LOAD, UNIT_MULH, UNIT_STORE,
 )
 from .state import *  # noqa: E402,F401,F403  (array layouts and constants, see pulpsim.state)
 
@@ -372,13 +369,16 @@ def run(code, pagemap, opflags, evs, params, regions, mem8, mem16, mem32,
             rs2 = code[idx, F_RS2]
             imm = np.int64(code[idx, F_IMM])
 
-            # ---- execute
-            if op == OP_ADDI:
+            # ---- execute: the instruction's unit reads the operands, calls its semantic function (through the
+            # dispatch generated from the ISA table) and charges its cycles
+            unit = flags >> OPF_UNIT_SHIFT
+            if unit == UNIT_ALU:
+                v = dispatch.alu(op, xreg[c, rs1], xreg[c, rs2], imm, p)
                 if rd != 0:
-                    xreg[c, rd] = s32(xreg[c, rs1] + imm)
-            elif op == OP_LW or op == OP_LB or op == OP_LBU or op == OP_LH or op == OP_LHU or op == OP_FLW:
+                    xreg[c, rd] = v
+            elif unit == UNIT_LOAD:
                 addr = (xreg[c, rs1] + imm) & MASK32
-                nb = 4 if (op == OP_LW or op == OP_FLW) else (2 if (op == OP_LH or op == OP_LHU) else 1)
+                nb = access_bytes(op)
                 r = find_region(regions, addr, nb)
                 if r < 0:
                     poff = cl.periph_offset(addr, params)
@@ -426,12 +426,7 @@ def run(code, pagemap, opflags, evs, params, regions, mem8, mem16, mem32,
                             freg[c, rd] = v
                             new_load = code[idx, F_DST]
                     else:
-                        if op == OP_LW:
-                            v = s32(v)
-                        elif op == OP_LB:
-                            v = ((v + 0x80) & 0xFF) - 0x80
-                        elif op == OP_LH:
-                            v = ((v + 0x8000) & 0xFFFF) - 0x8000
+                        v = dispatch.load(op, v)
                         if rd != 0:
                             xreg[c, rd] = v
                         new_load = code[idx, F_DST] if rd != 0 else LOAD_X0
@@ -446,7 +441,7 @@ def run(code, pagemap, opflags, evs, params, regions, mem8, mem16, mem32,
                             cost += lat
                             stat[c, S_LD_EXT] += 1
                             stat[c, S_LD_EXT_CYC] += lat
-            elif op == OP_SW or op == OP_SB or op == OP_SH or op == OP_FSW:
+            elif unit == UNIT_STORE:
                 addr = (xreg[c, rs1] + imm) & MASK32
                 if rs1 == 2 and addr < tim[c, T_STACK_LO]:
                     # a store into a stack frame below the core's own stack: it overflowed
@@ -455,7 +450,7 @@ def run(code, pagemap, opflags, evs, params, regions, mem8, mem16, mem32,
                     io[IO_PC] = p
                     io[IO_TVAL] = xreg[c, 2] & MASK32
                     break
-                nb = 4 if (op == OP_SW or op == OP_FSW) else (2 if op == OP_SH else 1)
+                nb = access_bytes(op)
                 if op == OP_FSW:
                     if (csr[c, C_MSTATUS] & MSTATUS_FS) == 0:
                         trap_cause = CAUSE_ILLEGAL
@@ -531,24 +526,8 @@ def run(code, pagemap, opflags, evs, params, regions, mem8, mem16, mem32,
                         if pst == cl.PS_UNMAPPED:
                             trap_cause = CAUSE_STORE_FAULT
                             trap_val = addr
-            elif op == OP_ADD:
-                if rd != 0:
-                    xreg[c, rd] = s32(xreg[c, rs1] + xreg[c, rs2])
-            elif op == OP_BNE or op == OP_BEQ or op == OP_BLT or op == OP_BGE or op == OP_BLTU or op == OP_BGEU:
-                a = xreg[c, rs1]
-                b = xreg[c, rs2]
-                if op == OP_BEQ:
-                    taken = a == b
-                elif op == OP_BNE:
-                    taken = a != b
-                elif op == OP_BLT:
-                    taken = a < b
-                elif op == OP_BGE:
-                    taken = a >= b
-                elif op == OP_BLTU:
-                    taken = (a & MASK32) < (b & MASK32)
-                else:
-                    taken = (a & MASK32) >= (b & MASK32)
+            elif unit == UNIT_BRANCH:
+                taken = dispatch.branch(op, xreg[c, rs1], xreg[c, rs2])
                 if taken:
                     target = (p + imm) & MASK32
                     if target & 3:
@@ -564,23 +543,8 @@ def run(code, pagemap, opflags, evs, params, regions, mem8, mem16, mem32,
                             # csr_apu_stall (not gated by instr_valid) holds the fetch until the divider is free
                             cost = fdiv_ready + 2 - issue
                             stat[c, S_FDIV_WAIT] += cost - 3
-            elif op == OP_SLLI:
-                if rd != 0:
-                    xreg[c, rd] = s32(xreg[c, rs1] << imm)
-            elif op == OP_SRLI:
-                if rd != 0:
-                    xreg[c, rd] = s32((xreg[c, rs1] & MASK32) >> imm)
-            elif op == OP_SRAI:
-                if rd != 0:
-                    xreg[c, rd] = xreg[c, rs1] >> imm
-            elif op == OP_LUI:
-                if rd != 0:
-                    xreg[c, rd] = imm
-            elif op == OP_AUIPC:
-                if rd != 0:
-                    xreg[c, rd] = s32(p + imm)
-            elif op == OP_JAL:
-                target = (p + imm) & MASK32
+            elif unit == UNIT_JUMP:
+                target = dispatch.jump(op, xreg[c, rs1], imm, p)
                 if target & 3:
                     trap_cause = CAUSE_FETCH_MISALIGNED
                     trap_val = target
@@ -588,108 +552,24 @@ def run(code, pagemap, opflags, evs, params, regions, mem8, mem16, mem32,
                     if rd != 0:
                         xreg[c, rd] = s32(p + 4)
                     npc = target
-                    cost = jump_cost(issue, pcset, False, stat, c)
-            elif op == OP_JALR:
-                target = (xreg[c, rs1] + imm) & 0xFFFFFFFE
-                if target & 3:
-                    trap_cause = CAUSE_FETCH_MISALIGNED
-                    trap_val = target
-                else:
-                    if rd != 0:
-                        xreg[c, rd] = s32(p + 4)
-                    npc = target
-                    cost = jump_cost(issue, pcset, rd != 0 and rd == rs1, stat, c)
-            elif op == OP_SUB:
+                    # a jalr that links into its own rs1 (CV32E40P: jr_stall on its stale copy in decode)
+                    cost = jump_cost(issue, pcset, op == OP_JALR and rd != 0 and rd == rs1, stat, c)
+            elif unit == UNIT_MULH:
+                v = dispatch.mulh(op, xreg[c, rs1], xreg[c, rs2])
                 if rd != 0:
-                    xreg[c, rd] = s32(xreg[c, rs1] - xreg[c, rs2])
-            elif op == OP_ANDI:
-                if rd != 0:
-                    xreg[c, rd] = xreg[c, rs1] & imm
-            elif op == OP_ORI:
-                if rd != 0:
-                    xreg[c, rd] = xreg[c, rs1] | imm
-            elif op == OP_XORI:
-                if rd != 0:
-                    xreg[c, rd] = xreg[c, rs1] ^ imm
-            elif op == OP_SLTI:
-                if rd != 0:
-                    xreg[c, rd] = 1 if xreg[c, rs1] < imm else 0
-            elif op == OP_SLTIU:
-                if rd != 0:
-                    xreg[c, rd] = 1 if (xreg[c, rs1] & MASK32) < (imm & MASK32) else 0
-            elif op == OP_SLL:
-                if rd != 0:
-                    xreg[c, rd] = s32(xreg[c, rs1] << (xreg[c, rs2] & 31))
-            elif op == OP_SRL:
-                if rd != 0:
-                    xreg[c, rd] = s32((xreg[c, rs1] & MASK32) >> (xreg[c, rs2] & 31))
-            elif op == OP_SRA:
-                if rd != 0:
-                    xreg[c, rd] = xreg[c, rs1] >> (xreg[c, rs2] & 31)
-            elif op == OP_SLT:
-                if rd != 0:
-                    xreg[c, rd] = 1 if xreg[c, rs1] < xreg[c, rs2] else 0
-            elif op == OP_SLTU:
-                if rd != 0:
-                    xreg[c, rd] = 1 if (xreg[c, rs1] & MASK32) < (xreg[c, rs2] & MASK32) else 0
-            elif op == OP_XOR:
-                if rd != 0:
-                    xreg[c, rd] = xreg[c, rs1] ^ xreg[c, rs2]
-            elif op == OP_OR:
-                if rd != 0:
-                    xreg[c, rd] = xreg[c, rs1] | xreg[c, rs2]
-            elif op == OP_AND:
-                if rd != 0:
-                    xreg[c, rd] = xreg[c, rs1] & xreg[c, rs2]
-            elif op == OP_MUL:
-                if rd != 0:
-                    xreg[c, rd] = s32(xreg[c, rs1] * xreg[c, rs2])
-            elif op == OP_MULH or op == OP_MULHSU or op == OP_MULHU:
-                a = xreg[c, rs1]
-                b = xreg[c, rs2]
-                ua = np.uint64(a & MASK32)
-                ub = np.uint64(b & MASK32)
-                hi = np.int64((ua * ub) >> np.uint64(32))  # unsigned high word
-                if op == OP_MULH:
-                    hi = hi - (b if a < 0 else 0) - (a if b < 0 else 0)
-                elif op == OP_MULHSU:
-                    hi = hi - ((b & MASK32) if a < 0 else 0)
-                if rd != 0:
-                    xreg[c, rd] = s32(hi)
+                    xreg[c, rd] = v
                 cost = 5
                 ex_busy = 4
                 stat[c, S_MULH] += 4
-            elif op == OP_DIV or op == OP_DIVU or op == OP_REM or op == OP_REMU:
-                a = xreg[c, rs1]
+            elif unit == UNIT_DIV:
                 b = xreg[c, rs2]
-                signed = op == OP_DIV or op == OP_REM
-                if signed:
-                    if b == 0:
-                        q = -1
-                        rm_ = a
-                    elif a == -0x80000000 and b == -1:
-                        q = a
-                        rm_ = 0
-                    else:
-                        q = abs(a) // abs(b)
-                        if (a < 0) != (b < 0):
-                            q = -q
-                        rm_ = a - q * b
-                else:
-                    ua = a & MASK32
-                    ub = b & MASK32
-                    if ub == 0:
-                        q = MASK32
-                        rm_ = ua
-                    else:
-                        q = ua // ub
-                        rm_ = ua - q * ub
+                v = dispatch.div(op, xreg[c, rs1], b)
                 if rd != 0:
-                    xreg[c, rd] = s32(q if (op == OP_DIV or op == OP_DIVU) else rm_)
-                cost = div_cycles(signed, b)
+                    xreg[c, rd] = v
+                cost = div_cycles(op == OP_DIV or op == OP_REM, b)
                 ex_busy = cost - 1
                 stat[c, S_DIV] += cost - 1
-            elif (flags & OPF_FP) != 0:
+            elif unit == UNIT_FP or unit == UNIT_FDIV:
                 # ---- F extension (flw/fsw are handled with the loads/stores)
                 ms = csr[c, C_MSTATUS]
                 rmode = code[idx, F_RM]
@@ -708,27 +588,11 @@ def run(code, pagemap, opflags, evs, params, regions, mem8, mem16, mem32,
                         stat[c, S_FPU_OPS] += 1
                     fa = freg[c, rs1]
                     fb = freg[c, rs2]
-                    fl = 0
-                    res = 0
-                    if op == OP_FMADD_S or op == OP_FMSUB_S or op == OP_FNMSUB_S or op == OP_FNMADD_S:
-                        fma_op = 0 if op == OP_FMADD_S else (1 if op == OP_FMSUB_S else (2 if op == OP_FNMSUB_S else 3))
-                        res, fl = fpu.f_fma(fa, fb, freg[c, code[idx, F_RS3]], rmode, fma_op)
-                        freg[c, rd] = res
-                    elif op == OP_FADD_S:
-                        res, fl = fpu.f_add(fa, fb, rmode)
-                        freg[c, rd] = res
-                    elif op == OP_FMUL_S:
-                        res, fl = fpu.f_mul(fa, fb, rmode)
-                        freg[c, rd] = res
-                    elif op == OP_FSUB_S:
-                        res, fl = fpu.f_sub(fa, fb, rmode)
-                        freg[c, rd] = res
-                    elif op == OP_FDIV_S or op == OP_FSQRT_S:
-                        if op == OP_FDIV_S:
-                            res, fl = fpu.f_div(fa, fb, rmode)
-                        else:
-                            res, fl = fpu.f_sqrt(fa, rmode)
-                        freg[c, rd] = res
+                    if unit == UNIT_FP:
+                        res, fl = dispatch.fp(op, fa, fb, freg[c, code[idx, F_RS3]], xreg[c, rs1], rmode)
+                    else:
+                        # on the FP divider: iterative, its result written back later (fdiv_ready)
+                        res, fl = dispatch.fdiv(op, fa, fb, 0, 0, rmode)
                         if shared_div:
                             # one non-pipelined divider for the cluster: wait until it is free
                             free_at = shared[U_DIV_FREE]
@@ -749,50 +613,13 @@ def run(code, pagemap, opflags, evs, params, regions, mem8, mem16, mem32,
                             fdiv_ready = issue + fsqrt_cycles(fa, res, fl)
                         fdiv_dst = code[idx, F_DST]
                         fdiv_wb = 1
-                    elif op == OP_FSGNJ_S:
-                        freg[c, rd] = (fa & 0x7FFFFFFF) | (fb & 0x80000000)
-                    elif op == OP_FSGNJN_S:
-                        freg[c, rd] = (fa & 0x7FFFFFFF) | ((fb ^ 0x80000000) & 0x80000000)
-                    elif op == OP_FSGNJX_S:
-                        freg[c, rd] = fa ^ (fb & 0x80000000)
-                    elif op == OP_FMIN_S:
-                        res, fl = fpu.f_min(fa, fb)
-                        freg[c, rd] = res
-                    elif op == OP_FMAX_S:
-                        res, fl = fpu.f_max(fa, fb)
-                        freg[c, rd] = res
-                    elif op == OP_FMV_X_W:
-                        if rd != 0:
-                            xreg[c, rd] = s32(fa)
-                    elif op == OP_FMV_W_X:
-                        freg[c, rd] = xreg[c, rs1] & MASK32
-                    elif op == OP_FCVT_W_S or op == OP_FCVT_WU_S:
-                        if op == OP_FCVT_W_S:
-                            res, fl = fpu.f_cvt_w_s(fa, rmode)
-                        else:
-                            res, fl = fpu.f_cvt_wu_s(fa, rmode)
-                        if rd != 0:
-                            xreg[c, rd] = res
-                    elif op == OP_FCVT_S_W:
-                        res, fl = fpu.f_cvt_s_w(xreg[c, rs1], rmode)
-                        freg[c, rd] = res
-                    elif op == OP_FCVT_S_WU:
-                        res, fl = fpu.f_cvt_s_wu(xreg[c, rs1], rmode)
-                        freg[c, rd] = res
-                    elif op == OP_FEQ_S or op == OP_FLT_S or op == OP_FLE_S:
-                        if op == OP_FEQ_S:
-                            res, fl = fpu.f_eq(fa, fb)
-                        elif op == OP_FLT_S:
-                            res, fl = fpu.f_lt(fa, fb)
-                        else:
-                            res, fl = fpu.f_le(fa, fb)
-                        if rd != 0:
-                            xreg[c, rd] = res
-                    elif op == OP_FCLASS_S:
-                        if rd != 0:
-                            xreg[c, rd] = fpu.f_class(fa)
+                    d = code[idx, F_DST]
+                    if d >= 32:
+                        freg[c, d - 32] = res
+                    elif d != 0:
+                        xreg[c, d] = res
                     csr[c, C_FFLAGS] |= fl
-            elif op == OP_CSRRW or op == OP_CSRRS or op == OP_CSRRC or op == OP_CSRRWI or op == OP_CSRRSI or op == OP_CSRRCI:
+            elif unit == UNIT_CSR:
                 num = imm & 0xFFF
                 src = xreg[c, rs1] if (op == OP_CSRRW or op == OP_CSRRS or op == OP_CSRRC) else np.int64(rs1)
                 is_rw = op == OP_CSRRW or op == OP_CSRRWI
@@ -800,12 +627,7 @@ def run(code, pagemap, opflags, evs, params, regions, mem8, mem16, mem32,
                 # read-modify-write values are computed from the value read
                 ok, old = csr_access(csr, stat, opcount, evs, vc_acc, vc_snap, c, hartid, num, False, 0, issue)
                 if ok and write:
-                    if is_rw:
-                        wv = src
-                    elif op == OP_CSRRS or op == OP_CSRRSI:
-                        wv = old | src
-                    else:
-                        wv = old & ~src
+                    wv = dispatch.csr(op, old, src)
                     ok, dummy = csr_access(csr, stat, opcount, evs, vc_acc, vc_snap, c, hartid, num, True, wv, issue)
                     if ok and num == 0xCC1:
                         # pi_perf_start/stop: log a snapshot so that the region can be reported
@@ -827,7 +649,7 @@ def run(code, pagemap, opflags, evs, params, regions, mem8, mem16, mem32,
                         # frm / fcsr writes flush too (CV32E40P decoder: csr_status_o for CSR_FRM, CSR_FCSR)
                         cost = 4
                         stat[c, S_CSR] += 3
-            elif op == OP_FENCE or op == OP_FENCE_I:
+            elif op == OP_FENCE or op == OP_FENCE_I:  # unit "system" from here on
                 cost = 4
                 stat[c, S_FENCE] += 3
             elif op == OP_WFI:

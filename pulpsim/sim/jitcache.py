@@ -15,7 +15,7 @@ from pathlib import Path
 import numba
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
-_JIT_MODULES = ("engine.py", "cluster.py", "memory.py", "fpu.py", "isa.py", "state.py", "jitcache.py", "jit.py", "bits.py", "timing.py", "csr.py", "arbiter.py", "decode.py")
+_JIT_MODULES = ("engine.py", "cluster.py", "memory.py", "fpu.py", "isa.py", "state.py", "jitcache.py", "jit.py", "bits.py", "timing.py", "csr.py", "arbiter.py", "decode.py", "semantics.py", "dispatch.py")
 _STAMP_NAME = "pulpsim-jit.stamp"
 
 

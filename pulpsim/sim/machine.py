@@ -48,13 +48,13 @@ def _op_flags(shared_fpu: bool = False, shared_div: bool = False) -> np.ndarray:
             f |= engine.OPF_FP
             if insn.name not in ("flw", "fsw"):
                 f |= engine.OPF_FPU
-        if insn.name in ("lb", "lh", "lw", "lbu", "lhu", "flw"):
+        if insn.unit == "load":
             f |= engine.OPF_LOAD
-        if insn.name in ("sb", "sh", "sw", "fsw"):
+        if insn.unit == "store":
             f |= engine.OPF_STORE
-        if insn.imm == isa.IMM_B:
+        if insn.unit == "branch":
             f |= engine.OPF_BRANCH
-        if insn.name in ("jal", "jalr"):
+        if insn.unit == "jump":
             f |= engine.OPF_JUMP
         if insn.rd == isa.X and not insn.is_fp and not f & engine.OPF_LOAD:
             f |= engine.OPF_ALU_WB
@@ -65,7 +65,7 @@ def _op_flags(shared_fpu: bool = False, shared_div: bool = False) -> np.ndarray:
         if (f & (engine.OPF_LOAD | engine.OPF_STORE) or (shared_fpu and f & engine.OPF_SHARED_FPU)
                 or (shared_div and insn.name in ("fdiv.s", "fsqrt.s")) or insn.name == "wfi"):
             f |= engine.OPF_ORDERED
-        flags[op] = f
+        flags[op] = f | (isa.UNIT_NAMES.index(insn.unit) << engine.OPF_UNIT_SHIFT)
     return flags
 
 

@@ -12,7 +12,7 @@ import numpy as np
 
 from .bits import MASK32
 from .decode import F_OP
-from .isa import OP_STALE
+from .isa import OP_FLW, OP_FSW, OP_LH, OP_LHU, OP_LW, OP_SH, OP_STALE, OP_SW
 from .jit import jit, jit_inline
 from .state import *  # noqa: F401,F403  (array layouts and constants, see pulpsim.sim.state)
 
@@ -90,3 +90,13 @@ def invalidate_code(code, pagemap, off, nbytes):
         if row0 >= 0:
             code[row0 + (w & (CODE_PAGE_WORDS - 1)), F_OP] = OP_STALE
         w += 1
+
+
+@jit_inline
+def access_bytes(op):
+    """Bytes moved by a load or store."""
+    if op == OP_LW or op == OP_SW or op == OP_FLW or op == OP_FSW:
+        return 4
+    if op == OP_LH or op == OP_LHU or op == OP_SH:
+        return 2
+    return 1

@@ -259,5 +259,6 @@ OPF_JUMP = 32
 OPF_SHARED_FPU = 64  #: executes on an FPU (shared ones are arbitrated); not fmv, flw, fsw, fdiv, fsqrt
 OPF_ORDERED = 128    #: touches shared state (memory, devices, shared FPUs/divider): must run in cycle order
 OPF_ALU_WB = 256     #: writes an integer register through the ALU write port (not loads, not FP-unit ops)
+OPF_UNIT_SHIFT = 16  #: opflags[op] >> OPF_UNIT_SHIFT is the op's execution unit (isa.UNIT_*)
 
 LOAD_X0 = 64  #: T_LAST_LOAD_DST of a load into x0 (no reader can depend on it, but ALU writes of x0 wait)
