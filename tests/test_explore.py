@@ -398,3 +398,15 @@ def test_parquet_holds_the_csv_rows(tmp_path, elves):
     assert [r["id"] for r in back] == [r["id"] for r in table.rows]
     assert [(r["cores"], r["cycles"], r["bank3_conflicts"]) for r in back] == \
         [(r["cores"], r["cycles"], r["bank3_conflicts"]) for r in table.rows]
+
+
+@pytest.mark.parametrize("name, points", [("cores", 40), ("banks", 24), ("fpu", 12), ("l1", 9), ("l2", 15),
+                                          ("cl", 12)])
+def test_example_specs_are_valid_with_the_documented_points(name, points):
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[1]
+    spec = load_spec(root / "examples" / f"sweep-{name}.toml")
+    assert spec.name == name and len(spec.points) == points
+    assert f"`sweep-{name}.toml` | " in (root / "docs" / "explore.md").read_text()
+    for p in spec.points:
+        pulpsim.get_platform(p.platform, p.overrides)        # every override is valid
