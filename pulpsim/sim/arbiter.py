@@ -83,7 +83,7 @@ def next_counter(value, ncores):
     return 0 if value >= ncores else value
 
 
-@jit
+@jit_inline
 def arbitrate(code, pagemap, opflags, params, regions, xreg, pc, cyc, tim, stat, banks, shared, sched, t0,
               dma_chunk, nchunk):
     """Arbitrate TCDM banks and shared FPUs among the cores issuing in cycle t0.
