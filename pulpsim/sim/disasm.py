@@ -44,7 +44,7 @@ FENCE_BITS = "iorw"
 
 
 def reg_name(unified: int) -> str:
-    """Name of a unified register id (see pulpsim.decode)."""
+    """Name of a unified register id (see pulpsim.sim.decode)."""
     if unified >= decode.FREG_BASE:
         return FREG_NAMES[unified - decode.FREG_BASE]
     return XREG_NAMES[unified]

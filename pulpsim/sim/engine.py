@@ -1,12 +1,20 @@
 """The Numba engine: executes predecoded instructions on N cores, cycle by cycle.
 
-Data flow: :mod:`pulpsim.machine` loads an ELF into the flat memory array,
-decodes the pages of memory that hold code (:mod:`pulpsim.decode`) and calls
-:func:`run` with plain numpy arrays (layouts in :mod:`pulpsim.state`).
+Data flow: :mod:`pulpsim.sim.machine` loads an ELF into the flat memory array,
+decodes the pages of memory that hold code (:mod:`pulpsim.sim.decode`) and calls
+:func:`run` with plain numpy arrays (layouts in :mod:`pulpsim.sim.state`).
 :func:`run` returns a status (``ST_*``) whenever Python has to act: the
 program ended, a fault, an output or trace buffer is full, a core fetches from
 memory that is not decoded yet (or changed since), or the instruction budget
 of this call is spent.
+
+This module is the scheduler and the core loop; the rest of the engine lives in
+its units: :mod:`~pulpsim.sim.arbiter` (per-cycle arbitration of banks, FPUs and
+the DMA), :mod:`~pulpsim.sim.timing` (decode-stage and multi-cycle timing rules),
+:mod:`~pulpsim.sim.dispatch` and :mod:`~pulpsim.sim.semantics` (what each
+instruction computes), :mod:`~pulpsim.sim.csr` (CSRs and counters),
+:mod:`~pulpsim.sim.memory` (region checks, memory access, code pages) and
+:mod:`~pulpsim.sim.cluster` (event unit, DMA, peripherals).
 
 Timing: each core has its own clock ``cyc[core]`` = the cycle at which its
 next instruction issues.  The core with the smallest clock (lowest id on a
@@ -23,8 +31,8 @@ divider's write-back).  An instruction issues from decode and is in EX the
 cycle after; the next one waits in decode while it is busy there.  Every extra cycle is
 counted under its cause in ``stat`` so that the stall breakdown always adds up.
 
-Memory safety: every guest address goes through :func:`find_region`, which
-checks the whole access against the platform's regions before any array is
+Memory safety: every guest address goes through :func:`~pulpsim.sim.memory.find_region`,
+which checks the whole access against the platform's regions before any array is
 indexed (Numba does no bounds checking).
 """
 
@@ -53,7 +61,7 @@ from .isa import (  # noqa: E402
     OP_FSW, OP_JALR, OP_MRET, OP_NOCODE, OP_REM, OP_STALE, OP_WFI, UNIT_ALU, UNIT_BRANCH, UNIT_CSR,
     UNIT_DIV, UNIT_FDIV, UNIT_FP, UNIT_JUMP, UNIT_LOAD, UNIT_MULH, UNIT_STORE,
 )
-from .state import *  # noqa: E402,F401,F403  (array layouts and constants, see pulpsim.state)
+from .state import *  # noqa: E402,F401,F403  (array layouts and constants, see pulpsim.sim.state)
 
 NO_LIMIT = 1 << 62
 

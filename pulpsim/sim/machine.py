@@ -2,7 +2,7 @@
 
 ``Machine`` owns every state array the engine works on.  It loads programs
 (ELF files, or raw words for tests), decodes code wherever the cores fetch it
-from, calls :func:`pulpsim.engine.run` in slices and handles what the engine
+from, calls :func:`pulpsim.sim.engine.run` in slices and handles what the engine
 hands back: program output, traces, code to decode (first fetch from a page of
 memory, or a word changed since it was decoded), the end of the program, and
 faults, which become typed :class:`pulpsim.errors.GuestError` exceptions.
