@@ -410,3 +410,29 @@ def test_example_specs_are_valid_with_the_documented_points(name, points):
     assert f"`sweep-{name}.toml` | " in (root / "docs" / "explore.md").read_text()
     for p in spec.points:
         pulpsim.get_platform(p.platform, p.overrides)        # every override is valid
+
+
+def test_malformed_workload_fields_fail_their_point_with_a_config_message(tmp_path):
+    spec = write_spec(tmp_path / "bad.toml", """
+        [[workload]]
+        kind = "sequence"
+        name = "seq"
+        tensors = { x = [4] }
+        steps = [{ layer = "relu", step = "fw", ins = "x", outs = { y = "y" } }]
+        [[workload]]
+        kind = "tiled"
+        name = "tiled"
+        layer = "pointwise"
+        shape = [4, 4, 2]
+        [[workload]]
+        kind = "kernel"
+        name = "kernel"
+        kernel = "relu"
+        shape = [2, 2, 2]
+        cores = 9
+        """)
+    rows = {r["workload"]: r for r in sweep(spec, out=tmp_path / "out", jobs=1, progress=False, plots=False).rows}
+    assert rows["seq"]["error"].startswith("workload seq: step 0 needs layer, step, ins and outs")
+    assert rows["tiled"]["error"] == "pointwise: --shape takes 4 values (C K H W), got 3"
+    assert rows["kernel"]["error"].startswith("workload kernel: cores must be between 1 and 8")
+    assert all(r["status"] == "failed" and "internal error" not in r["error"] for r in rows.values())

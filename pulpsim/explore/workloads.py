@@ -173,20 +173,25 @@ def run_tiled_sequence(wl: dict, plat: Platform, point: Point) -> dict:
     steps = wl["steps"]
     if not isinstance(steps, list) or not all(isinstance(s, dict) for s in steps):
         raise ConfigError(f"workload {wl['name']}: steps must be a list of tables (layer, step, ins, outs)")
-    seq = []
-    for i, s in enumerate(steps):
-        extra = set(s) - {"layer", "step", "ins", "outs", "params"}
-        if extra or not {"layer", "step", "ins", "outs"} <= set(s):
-            raise ConfigError(f"workload {wl['name']}: step {i} needs layer, step, ins, outs (and optionally params)")
-        ins = {k: (tuple(v) if isinstance(v, list) else v) for k, v in s["ins"].items()}
-        ins = {k: (v[0], tuple(v[1])) if isinstance(v, tuple) and len(v) == 2 else v for k, v in ins.items()}
-        params = {k: (tuple(v) if isinstance(v, list) else v) for k, v in s.get("params", {}).items()}
-        seq.append(tiled.SeqStep(s["layer"], s["step"], ins, dict(s["outs"]), params))
+    seq = [_seq_step(wl, i, s) for i, s in enumerate(steps)]
     r = tiled.run_sequence(seq, given, platform=plat, cores=_team(wl, plat),
                            double_buffer=wl.get("double_buffer", True), l1_budget=wl.get("l1"),
                            max_cycles=point.max_cycles)
     return {**_work(r.cycles, r.macs or None, plat), "team": r.cores, "compute_cycles": r.compute_cycles,
             "dma_wait": r.dma_wait_cycles, **result_stats(r.result)}
+
+
+def _seq_step(wl: dict, i: int, s: dict):
+    """A :class:`~pulpsim.workloads.tiled.SeqStep` from a step table; an input ``["name", [shape]]`` is a view."""
+    from ..workloads import tiled
+    if set(s) - {"layer", "step", "ins", "outs", "params"} or not {"layer", "step", "ins", "outs"} <= set(s) \
+            or not all(isinstance(s.get(k, {}), dict) for k in ("ins", "outs", "params")):
+        raise ConfigError(f"workload {wl['name']}: step {i} needs layer, step, ins and outs (tables), and "
+                          f"optionally params")
+    ins = {k: (v[0], tuple(v[1])) if isinstance(v, list) and len(v) == 2 and isinstance(v[1], list) else v
+           for k, v in s["ins"].items()}
+    params = {k: (tuple(v) if isinstance(v, list) else v) for k, v in s.get("params", {}).items()}
+    return tiled.SeqStep(s["layer"], s["step"], ins, dict(s["outs"]), params)
 
 
 def _path(point: Point, p) -> Path:
