@@ -403,6 +403,10 @@ class EventRecord:
     numerics: dict | None
     host_seconds: float
     l2_bytes: int
+    #: per TCDM bank, summed over the programs: ``{"bank", "accesses", "conflicts"}``
+    banks: list = field(default_factory=list)
+    #: per shared FPU, summed over the programs: ``{"fpu", "ops", "conflicts"}`` (empty with private FPUs)
+    fpus: list = field(default_factory=list)
 
     @property
     def macs(self) -> int:
@@ -439,6 +443,8 @@ class _Totals:
         self.stalls: dict = {}
         self.dma: dict = {}
         self.energy: dict = {}
+        self.banks: list = []
+        self.fpus: list = []
 
     def add(self, prog: Program, r, names: dict | None = None) -> None:
         """Add one program's run ``r``; ``names`` maps a layer index to the model layer's name."""
@@ -463,6 +469,15 @@ class _Totals:
             self.dma[k] = self.dma.get(k, 0) + v
         for k, v in res.energy_uj.items():
             self.energy[k] = self.energy.get(k, 0.0) + v
+        self.banks = _add_units(self.banks, res.banks, "bank")
+        self.fpus = _add_units(self.fpus, res.fpus, "fpu")
+
+
+def _add_units(total: list, more: list, key: str) -> list:
+    """Per-unit counts (banks or FPUs: dicts with ``key`` and counts) of ``total`` plus those of ``more``."""
+    if not total:
+        return [dict(u) for u in more]
+    return [{k: (v if k == key else v + u[k]) for k, v in t.items()} for t, u in zip(total, more)]
 
 
 # --------------------------------------------------------------------------------------------
@@ -571,6 +586,7 @@ class SimBackend(HostBackend):
                           dma_wait_cycles=totals.dma_wait, instructions=totals.instructions, stalls=totals.stalls,
                           bank_conflicts=totals.conflicts, dma=totals.dma, energy_uj=totals.energy,
                           loss=float(np.mean(losses)), numerics=numerics,
-                          host_seconds=time.perf_counter() - t0, l2_bytes=plat.l2.size)
+                          host_seconds=time.perf_counter() - t0, l2_bytes=plat.l2.size, banks=totals.banks,
+                          fpus=totals.fpus)
         self.records.append(rec)
         return rec

@@ -336,6 +336,9 @@ def test_a_learning_event_point(tmp_path):
                                                                 momentum=0.9, weight_decay=5e-4)
     assert (row["cycles"], row["instructions"], row["macs"]) == (rec.cycles, rec.instructions, rec.macs)
     assert row["programs"] == 3 and row["bank_conflicts"] == rec.bank_conflicts
+    # per bank and per FPU, summed over the event's programs
+    assert sum(row[f"bank{b}_conflicts"] for b in range(16)) == rec.bank_conflicts > 0
+    assert row["fpu_conflicts"] == sum(f["conflicts"] for f in rec.fpus) and row["fpu_ops"] > 0
 
 
 def test_docs_describe_every_column():

@@ -46,11 +46,7 @@ def result_stats(res) -> dict:
            "cpi": res.cycles / res.instructions if res.instructions else None,
            "asleep_cycles": sum(c.asleep for c in res.cores)}
     row.update(_stall_columns(stalls))
-    row["tcdm_accesses"] = sum(b["accesses"] for b in res.banks)
-    row["bank_conflicts"] = sum(b["conflicts"] for b in res.banks)
-    row.update({f"bank{b['bank']}_conflicts": b["conflicts"] for b in res.banks})
-    row["fpu_ops"] = sum(f["ops"] for f in res.fpus)
-    row["fpu_conflicts"] = sum(f["conflicts"] for f in res.fpus)
+    row.update(_unit_columns(res.banks, res.fpus))
     row.update(_dma_columns(res.dma))
     row["energy_uj"] = res.energy_total_uj
     return row
@@ -59,6 +55,15 @@ def result_stats(res) -> dict:
 def _stall_columns(stalls: dict) -> dict:
     row = {f"stall_{k}": int(stalls.get(k, 0)) for k in STALL_CAUSES}
     row["stall_cycles"] = sum(row.values())
+    return row
+
+
+def _unit_columns(banks: list, fpus: list) -> dict:
+    """TCDM accesses and conflicts (total and per bank), shared-FPU operations and conflicts."""
+    row = {"tcdm_accesses": sum(b["accesses"] for b in banks), "bank_conflicts": sum(b["conflicts"] for b in banks)}
+    row.update({f"bank{b['bank']}_conflicts": b["conflicts"] for b in banks})
+    row["fpu_ops"] = sum(f["ops"] for f in fpus)
+    row["fpu_conflicts"] = sum(f["conflicts"] for f in fpus)
     return row
 
 
@@ -256,7 +261,7 @@ def run_cl_event(wl: dict, plat: Platform, point: Point) -> dict:
     rec = be.simulate(AdaptiveState(adaptive, params), x, y, lr=1e-3, momentum=0.9, weight_decay=5e-4)
     row = {**_work(rec.cycles, rec.macs or None, plat), "team": rec.cores, "programs": rec.programs,
            "instructions": rec.instructions, "compute_cycles": rec.compute_cycles, "dma_wait": rec.dma_wait_cycles,
-           **_stall_columns(rec.stalls), "bank_conflicts": rec.bank_conflicts, **_dma_columns(rec.dma),
+           **_stall_columns(rec.stalls), **_unit_columns(rec.banks, rec.fpus), **_dma_columns(rec.dma),
            "energy_uj": float(sum(rec.energy_uj.values())), "l2_size_used": rec.l2_bytes}
     return row
 
