@@ -1,12 +1,13 @@
-"""Re-run the measurements behind the kernel and MobileNet-V1 tables and compare them with a recording.
+"""Re-run the measurements behind the kernel, layer and MobileNet-V1 tables and compare them with a recording.
 
-Usage:  python benchmarks/check_tables.py [--record] [--only kernel|mobilenet] [--file PATH]
+Usage:  python benchmarks/check_tables.py [--record] [--only kernel|mobilenet|layers] [--docs-only] [--file PATH]
 
 The runs are exactly those of the tables' commands: ``benchmarks/kernel_efficiency.py`` (every matmul
 variant, 64x64x64, 1 and 8 cores of pulp-open and vega; README "Kernel efficiency" and docs/kernels.md
 "Measured MAC/cycle") and ``benchmarks/mobilenet_layers.py`` (every training step of the MobileNet-V1
 layers 19..28 on vega and pulp-open, 1 and 8 cores; README "Training layers" and docs/kernels.md
-"MobileNet-V1 training layers"), with the same inputs.  For every run it keeps the measured cycles and
+"MobileNet-V1 training layers"), and ``pulpsim kernel`` (seed 0) for docs/kernels.md's sentence on the layer
+kernels ("Measured on `vega`, 8 cores"), with the same inputs.  For every run it keeps the measured cycles and
 instructions, a digest of the output tensors, and every statistic of the simulator's Result (per core:
 cycles, instructions, stall cycles by cause, asleep, op counts, loads, stores, branches, TCDM accesses,
 shared-FPU operations; per TCDM bank: accesses and conflicts; per shared FPU: operations and conflicts;
@@ -38,6 +39,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import kernel_efficiency  # noqa: E402
 import mobilenet_layers  # noqa: E402
+from pulpsim.workloads import kernel_cli  # noqa: E402
 from pulpsim.workloads import kernel_runner as kr  # noqa: E402
 
 RECORDING = ROOT / "benchmarks" / "recorded_tables.json"
@@ -97,7 +99,26 @@ def mobilenet_runs():
                 "output": digest(r.outputs), "result": result_stats(r.result)}
 
 
-GROUPS = {"kernel": matmul_runs, "mobilenet": mobilenet_runs}
+#: The layer-kernel runs of docs/kernels.md's sentence "Measured on `vega`, 8 cores": `pulpsim kernel` with the
+#: default seed, tensors in the TCDM. (layer, step, shape as `pulpsim kernel --shape` takes it, text in the sentence)
+LAYER_RUNS = [("conv2d", "fw", (8, 16, 8, 8)), ("conv2d", "wg", (8, 16, 8, 8)), ("conv2d", "ig", (8, 16, 8, 8)),
+              ("pointwise", "fw", (16, 16, 8, 8)), ("depthwise", "fw", (16, 8, 8)), ("linear", "fw", (64, 32))]
+
+
+def layer_key(layer: str, step: str, shape) -> str:
+    return f"layer {layer} {step} {'x'.join(map(str, shape))} vega:8"
+
+
+def layer_runs():
+    """Yield (key, record) for the layer-kernel runs of docs/kernels.md (``pulpsim kernel``, vega, 8 cores)."""
+    for layer, step, shape in LAYER_RUNS:
+        r, _, _ = kernel_cli.checked_run(layer, step, list(shape), platform="vega", cores=8, stride=1, seed=0)
+        yield layer_key(layer, step, shape), {
+            "cycles": r.cycles, "instructions": r.instructions, "macs": r.macs, "ok": True,
+            "bank_conflicts": r.bank_conflicts, "output": digest(r.outputs), "result": result_stats(r.result)}
+
+
+GROUPS = {"kernel": matmul_runs, "mobilenet": mobilenet_runs, "layers": layer_runs}
 
 
 def flatten(value, prefix: str = "") -> dict:
@@ -247,6 +268,16 @@ def doc_matmul_cycles(text: str) -> dict:
     return out
 
 
+def layers_sentence(runs: dict) -> str:
+    """docs/kernels.md's sentence on the layer kernels, with the MAC/cycle of the recorded runs."""
+    mpc = {(layer, step): f"{mac_per_cycle(runs[layer_key(layer, step, shape)]):.2f}"
+           for layer, step, shape in LAYER_RUNS}
+    return ("Measured on `vega`, 8 cores (`pulpsim kernel LAYER --shape ... --step S --platform vega`, seed 0): "
+            f"conv2d (8 -> 16 channels, 8x8) fw / wg / ig {mpc['conv2d', 'fw']} / {mpc['conv2d', 'wg']} / "
+            f"{mpc['conv2d', 'ig']} MAC/cycle; pointwise fw (16 -> 16 channels, 8x8) {mpc['pointwise', 'fw']}; "
+            f"depthwise fw (16 channels, 8x8) {mpc['depthwise', 'fw']}; linear fw (64 -> 32) {mpc['linear', 'fw']}.")
+
+
 def check_docs(groups, path: Path) -> list[str]:
     """Every table number of README and docs/kernels.md that differs from the recorded runs (empty: all agree)."""
     runs = json.loads(path.read_text())["runs"]
@@ -265,6 +296,10 @@ def check_docs(groups, path: Path) -> list[str]:
             rec = runs[f"matmul {key}"]["cycles"]
             if rec != cycles:
                 problems.append(f"docs/kernels.md, matmul cycle counts: {key} {cycles:,} printed, {rec:,} recorded")
+    if "layers" in groups:
+        sentence = layers_sentence(runs)
+        if sentence not in " ".join(kdoc.split()):
+            problems.append(f"docs/kernels.md, layer kernels: the recorded runs give {sentence!r}")
     if "mobilenet" in groups:
         rows = table_after(kdoc, "| idx | layer | shape | step | MACs |")
         exp = expected_kernels_doc_mobilenet(runs)
@@ -344,7 +379,8 @@ def compare(groups, path: Path) -> int:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--record", action="store_true", help="write the recording instead of comparing with it")
-    p.add_argument("--only", choices=sorted(GROUPS), help="run only the kernel or the mobilenet tables' runs")
+    p.add_argument("--only", choices=sorted(GROUPS),
+                   help="run only the matmul tables' runs (kernel), the MobileNet-V1 ones or the layer kernels'")
     p.add_argument("--file", type=Path, default=RECORDING, help="the recording (default: %(default)s)")
     p.add_argument("--docs-only", action="store_true",
                    help="only check the README and docs/kernels.md tables against the recording (no runs)")

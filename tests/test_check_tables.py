@@ -29,11 +29,12 @@ def test_recording_has_every_table_run(recorded_runs):
     # 9 variants x 2 platforms x 2 core counts; 38 MobileNet-V1 steps x 4 configs (docs/kernels.md's table)
     assert sum(k.startswith("matmul ") for k in recorded_runs) == 9 * 2 * 2
     assert sum(k.startswith("mobilenet ") for k in recorded_runs) == 38 * 4
+    assert sum(k.startswith("layer ") for k in recorded_runs) == len(ct.LAYER_RUNS) == 6
     assert all(r["ok"] for r in recorded_runs.values())
 
 
 def test_readme_and_kernels_doc_tables_agree_with_the_recording():
-    assert ct.check_docs(["kernel", "mobilenet"], ct.RECORDING) == []
+    assert ct.check_docs(list(ct.GROUPS), ct.RECORDING) == []
 
 
 @pytest.mark.parametrize("doc, old, new, expected", [
@@ -42,6 +43,7 @@ def test_readme_and_kernels_doc_tables_agree_with_the_recording():
      "matmul cycle counts: naive pulp-open:8 308,262 printed, 308,261 recorded"),
     ("docs/kernels.md", "| 28 | fc | 1024 -> 50 | ig | 51,200 | 0.22 (228,303)",
      "| 28 | fc | 1024 -> 50 | ig | 51,200 | 0.22 (228,304)", "row '28 fc 1024 -> 50 ig', column 6"),
+    ("docs/kernels.md", "linear fw (64 -> 32) 1.31.", "linear fw (64 -> 32) 1.32.", "layer kernels: the recorded"),
 ])
 def test_a_changed_number_in_the_docs_is_reported(tmp_path, monkeypatch, doc, old, new, expected):
     copy = tmp_path / Path(doc).name
@@ -50,7 +52,7 @@ def test_a_changed_number_in_the_docs_is_reported(tmp_path, monkeypatch, doc, ol
     assert old in text
     copy.write_text(text.replace(old, new))
     monkeypatch.setattr(ct, "README" if doc == "README.md" else "KERNELS_DOC", copy)
-    problems = ct.check_docs(["kernel", "mobilenet"], ct.RECORDING)
+    problems = ct.check_docs(list(ct.GROUPS), ct.RECORDING)
     assert len(problems) == 1 and expected in problems[0], problems
 
 

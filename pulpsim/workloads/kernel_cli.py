@@ -85,6 +85,29 @@ def random_inputs(name: str, step: str, dims: dict[str, int], stride: int, rng,
 def run(name: str, step: str | None, shape: list[int], *, platform: str, cores, stride: int, seed: int,
         window: int | None = None) -> str:
     """Run and check one layer step; returns the report. Raises PulpsimError on a wrong result."""
+    res, dims, worst = checked_run(name, step, shape, platform=platform, cores=cores, stride=stride, seed=seed,
+                                   window=window)
+    lines = [f"kernel {res.name}/{res.step} shape {' '.join(f'{k}={v}' for k, v in dims.items())}"
+             + (f" stride {stride}" if name in ("depthwise", "conv2d") else "")
+             + (f" window {window}" if name == "avgpool" and window else "")
+             + f" platform {res.platform} cores {res.cores} seed {seed}",
+             f"cycles        {res.cycles}",
+             f"MACs          {res.macs}" + (f"  ({res.mac_per_cycle:.3f} MAC/cycle)" if res.macs else ""),
+             f"instructions  {res.instructions} (core 0)",
+             f"bank conflicts {res.bank_conflicts}",
+             "stalls per core (whole run):"]
+    for c, st in enumerate(res.stalls):
+        lines.append(f"  core {c}: " + (", ".join(f"{k} {v}" for k, v in sorted(st.items()) if v) or "none"))
+    lines.append(f"check         ok (worst error / bound = {worst:.3f})")
+    return "\n".join(lines)
+
+
+def checked_run(name: str, step: str | None, shape: list[int], *, platform: str, cores, stride: int, seed: int,
+                window: int | None = None):
+    """Run one layer step on seeded random data and check it against the golden model.
+
+    Returns ``(LayerResult, dims, worst error / bound)``; raises PulpsimError on a wrong result.
+    """
     from . import layers
     from ..errors import PulpsimError
     if name not in layers.LAYERS:
@@ -112,16 +135,4 @@ def run(name: str, step: str | None, shape: list[int], *, platform: str, cores, 
         if not np.all(err <= bound):
             raise PulpsimError(f"{name}/{step}: output {k} differs from the golden model beyond the bound "
                                f"(max error {float(err.max()):.3g})")
-    lines = [f"kernel {name}/{step} shape {' '.join(f'{k}={v}' for k, v in dims.items())}"
-             + (f" stride {stride}" if name in ("depthwise", "conv2d") else "")
-             + (f" window {window}" if name == "avgpool" and window else "")
-             + f" platform {res.platform} cores {res.cores} seed {seed}",
-             f"cycles        {res.cycles}",
-             f"MACs          {res.macs}" + (f"  ({res.mac_per_cycle:.3f} MAC/cycle)" if res.macs else ""),
-             f"instructions  {res.instructions} (core 0)",
-             f"bank conflicts {res.bank_conflicts}",
-             "stalls per core (whole run):"]
-    for c, st in enumerate(res.stalls):
-        lines.append(f"  core {c}: " + (", ".join(f"{k} {v}" for k, v in sorted(st.items()) if v) or "none"))
-    lines.append(f"check         ok (worst error / bound = {worst:.3f})")
-    return "\n".join(lines)
+    return res, dims, worst
