@@ -84,6 +84,16 @@ def next_counter(value, ncores):
 
 
 @jit_inline
+def count_tcdm_access(banks, stat, c, b, ncores):
+    """Count core c's granted access to TCDM bank b: the bank's accesses, its round-robin counter and the
+    flag that alternates the DMA's priority (docs/cluster.md), and the core's TCDM accesses."""
+    banks[b, B_ACCESSES] += 1
+    banks[b, B_COUNTER] = next_counter(banks[b, B_COUNTER], ncores)
+    banks[b, B_FLAG] ^= 1
+    stat[c, S_TCDM_ACCESSES] += 1
+
+
+@jit_inline
 def arbitrate(code, pagemap, opflags, params, regions, xreg, pc, cyc, tim, stat, banks, shared, sched, t0,
               dma_chunk, nchunk):
     """Arbitrate TCDM banks and shared FPUs among the cores issuing in cycle t0.

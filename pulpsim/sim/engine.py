@@ -47,11 +47,11 @@ jitcache.ensure_fresh()
 
 from . import cluster as cl  # noqa: E402  (after the cache check, see pulpsim.sim.jitcache)
 from .bits import MASK32, s32  # noqa: E402
-from .timing import (_reads, div_cycles, divider_writeback, fdiv_cycles, fp_special, fsqrt_cycles,  # noqa: E402
+from .timing import (reads_register, div_cycles, divider_writeback, fdiv_cycles, fp_special, fsqrt_cycles,  # noqa: E402
                      jump_cost, jump_pcset)
 from .csr import (MSTATUS_FS, MSTATUS_MIE, MSTATUS_MPIE, MSTATUS_MPP, csr_access, csr_is_flushing,  # noqa: E402
                   is_csr_op)
-from .arbiter import arbitrate, next_counter, note_request  # noqa: E402
+from .arbiter import arbitrate, count_tcdm_access, next_counter, note_request, tcdm_bank  # noqa: E402
 from .memory import (access_bytes, fetch_window, find_region, invalidate_code, mem_read, mem_write,  # noqa: E402
                      misaligned_extra)
 from . import dispatch  # noqa: E402
@@ -309,7 +309,7 @@ def run(code, pagemap, opflags, evs, params, regions, mem8, mem16, mem32,
                 # load_stall and jr_stall (cv32e40p_controller.sv)
                 jr_held = False
                 if last_load != 0:
-                    if _reads(code, idx, last_load):
+                    if reads_register(code, idx, last_load):
                         # the loaded value is used right away
                         issue += 1
                         stat[c, S_LOAD_USE] += 1
@@ -335,7 +335,7 @@ def run(code, pagemap, opflags, evs, params, regions, mem8, mem16, mem32,
             if fdiv_dst != 0:
                 # an FP divide is in flight (or writes back this cycle)
                 wait_until = issue
-                dep = _reads(code, idx, fdiv_dst) or code[idx, F_DST] == fdiv_dst
+                dep = reads_register(code, idx, fdiv_dst) or code[idx, F_DST] == fdiv_dst
                 # (fdiv_ready is the cycle the result is written: an FP-unit instruction arriving in EX then
                 # still waits that cycle, apu_disp stall_type while active)
                 if (flags & OPF_FPU) != 0 or dep:
@@ -414,14 +414,10 @@ def run(code, pagemap, opflags, evs, params, regions, mem8, mem16, mem32,
                 else:
                     off = addr - regions[r, R_BASE] + regions[r, R_OFFSET]
                     v = mem_read(mem8, mem16, mem32, off, nb)
-                    kind = regions[r, R_KIND]
-                    if kind != RK_PLAIN:
-                        b = ((addr - regions[r, R_BASE]) >> 2) & (nbanks - 1)
-                        banks[b, B_ACCESSES] += 1
-                        banks[b, B_COUNTER] = next_counter(banks[b, B_COUNTER], ncores)
-                        banks[b, B_FLAG] ^= 1
-                        stat[c, S_TCDM_ACCESSES] += 1
-                        if kind == RK_TAS:  # test-and-set: the word becomes all ones
+                    b = tcdm_bank(regions, r, addr, nbanks)
+                    if b >= 0:
+                        count_tcdm_access(banks, stat, c, b, ncores)
+                        if regions[r, R_KIND] == RK_TAS:  # test-and-set: the word becomes all ones
                             mem_write(mem8, mem16, mem32, off, nb, -1)
                             invalidate_code(code, pagemap, off, nb)
                     if op == OP_FLW:
@@ -472,12 +468,9 @@ def run(code, pagemap, opflags, evs, params, regions, mem8, mem16, mem32,
                     mem_write(mem8, mem16, mem32, off, nb, v)
                     if pagemap[off >> CODE_PAGE_SHIFT] >= 0 or (off & 3) + nb > 4:
                         invalidate_code(code, pagemap, off, nb)  # into a decoded page (or across words)
-                    if regions[r, R_KIND] != RK_PLAIN:
-                        b = ((addr - regions[r, R_BASE]) >> 2) & (nbanks - 1)
-                        banks[b, B_ACCESSES] += 1
-                        banks[b, B_COUNTER] = next_counter(banks[b, B_COUNTER], ncores)
-                        banks[b, B_FLAG] ^= 1
-                        stat[c, S_TCDM_ACCESSES] += 1
+                    b = tcdm_bank(regions, r, addr, nbanks)
+                    if b >= 0:
+                        count_tcdm_access(banks, stat, c, b, ncores)
                     extra = misaligned_extra(addr, nb)
                     if extra:
                         cost += extra

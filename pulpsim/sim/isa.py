@@ -36,20 +36,20 @@ IMM_SHAMT = "shamt"  # 5-bit shift amount in bits 24:20
 IMM_CSR = "csr"    # CSR number in bits 31:20 (rs1 is a register or a 5-bit zimm)
 IMM_FENCE = "fence"  # pred/succ in bits 27:20
 
-# Execution units: which part of the engine executes an instruction, with which timing, and the signature of
-# its semantic function in pulpsim.sim.semantics (see there).
+# Execution units: which part of the engine executes an instruction, with which timing rule, and the signature
+# of its semantic function (the table in pulpsim.sim.semantics).
 UNIT_NAMES = (
-    "system",  # fence, fence.i, ecall, ebreak, mret, wfi and the pseudo ops: handled by the engine itself
-    "alu",     # (a, b, imm, pc) -> rd value; 1 cycle (mul included: the RI5CY multiplier's 1-cycle path)
-    "mulh",    # (a, b) -> rd value; 5 cycles
-    "div",     # (a, b) -> rd value; 3..35 cycles, from the divisor
-    "branch",  # (a, b) -> taken
-    "jump",    # (a, imm, pc) -> target
-    "load",    # (raw memory value) -> register value
+    "system",  # fence, fence.i, ecall, ebreak, mret, wfi and the pseudo ops: executed by the engine itself
+    "alu",     # 1 cycle (mul included: the RI5CY multiplier's 1-cycle path)
+    "mulh",    # 5 cycles
+    "div",     # 3..35 cycles, from the divisor
+    "branch",
+    "jump",
+    "load",
     "store",   # no semantic function: the memory unit writes rs2
-    "csr",     # (old, src) -> value written to the CSR
-    "fp",      # (fa, fb, fc, xa, rm) -> (result, fflags); rd in the file the table says
-    "fdiv",    # as "fp", on the FP divider (iterative, not on a shared FPU)
+    "csr",
+    "fp",      # on an FPU (shared ones are arbitrated)
+    "fdiv",    # on the FP divider (iterative, its result written back later)
 )
 
 # Masks of the standard encoding formats.

@@ -92,7 +92,7 @@ def fsqrt_cycles(a, result, flags):
 
 
 @jit_inline
-def _reads(code, idx, reg):
+def reads_register(code, idx, reg):
     """Whether the instruction reads unified register `reg` (never true for x0)."""
     return code[idx, F_SRC_A] == reg or code[idx, F_SRC_B] == reg or code[idx, F_SRC_C] == reg
 
