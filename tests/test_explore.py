@@ -439,3 +439,13 @@ def test_malformed_workload_fields_fail_their_point_with_a_config_message(tmp_pa
     assert rows["tiled"]["error"] == "pointwise: --shape takes 4 values (C K H W), got 3"
     assert rows["kernel"]["error"].startswith("workload kernel: cores must be between 1 and 8")
     assert all(r["status"] == "failed" and "internal error" not in r["error"] for r in rows.values())
+
+
+def test_read_table_keeps_ids_that_look_like_numbers_as_text(tmp_path):
+    # a point id is 12 hex digits: some are all decimal digits, or digits with one "e" (a float's exponent)
+    from pulpsim.explore.table import read_table
+    (tmp_path / "results.csv").write_text("id,workload,kind,platform,status,cycles\n"
+                                          "123456789012,w,elf,vega,ok,10\n1234e5678901,w,elf,vega,ok,11\n")
+    rows = read_table(tmp_path).rows
+    assert [r["id"] for r in rows] == ["123456789012", "1234e5678901"]
+    assert [r["cycles"] for r in rows] == [10, 11]

@@ -31,6 +31,8 @@ STAT_COLUMNS = ("cycles", "run_cycles", "instructions", "ipc", "cpi", "macs", "m
 TAIL_COLUMNS = ("error", "command", "wall_s")
 #: Columns that may differ between two runs of the same point.
 VOLATILE = ("wall_s",)
+#: Columns read back as text whatever they look like (a point id is hex: "1234e5678901" would parse as a number).
+TEXT_COLUMNS = ("id", "workload", "kind", "platform", "status", "error", "command")
 
 _BANK = re.compile(r"bank(\d+)_conflicts")
 
@@ -141,7 +143,8 @@ def read_table(path: "str | Path") -> Table:
         return Table(list(read_journal(path).values()))
     try:
         with open(path, newline="") as f:
-            rows = [{k: _value(v) for k, v in r.items() if v != ""} for r in csv.DictReader(f)]
+            rows = [{k: v if k in TEXT_COLUMNS else _value(v) for k, v in r.items() if v != ""}
+                    for r in csv.DictReader(f)]
     except (UnicodeDecodeError, csv.Error) as e:
         raise ConfigError(f"sweep results {path}: not a CSV table ({e})") from None
     if rows and "id" not in rows[0]:
