@@ -52,8 +52,8 @@ from .timing import (reads_register, div_cycles, divider_writeback, fdiv_cycles,
 from .csr import (MSTATUS_FS, MSTATUS_MIE, MSTATUS_MPIE, MSTATUS_MPP, csr_access, csr_is_flushing,  # noqa: E402
                   is_csr_op)
 from .arbiter import arbitrate, count_tcdm_access, next_counter, note_request, tcdm_bank  # noqa: E402
-from .memory import (access_bytes, fetch_window, find_region, invalidate_code, mem_read, mem_write,  # noqa: E402
-                     misaligned_extra)
+from .memory import (access_bytes, access_extra_cycles, fetch_window, find_region, invalidate_code,  # noqa: E402
+                     mem_read, mem_write)
 from . import dispatch  # noqa: E402
 from .decode import F_DST, F_IMM, F_OP, F_RD, F_RM, F_RS1, F_RS2, F_RS3, F_SRC_A, F_WORD  # noqa: E402
 from .isa import (  # noqa: E402
@@ -435,16 +435,8 @@ def run(code, pagemap, opflags, evs, params, regions, mem8, mem16, mem32,
                             xreg[c, rd] = v
                         new_load = code[idx, F_DST] if rd != 0 else LOAD_X0
                     if trap_cause < 0:
-                        extra = misaligned_extra(addr, nb)
-                        if extra:
-                            cost += extra
-                            ex_busy = extra
-                            stat[c, S_MISALIGNED] += extra
-                        lat = regions[r, R_LATENCY] - 1
-                        if lat > 0:
-                            cost += lat
-                            stat[c, S_LD_EXT] += 1
-                            stat[c, S_LD_EXT_CYC] += lat
+                        ex_busy, lat = access_extra_cycles(addr, nb, regions, r, stat, c, S_LD_EXT, S_LD_EXT_CYC)
+                        cost += ex_busy + lat
             elif unit == UNIT_STORE:
                 addr = (xreg[c, rs1] + imm) & MASK32
                 if rs1 == 2 and addr < tim[c, T_STACK_LO]:
@@ -471,16 +463,8 @@ def run(code, pagemap, opflags, evs, params, regions, mem8, mem16, mem32,
                     b = tcdm_bank(regions, r, addr, nbanks)
                     if b >= 0:
                         count_tcdm_access(banks, stat, c, b, ncores)
-                    extra = misaligned_extra(addr, nb)
-                    if extra:
-                        cost += extra
-                        ex_busy = extra
-                        stat[c, S_MISALIGNED] += extra
-                    lat = regions[r, R_LATENCY] - 1
-                    if lat > 0:
-                        cost += lat
-                        stat[c, S_ST_EXT] += 1
-                        stat[c, S_ST_EXT_CYC] += lat
+                    ex_busy, lat = access_extra_cycles(addr, nb, regions, r, stat, c, S_ST_EXT, S_ST_EXT_CYC)
+                    cost += ex_busy + lat
                     if addr == tohost and nb == 4 and (v & 1) == 1:
                         tim[c, T_HALTED] = 1
                         tim[c, T_EXIT_CODE] = (v & MASK32) >> 1

@@ -59,6 +59,23 @@ def misaligned_extra(addr, nbytes):
 
 
 @jit_inline
+def access_extra_cycles(addr, nbytes, regions, r, stat, c, s_count, s_cycles):
+    """Extra cycles of core c's access to region r beyond the first: the second bus transaction of a misaligned
+    access (counted as misaligned) and the region's latency (counted under s_count / s_cycles, the load or
+    store counters). Returns (misaligned cycles, latency cycles)."""
+    extra = misaligned_extra(addr, nbytes)
+    if extra:
+        stat[c, S_MISALIGNED] += extra
+    lat = regions[r, R_LATENCY] - 1
+    if lat > 0:
+        stat[c, s_count] += 1
+        stat[c, s_cycles] += lat
+    else:
+        lat = 0
+    return extra, lat
+
+
+@jit_inline
 def fetch_window(regions, pagemap, p):
     """The code-table window that holds pc `p`: (lo, hi, row_delta).
 
