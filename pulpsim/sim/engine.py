@@ -41,7 +41,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import jitcache
-from .jit import jit, jit_inline
+from .jit import jit_entry, jit_inline
 
 jitcache.ensure_fresh()
 
@@ -114,7 +114,7 @@ def append_trace(trace, io, cycle, core, pc, word, dst, value, cost, stall, caus
 # The run loop
 # ----------------------------------------------------------------------------
 
-@jit
+@jit_entry
 def run(code, pagemap, opflags, evs, params, regions, mem8, mem16, mem32,
         pc, xreg, freg, csr, cyc, tim, stat, opcount, vc_acc, vc_snap,
         banks, shared, sched, eu_core, eu_glob, dma_tr, dma_port, dma_glob, dma_chunk, dma_log,
