@@ -309,6 +309,25 @@ def _two_sum(x, y):
     return s, err
 
 
+@jit
+def _fast_round_sum(x, y):
+    """Round the exact sum of the float64s x and y to binary32 (RNE); returns (bits, flags, ok) as _fast_round.
+
+    The error of s = fl(x + y) is needed only in two cases: s is a binary32 number (is the sum exact?) or a
+    binary32 midpoint (which way does the exact sum lie?). Otherwise the exact sum v rounds as s does (see
+    _fast_round), and v is no binary32 number either (if it were, fl(v) = s would be one), so the result is
+    inexact. That common case skips TwoSum's chain of five dependent additions.
+    """
+    s = x + y
+    mag = abs(s)
+    if mag >= _FAST_MIN and mag < _FAST_MAX:
+        r = _f64_to_f32_bits(s)
+        if _f32_bits_to_f64(r) != s and (_f64_bits(s) & 0x1FFFFFFF) != 0x10000000:
+            return r, NX, True
+    s, err = _two_sum(x, y)
+    return _fast_round(s, err)
+
+
 # ---------------------------------------------------------------------------
 # Addition / subtraction
 # ---------------------------------------------------------------------------
@@ -428,8 +447,7 @@ def _add_fast(a, b):
     """RNE a + b on the host FPU; returns (bits, flags, ok)."""
     if not (_fast_operand(a) and _fast_operand(b)):
         return 0, 0, False
-    s, err = _two_sum(_f32_bits_to_f64(a), _f32_bits_to_f64(b))
-    return _fast_round(s, err)
+    return _fast_round_sum(_f32_bits_to_f64(a), _f32_bits_to_f64(b))
 
 
 @jit
@@ -719,8 +737,7 @@ def _fma_fast(a, b, c, neg_prod):
     p = _f32_bits_to_f64(a) * _f32_bits_to_f64(b)  # exact, see _mul_fast
     if neg_prod != 0:
         p = -p
-    s, err = _two_sum(p, _f32_bits_to_f64(c))
-    return _fast_round(s, err)
+    return _fast_round_sum(p, _f32_bits_to_f64(c))
 
 
 @jit
