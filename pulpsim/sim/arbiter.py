@@ -94,9 +94,9 @@ def count_tcdm_access(banks, stat, c, b, ncores):
 
 
 @jit_inline
-def arbitrate(code, pagemap, opflags, params, regions, xreg, pc, cyc, tim, stat, banks, shared, sched, t0,
+def arbitrate(code, pagemap, opflags, params, regions, xreg, pc, cyc, tim, stat, banks, shared, sched, nat, t0,
               dma_chunk, nchunk):
-    """Arbitrate TCDM banks and shared FPUs among the cores issuing in cycle t0.
+    """Arbitrate TCDM banks and shared FPUs among the cores issuing in cycle t0, listed in sched[0..nat).
 
     Every core due at t0 has its hazard stalls resolved, and its requests noted (note_request). Losers are
     delayed by one cycle (they retry next cycle); winners are written to sched[0..n) in ascending core id and
@@ -110,10 +110,8 @@ def arbitrate(code, pagemap, opflags, params, regions, xreg, pc, cyc, tim, stat,
     seen = 0          # banks requested so far (bit b), to detect conflicts cheaply
     bank_clash = nbanks > 62
     nfpu_req = 0
-    for k in range(ncores):
-        if tim[k, T_HALTED] != 0 or cyc[k] != t0:
-            continue
-        sched[n] = k
+    for i in range(nat):
+        k = sched[i]
         row = tim[k, T_REQ_ROW]
         if code[row, F_WORD] == tim[k, T_REQ_WORD] and code[row, F_OP] != OP_STALE:
             bank = tim[k, T_REQ_BANK]

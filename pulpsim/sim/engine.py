@@ -156,6 +156,7 @@ def run(code, pagemap, opflags, evs, params, regions, mem8, mem16, mem32,
         if phase == PH_SCHEDULE:
             # one pass: the earliest clock t0, how many cores are due then, the next clock t1 after it,
             # and how many of the cores due at t0 still need their stalls resolved
+            # (the cores due at t0 are listed in sched[0 .. nat), in ascending id)
             t0 = NO_LIMIT
             t1 = NO_LIMIT
             nat = 0
@@ -167,31 +168,41 @@ def run(code, pagemap, opflags, evs, params, regions, mem8, mem16, mem32,
                         t1 = t0
                         t0 = ck
                         nat = 1
-                        c = k
+                        sched[0] = k
                         unresolved = 1 - tim[k, T_RESOLVED]
                     elif ck == t0:
+                        sched[nat] = k
                         nat += 1
                         unresolved += 1 - tim[k, T_RESOLVED]
                     elif ck < t1:
                         t1 = ck
+            c = sched[0]
             dma_t = dma_glob[cl.DG_TIME]
             if t0 > horizon and dma_t > horizon:
                 status = ST_EXIT  # every agent has finished the exit's cycle
                 break
             if dma_t < t0:
-                # the DMA moves data alone in cycle dma_t (no core issues then)
-                nchunk = cl.dma_chunks(dma_tr, dma_glob, regions, nbanks, dma_chunk)
-                for i in range(nchunk):
-                    b = dma_chunk[i, 3]
-                    if b >= 0:
-                        banks[b, B_ACCESSES] += 1
-                        banks[b, B_FLAG] ^= 1
-                    dst = cl.dma_move(dma_chunk[i], dma_t, dma_tr, dma_glob, regions, mem8)
-                    if dst >= 0:
-                        invalidate_code(code, pagemap, dst, dma_chunk[i, 2])
-                dma_glob[cl.DG_BUSY] += 1
-                dma_glob[cl.DG_TIME] = dma_t + 1
-                cl.dma_finish_if_done(dma_t, dma_tr, dma_glob, dma_log, eu_core, cyc, tim, xreg, freg, stat, params)
+                # the DMA moves data alone in cycles dma_t, dma_t + 1, ... (no core issues then), until a core is
+                # due, its transfer ends (which may wake a core), or it passes the exit or the cycle limit
+                tid = dma_glob[cl.DG_ACTIVE]
+                while True:
+                    nchunk = cl.dma_chunks(dma_tr, dma_glob, regions, nbanks, dma_chunk)
+                    for i in range(nchunk):
+                        b = dma_chunk[i, 3]
+                        if b >= 0:
+                            banks[b, B_ACCESSES] += 1
+                            banks[b, B_FLAG] ^= 1
+                        dst = cl.dma_move(dma_chunk[i], dma_t, dma_tr, dma_glob, regions, mem8)
+                        if dst >= 0:
+                            invalidate_code(code, pagemap, dst, dma_chunk[i, 2])
+                    dma_glob[cl.DG_BUSY] += 1
+                    dma_glob[cl.DG_TIME] = dma_t + 1
+                    cl.dma_finish_if_done(dma_t, dma_tr, dma_glob, dma_log, eu_core, cyc, tim, xreg, freg, stat,
+                                          params)
+                    dma_t += 1
+                    if (dma_t >= t0 or dma_t > horizon or dma_t > max_cycles or dma_glob[cl.DG_ACTIVE] != tid
+                            or dma_glob[cl.DG_TIME] != dma_t):
+                        break
                 continue
             if max_cycles < t0 < NO_LIMIT and dma_t > max_cycles:
                 status = ST_CYCLE_LIMIT
@@ -212,8 +223,9 @@ def run(code, pagemap, opflags, evs, params, regions, mem8, mem16, mem32,
                 # several cores issue in cycle t0: first resolve their hazard stalls ...
                 nwork = 0
                 if unresolved > 0:
-                    for k in range(ncores):
-                        if tim[k, T_HALTED] == 0 and cyc[k] == t0 and tim[k, T_RESOLVED] == 0:
+                    for i in range(nat):
+                        k = sched[i]
+                        if tim[k, T_RESOLVED] == 0:
                             sched[nwork] = k
                             nwork += 1
                 if nwork > 0:
@@ -224,7 +236,7 @@ def run(code, pagemap, opflags, evs, params, regions, mem8, mem16, mem32,
                     if dma_t == t0:
                         nchunk = cl.dma_chunks(dma_tr, dma_glob, regions, nbanks, dma_chunk)
                     nwork = arbitrate(code, pagemap, opflags, params, regions, xreg, pc, cyc, tim, stat, banks,
-                                      shared, sched, t0, dma_chunk, nchunk)
+                                      shared, sched, nat, t0, dma_chunk, nchunk)
                     if dma_t == t0:
                         moved = False
                         for i in range(nchunk):
