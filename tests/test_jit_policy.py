@@ -1,11 +1,14 @@
-"""pulpsim's Numba policy (pulpsim.sim.jit): what it compiles for a helper of the engine."""
+"""pulpsim's Numba policy (pulpsim.sim.jit): what it compiles for a helper of the engine, and its array indexing
+without wrap-around, which applies to pulpsim's compiled functions only, never to other Numba code in the process."""
 
 from __future__ import annotations
 
+import numba
 import numpy as np
+import pytest
 from numba import njit
 
-from pulpsim.sim.jit import jit
+from pulpsim.sim.jit import jit, jit_inline
 
 
 @jit
@@ -34,3 +37,58 @@ def test_a_helper_compiled_without_python_wrappers_can_still_be_called_from_pyth
     a = np.array([4], np.int64)
     assert _scaled(a, 0, 2) == 9
     assert a[0] == 8
+
+
+def _element(a, i):
+    return a[i]
+
+
+def _element_via_inline_helper(a, i):
+    return _inlined(a, i)
+
+
+_inlined = None
+
+
+@pytest.fixture
+def compiled(tmp_path, monkeypatch):
+    """The policy's dispatchers, cached in a fresh directory (a cache kept from another version of the policy
+    would answer for it)."""
+    global _inlined
+    monkeypatch.setattr(numba.config, "CACHE_DIR", str(tmp_path))
+    _inlined = jit_inline(_element)
+    return jit(_element), jit(_element_via_inline_helper)
+
+
+def _base_and_view():
+    """An array and a view of it that starts one element later: index -1 of the view, taken literally, is the
+    base's element 0 (memory that belongs to the base array, so the test reads nothing outside it)."""
+    base = np.arange(10, 20, dtype=np.int64)
+    return base, base[1:]
+
+
+def test_policy_indexes_literally(compiled):
+    element, _ = compiled
+    base, view = _base_and_view()
+    assert element(view, 3) == 14
+    assert element(view, -1) == base[0]  # no wrap-around: the address one element before the view
+
+
+def test_policy_applies_inside_numba_level_inlining(compiled):
+    _, caller = compiled
+    base, view = _base_and_view()
+    assert caller(view, -1) == base[0]
+
+
+def test_other_numba_code_keeps_python_indexing(compiled):
+    element, _ = compiled
+    base, view = _base_and_view()
+    element(view, 0)  # compile a policy function first: the switch must not leak
+    assert njit(_element)(view, -1) == view[-1] == 19
+    assert njit(lambda a: a[-2])(view) == 18
+
+
+def test_policy_applies_to_a_helper_called_from_other_compiled_code(compiled):
+    element, _ = compiled
+    base, view = _base_and_view()
+    assert njit(lambda a, i: element(a, i))(view, -1) == base[0]
