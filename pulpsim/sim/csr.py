@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import numpy as np
+
+from . import dispatch
 from .isa import OP_CSRRC, OP_CSRRCI, OP_CSRRS, OP_CSRRSI, OP_CSRRW, OP_CSRRWI
 from .jit import jit, jit_inline
 from .bits import MASK32, s32
@@ -121,10 +124,14 @@ def vc_resnap_all(csr, stat, opcount, evs, vc_snap, core, now):
         vc_snap[core, k] = tot
 
 
+# the six Zicsr instructions are consecutive rows of the ISA table
+assert (OP_CSRRS, OP_CSRRC, OP_CSRRWI, OP_CSRRSI, OP_CSRRCI) == tuple(OP_CSRRW + i for i in range(1, 6))
+
+
 @jit_inline
 def is_csr_op(op):
-    return (op == OP_CSRRW or op == OP_CSRRS or op == OP_CSRRC or op == OP_CSRRWI or op == OP_CSRRSI
-            or op == OP_CSRRCI)
+    """Whether `op` is one of the Zicsr instructions."""
+    return (op >= OP_CSRRW) & (op <= OP_CSRRCI)
 
 
 @jit
@@ -268,3 +275,66 @@ def csr_access(csr, stat, opcount, evs, vc_acc, vc_snap, core, hartid, num, writ
     else:
         return False, 0
     return True, s32(old)
+
+
+# ----------------------------------------------------------------------------
+# Instructions of the CSR unit and the trap sequence, out of the engine's core loop: they are rare on the
+# hot path, and inside the loop their code made its compilation longer (Numba's SSA, typing and lowering
+# grow faster than linearly with the size of a function)
+# ----------------------------------------------------------------------------
+
+@jit
+def csr_instruction(op, rd, rs1, num, c, hartid, now, xreg, csr, stat, opcount, evs, vc_acc, vc_snap,
+                    region_log, io):
+    """Execute core c's Zicsr instruction `op` on CSR `num` in cycle `now`.
+
+    Returns its cost in cycles (4 when the access flushes the pipeline), or 0 when it raises an
+    illegal-instruction exception (nothing is written then)."""
+    src = xreg[c, rs1] if (op == OP_CSRRW or op == OP_CSRRS or op == OP_CSRRC) else np.int64(rs1)
+    write = op == OP_CSRRW or op == OP_CSRRWI or rs1 != 0
+    # read-modify-write values are computed from the value read
+    ok, old = csr_access(csr, stat, opcount, evs, vc_acc, vc_snap, c, hartid, num, False, 0, now)
+    if ok and write:
+        ok, _ = csr_access(csr, stat, opcount, evs, vc_acc, vc_snap, c, hartid, num, True,
+                           dispatch.csr(op, old, src), now)
+        if ok and num == 0xCC1:
+            # pi_perf_start/stop: log a snapshot so that the region can be reported
+            n = io[IO_REGION_N]
+            if n < region_log.shape[0]:
+                region_log[n, 0] = c
+                region_log[n, 1] = now
+                region_log[n, 2] = csr[c, C_PCMR] & 1
+                for q in range(NUM_STAT_SLOTS):
+                    region_log[n, 3 + q] = stat[c, q]
+                io[IO_REGION_N] = n + 1
+    if not ok:
+        return 0
+    if rd != 0:
+        xreg[c, rd] = old
+    if csr_is_flushing(num) or (write and (num == 0x002 or num == 0x003)):
+        # frm / fcsr writes flush too (CV32E40P decoder: csr_status_o for CSR_FRM, CSR_FCSR)
+        stat[c, S_CSR] += 3
+        return 4
+    return 1
+
+
+@jit
+def enter_trap(csr, c, pc, cause, tval):
+    """Take an exception of core c at `pc` (mepc, mcause, mtval, mstatus's interrupt-enable stack); returns the
+    handler's address (mtvec, direct mode)."""
+    csr[c, C_MEPC] = pc
+    csr[c, C_MCAUSE] = cause
+    csr[c, C_MTVAL] = tval
+    ms = csr[c, C_MSTATUS]
+    mpie = MSTATUS_MPIE if (ms & MSTATUS_MIE) else 0
+    csr[c, C_MSTATUS] = (ms & ~(MSTATUS_MIE | MSTATUS_MPIE)) | mpie | MSTATUS_MPP
+    return csr[c, C_MTVEC] & 0xFFFFFFFC
+
+
+@jit
+def return_from_trap(csr, c):
+    """mret of core c: pop mstatus's interrupt-enable stack; returns the address to continue at (mepc)."""
+    ms = csr[c, C_MSTATUS]
+    mie = MSTATUS_MIE if (ms & MSTATUS_MPIE) else 0
+    csr[c, C_MSTATUS] = (ms & ~MSTATUS_MIE) | mie | MSTATUS_MPIE | MSTATUS_MPP
+    return csr[c, C_MEPC]

@@ -41,7 +41,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import jitcache
-from .jit import jit_entry, jit_inline
+from .jit import jit, jit_entry
 
 jitcache.ensure_fresh()
 
@@ -49,15 +49,14 @@ from . import cluster as cl  # noqa: E402  (after the cache check, see pulpsim.s
 from .bits import MASK32, s32  # noqa: E402
 from .timing import (reads_register, div_cycles, divider_writeback, fdiv_cycles, fp_special, fsqrt_cycles,  # noqa: E402
                      jump_cost, jump_pcset)
-from .csr import (MSTATUS_FS, MSTATUS_MIE, MSTATUS_MPIE, MSTATUS_MPP, csr_access, csr_is_flushing,  # noqa: E402
-                  is_csr_op)
+from .csr import MSTATUS_FS, csr_instruction, enter_trap, is_csr_op, return_from_trap  # noqa: E402
 from .arbiter import arbitrate, count_tcdm_access, next_counter, note_request, tcdm_bank  # noqa: E402
 from .memory import (access_bytes, access_extra_cycles, fetch_window, find_region, invalidate_code,  # noqa: E402
                      mem_read, mem_write)
 from . import dispatch  # noqa: E402
 from .decode import F_DST, F_IMM, F_OP, F_RD, F_RM, F_RS1, F_RS2, F_RS3, F_SRC_A, F_WORD  # noqa: E402
 from .isa import (  # noqa: E402
-    OP_CSRRC, OP_CSRRS, OP_CSRRW, OP_CSRRWI, OP_DIV, OP_EBREAK, OP_ECALL, OP_FDIV_S, OP_FENCE, OP_FENCE_I, OP_FLW,
+    OP_DIV, OP_EBREAK, OP_ECALL, OP_FDIV_S, OP_FENCE, OP_FENCE_I, OP_FLW,
     OP_FSW, OP_JALR, OP_MRET, OP_NOCODE, OP_REM, OP_STALE, OP_WFI, UNIT_ALU, UNIT_BRANCH, UNIT_CSR,
     UNIT_DIV, UNIT_FDIV, UNIT_FP, UNIT_JUMP, UNIT_LOAD, UNIT_MULH, UNIT_STORE,
 )
@@ -89,7 +88,7 @@ PH_EXECUTE = 2
 # ----------------------------------------------------------------------------
 
 
-@jit_inline
+@jit
 def append_trace(trace, io, cycle, core, pc, word, dst, value, cost, stall, cause, tval):
     """Append one row to the trace buffer (layout: state.TR_*); return whether the buffer is now full.
 
@@ -404,9 +403,9 @@ def run(code, pagemap, opflags, evs, params, regions, mem8, mem16, mem32,
                     poff = cl.periph_offset(addr, params)
                     pst = cl.PS_UNMAPPED
                     if poff >= 0 and nb == 4 and (addr & 3) == 0 and op != OP_FLW:
-                        pst, v, pcost, pwake = cl.periph_load(poff, c, issue, code[idx, F_DST], p, eu_core, eu_glob,
-                                                              dma_tr, dma_port, dma_glob, cyc, tim, xreg, freg,
-                                                              stat, params)
+                        pst, v, pcost, pwake = cl.periph_load(poff, c, issue, np.int64(code[idx, F_DST]), p, eu_core,
+                                                              eu_glob, dma_tr, dma_port, dma_glob, cyc, tim, xreg,
+                                                              freg, stat, params)
                         if pst == cl.PS_DONE:
                             if rd != 0:
                                 xreg[c, rd] = s32(v)
@@ -617,35 +616,11 @@ def run(code, pagemap, opflags, evs, params, regions, mem8, mem16, mem32,
                         xreg[c, d] = res
                     csr[c, C_FFLAGS] |= fl
             elif unit == UNIT_CSR:
-                num = imm & 0xFFF
-                src = xreg[c, rs1] if (op == OP_CSRRW or op == OP_CSRRS or op == OP_CSRRC) else np.int64(rs1)
-                is_rw = op == OP_CSRRW or op == OP_CSRRWI
-                write = is_rw or rs1 != 0
-                # read-modify-write values are computed from the value read
-                ok, old = csr_access(csr, stat, opcount, evs, vc_acc, vc_snap, c, hartid, num, False, 0, issue)
-                if ok and write:
-                    wv = dispatch.csr(op, old, src)
-                    ok, dummy = csr_access(csr, stat, opcount, evs, vc_acc, vc_snap, c, hartid, num, True, wv, issue)
-                    if ok and num == 0xCC1:
-                        # pi_perf_start/stop: log a snapshot so that the region can be reported
-                        n = io[IO_REGION_N]
-                        if n < region_log.shape[0]:
-                            region_log[n, 0] = c
-                            region_log[n, 1] = issue
-                            region_log[n, 2] = csr[c, C_PCMR] & 1
-                            for q in range(NUM_STAT_SLOTS):
-                                region_log[n, 3 + q] = stat[c, q]
-                            io[IO_REGION_N] = n + 1
-                if not ok:
+                cost = csr_instruction(op, rd, rs1, imm & 0xFFF, c, hartid, issue, xreg, csr, stat, opcount, evs,
+                                       vc_acc, vc_snap, region_log, io)
+                if cost == 0:
                     trap_cause = CAUSE_ILLEGAL
                     trap_val = code[idx, F_WORD] & MASK32
-                else:
-                    if rd != 0:
-                        xreg[c, rd] = old
-                    if csr_is_flushing(num) or (write and (num == 0x002 or num == 0x003)):
-                        # frm / fcsr writes flush too (CV32E40P decoder: csr_status_o for CSR_FRM, CSR_FCSR)
-                        cost = 4
-                        stat[c, S_CSR] += 3
             elif op == OP_FENCE or op == OP_FENCE_I:  # unit "system" from here on
                 cost = 4
                 stat[c, S_FENCE] += 3
@@ -659,10 +634,7 @@ def run(code, pagemap, opflags, evs, params, regions, mem8, mem16, mem32,
                 trap_cause = CAUSE_BREAKPOINT
                 trap_val = p
             elif op == OP_MRET:
-                ms = csr[c, C_MSTATUS]
-                mie = MSTATUS_MIE if (ms & MSTATUS_MPIE) else 0
-                csr[c, C_MSTATUS] = (ms & ~MSTATUS_MIE) | mie | MSTATUS_MPIE | MSTATUS_MPP
-                npc = csr[c, C_MEPC]
+                npc = return_from_trap(csr, c)
                 cost = mret_cycles
                 stat[c, S_TRAP] += mret_cycles - 1
             elif op == OP_NOCODE:
@@ -689,13 +661,7 @@ def run(code, pagemap, opflags, evs, params, regions, mem8, mem16, mem32,
                     io[IO_TVAL] = trap_val
                     cyc[c] = issue
                     break
-                csr[c, C_MEPC] = p
-                csr[c, C_MCAUSE] = trap_cause
-                csr[c, C_MTVAL] = trap_val
-                ms = csr[c, C_MSTATUS]
-                mpie = MSTATUS_MPIE if (ms & MSTATUS_MIE) else 0
-                csr[c, C_MSTATUS] = (ms & ~(MSTATUS_MIE | MSTATUS_MPIE)) | mpie | MSTATUS_MPP
-                npc = csr[c, C_MTVEC] & 0xFFFFFFFC
+                npc = enter_trap(csr, c, p, trap_cause, trap_val)
                 cost = trap_cycles
                 stat[c, S_TRAP] += trap_cycles  # the trapping instruction does not retire
                 last_load = 0
@@ -726,7 +692,7 @@ def run(code, pagemap, opflags, evs, params, regions, mem8, mem16, mem32,
                     tim[c, T_LD1_WB] = issue + cost + 1  # with a 1-cycle memory: data back the cycle after EX
                 if tracing:
                     d = code[idx, F_DST]
-                    if append_trace(trace, io, issue, c, p, code[idx, F_WORD], d,
+                    if append_trace(trace, io, issue, c, p, np.int64(code[idx, F_WORD]), np.int64(d),
                                     freg[c, d - 32] if d >= 32 else xreg[c, d], cost,
                                     tim[c, T_LAST_STALL] | (TR_PARKED if sleeping else 0), 0, 0):
                         status = ST_TRACE_FULL
