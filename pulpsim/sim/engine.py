@@ -41,7 +41,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import jitcache
-from .jit import jit, jit_entry
+from .jit import jit, jit_entry, jit_inline
 
 jitcache.ensure_fresh()
 
@@ -107,6 +107,19 @@ def append_trace(trace, io, cycle, core, pc, word, dst, value, cost, stall, caus
     trace[n, TR_TVAL] = tval & MASK32
     io[IO_TRACE_LEN] = n + 1
     return n + 1 >= trace.shape[0]
+
+
+@jit_inline
+def move_dma_chunk(code, pagemap, banks, dma_chunk, i, now, dma_tr, dma_glob, regions, mem8):
+    """Move the DMA's granted chunk i in cycle `now`: count the access of its TCDM bank (which also alternates the
+    bank's DMA priority flag), copy its bytes, and mark the decoded code they overwrite stale."""
+    b = dma_chunk[i, 3]
+    if b >= 0:
+        banks[b, B_ACCESSES] += 1
+        banks[b, B_FLAG] ^= 1
+    dst = cl.dma_move(dma_chunk[i], now, dma_tr, dma_glob, regions, mem8)
+    if dst >= 0:
+        invalidate_code(code, pagemap, dst, dma_chunk[i, 2])
 
 
 # ----------------------------------------------------------------------------
@@ -187,13 +200,7 @@ def run(code, pagemap, opflags, evs, params, regions, mem8, mem16, mem32,
                 while True:
                     nchunk = cl.dma_chunks(dma_tr, dma_glob, regions, nbanks, dma_chunk)
                     for i in range(nchunk):
-                        b = dma_chunk[i, 3]
-                        if b >= 0:
-                            banks[b, B_ACCESSES] += 1
-                            banks[b, B_FLAG] ^= 1
-                        dst = cl.dma_move(dma_chunk[i], dma_t, dma_tr, dma_glob, regions, mem8)
-                        if dst >= 0:
-                            invalidate_code(code, pagemap, dst, dma_chunk[i, 2])
+                        move_dma_chunk(code, pagemap, banks, dma_chunk, i, dma_t, dma_tr, dma_glob, regions, mem8)
                     dma_glob[cl.DG_BUSY] += 1
                     dma_glob[cl.DG_TIME] = dma_t + 1
                     cl.dma_finish_if_done(dma_t, dma_tr, dma_glob, dma_log, eu_core, cyc, tim, xreg, freg, stat,
@@ -240,13 +247,7 @@ def run(code, pagemap, opflags, evs, params, regions, mem8, mem16, mem32,
                         moved = False
                         for i in range(nchunk):
                             if dma_chunk[i, 4] != 0:
-                                b = dma_chunk[i, 3]
-                                if b >= 0:
-                                    banks[b, B_ACCESSES] += 1
-                                    banks[b, B_FLAG] ^= 1
-                                dst = cl.dma_move(dma_chunk[i], t0, dma_tr, dma_glob, regions, mem8)
-                                if dst >= 0:
-                                    invalidate_code(code, pagemap, dst, dma_chunk[i, 2])
+                                move_dma_chunk(code, pagemap, banks, dma_chunk, i, t0, dma_tr, dma_glob, regions, mem8)
                                 moved = True
                             else:
                                 dma_glob[cl.DG_CONFLICTS] += 1
