@@ -23,7 +23,7 @@ helpers that must vanish into their caller); the engine's entry point, the one f
   are core ids, register numbers, opcodes and table rows from the decoder, or offsets that
   :func:`pulpsim.sim.memory.find_region` checked against the platform's regions (Numba checks no bounds either,
   so every index is already guarded by the code that computes it). Measured: 6-12 % faster on the speed
-  benchmarks. The switch is scoped to the compilation of pulpsim's own functions (see :func:`_no_wraparound`);
+  benchmarks. The switch is scoped to the compilation of pulpsim's own functions (see :class:`PolicyDispatcher`);
   other Numba code in the same process keeps Python's semantics.
 """
 
@@ -69,8 +69,12 @@ def _no_wraparound():
 
 
 class PolicyDispatcher(CPUDispatcher):
-    """A function whose every compilation (on a first call from Python, or as the callee of another compiled
-    function) follows the indexing policy."""
+    """A function compiled from Python (the engine's entry point, or the copy of a helper that Python calls)
+    under the indexing policy. The helpers it calls compile inside its compilation, so they follow the policy
+    too; they do not switch it themselves, because one more Python frame per level of Numba's deeply nested
+    compilation made CPython 3.11 allocate and free its frame-stack chunks over and over (measured: 2.4 times the
+    page faults, 2-5 s more system time on a first run). A helper first compiled by other Numba code, outside
+    pulpsim, gets Numba's default indexing: slower, not different."""
 
     def compile(self, sig):
         with _no_wraparound():
@@ -84,7 +88,7 @@ def _dispatcher(cls, fn, *, cache, **options):
     return disp
 
 
-class CalleeDispatcher(PolicyDispatcher):
+class CalleeDispatcher(CPUDispatcher):
     """A function compiled without Python wrappers: compiled code calls it; called from Python, it runs a copy
     compiled (on first use, not cached) with the wrappers.
 
