@@ -275,12 +275,14 @@ def run(code, pagemap, opflags, evs, params, regions, mem8, mem16, mem32,
         fdiv_wb = tim[c, T_FDIV_WB]
         tohost = tim[c, T_TOHOST]
         prev_p = tim[c, T_PREV_PC]
+        # a core that only resolves its stalls computes them even when the budget is spent
+        budget_end = NO_LIMIT if mode == MODE_RESOLVE else budget
         halted = False
         sleeping = False
 
         resolved = tim[c, T_RESOLVED] != 0
         while True:
-            if executed >= budget and mode != MODE_RESOLVE:
+            if executed >= budget_end:
                 break
             if t > stop:
                 # nothing of the core's happens after that cycle for now (no stall is charged either); the
@@ -694,10 +696,9 @@ def run(code, pagemap, opflags, evs, params, regions, mem8, mem16, mem32,
             t = issue + cost
             if halted or sleeping or status != ST_BUDGET:
                 break
-            if mode == MODE_SINGLE:
-                # continue with the core's own instructions; stop (resolved) at the next one that
-                # needs cycle order, so that the scheduler can arbitrate it
-                mode = MODE_BURST
+            # (after an arbitration winner's single instruction) continue with the core's own instructions;
+            # stop (resolved) at the next one that needs cycle order, so that the scheduler can arbitrate it
+            mode = MODE_BURST
 
         pc[c] = p
         if sleeping:

@@ -321,9 +321,11 @@ def _fast_round_sum(x, y):
     s = x + y
     mag = abs(s)
     if mag >= _FAST_MIN and mag < _FAST_MAX:
-        r = _f64_to_f32_bits(s)
-        if _f32_bits_to_f64(r) != s and (_f64_bits(s) & 0x1FFFFFFF) != 0x10000000:
-            return r, NX, True
+        # the 29 float64 fraction bits below the binary32 ulp: all zero if s is a binary32 number, exactly
+        # one half if it is a midpoint (a test on the bits, which runs beside the rounding fptrunc)
+        low = _f64_bits(s) & 0x1FFFFFFF
+        if low != 0 and low != 0x10000000:
+            return _f64_to_f32_bits(s), NX, True
     s, err = _two_sum(x, y)
     return _fast_round(s, err)
 
