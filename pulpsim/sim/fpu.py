@@ -285,13 +285,14 @@ def _fast_round(s, err):
     mag = abs(s)
     if mag >= _FAST_MIN and mag < _FAST_MAX:
         r = _f64_to_f32_bits(s)
+        # The 29 float64 fraction bits below the binary32 ulp: all zero if
+        # s is a binary32 number, exactly one half if it is a midpoint.
+        low = _f64_bits(s) & 0x1FFFFFFF
         if err != 0.0:
-            # The 29 float64 fraction bits below the binary32 ulp are
-            # exactly one half: s is a midpoint.
-            if (_f64_bits(s) & 0x1FFFFFFF) == 0x10000000:
+            if low == 0x10000000:
                 return 0, 0, False
             return r, NX, True
-        if _f32_bits_to_f64(r) != s:
+        if low != 0:
             return r, NX, True
         return r, 0, True
     if s == 0.0 and err == 0.0:
