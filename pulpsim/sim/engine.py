@@ -47,14 +47,14 @@ jitcache.ensure_fresh()
 
 from . import cluster as cl  # noqa: E402  (after the cache check, see pulpsim.sim.jitcache)
 from .bits import MASK32, s32  # noqa: E402
-from .timing import (reads_register, div_cycles, divider_writeback, fdiv_cycles, fp_special, fsqrt_cycles,  # noqa: E402
-                     jump_cost, jump_pcset)
+from .timing import (decode_stalls, div_cycles, divider_stalls, divider_writeback, fdiv_cycles, fp_special,  # noqa: E402
+                     fsqrt_cycles, jump_cost)
 from .csr import MSTATUS_FS, csr_instruction, enter_trap, is_csr_op, return_from_trap  # noqa: E402
 from .arbiter import arbitrate, count_tcdm_access, next_counter, note_request, tcdm_bank  # noqa: E402
 from .memory import (access_bytes, access_extra_cycles, fetch_window, find_region, invalidate_code,  # noqa: E402
                      mem_read, mem_write)
 from . import dispatch  # noqa: E402
-from .decode import F_DST, F_IMM, F_OP, F_RD, F_RM, F_RS1, F_RS2, F_RS3, F_SRC_A, F_WORD  # noqa: E402
+from .decode import F_DST, F_IMM, F_OP, F_RD, F_RM, F_RS1, F_RS2, F_RS3, F_WORD  # noqa: E402
 from .isa import (  # noqa: E402
     OP_DIV, OP_EBREAK, OP_ECALL, OP_FDIV_S, OP_FENCE, OP_FENCE_I, OP_FLW,
     OP_FSW, OP_JALR, OP_MRET, OP_NOCODE, OP_REM, OP_STALE, OP_WFI, UNIT_ALU, UNIT_BRANCH, UNIT_CSR,
@@ -302,64 +302,18 @@ def run(code, pagemap, opflags, evs, params, regions, mem8, mem16, mem32,
             flags = opflags[op]
 
             # ---- stalls charged before issue (already included in t if resolved)
-            issue = t
-            ex_wait = 0  # cycles an FP-unit instruction waits for the divider (in EX on the RTL, see below)
-            pcset = 0  # for a jump: the cycle it redirects the fetch (jump_pcset)
+            ex_wait = 0  # cycles an FP-unit instruction waits for the divider (in EX on the RTL, see divider_stalls)
             if resolved:
                 resolved = False
+                issue = t
                 pcset = tim[c, T_PCSET]
                 ex_wait = tim[c, T_EX_WAIT]
             else:
-                # load_stall and jr_stall (cv32e40p_controller.sv)
-                jr_held = False
-                if last_load != 0:
-                    if reads_register(code, idx, last_load):
-                        # the loaded value is used right away
-                        issue += 1
-                        stat[c, S_LOAD_USE] += 1
-                        tim[c, T_LAST_STALL] = S_LOAD_USE
-                        if op == OP_JALR:   # lw + dependent jalr: the load in write-back also raises jr_stall
-                            issue += 1
-                            stat[c, S_JR_STALL] += 1
-                            tim[c, T_LAST_STALL] = S_JR_STALL
-                            jr_held = True
-                    elif (flags & OPF_ALU_WB) != 0 and code[idx, F_RD] == (0 if last_load == LOAD_X0 else last_load):
-                        # the write-after-write term: only for writers of the ALU port, x0 included
-                        issue += 1
-                        stat[c, S_LOAD_USE] += 1
-                        tim[c, T_LAST_STALL] = S_LOAD_USE
-                elif op == OP_JALR and last_alu != 0 and code[idx, F_SRC_A] == last_alu:
-                    # rs1 is the ALU result of the instruction in EX
-                    issue += 1
-                    stat[c, S_JR_STALL] += 1
-                    tim[c, T_LAST_STALL] = S_JR_STALL
-                    jr_held = True
-                if (flags & OPF_JUMP) != 0:
-                    issue, pcset = jump_pcset(code, idx, op, issue, jr_held, t - tim[c, T_ID_EARLY], stat, tim, c)
-            if fdiv_dst != 0:
-                # an FP divide is in flight (or writes back this cycle)
-                wait_until = issue
-                dep = reads_register(code, idx, fdiv_dst) or code[idx, F_DST] == fdiv_dst
-                # (fdiv_ready is the cycle the result is written: an FP-unit instruction arriving in EX then
-                # still waits that cycle, apu_disp stall_type while active)
-                if (flags & OPF_FPU) != 0 or dep:
-                    wait_until = fdiv_ready
-                if wait_until > issue:
-                    stat[c, S_FDIV_WAIT] += wait_until - issue
-                    tim[c, T_LAST_STALL] = S_FDIV_WAIT
-                    if not dep:
-                        # an independent FP-unit instruction goes on to EX and waits there for the divider
-                        # (apu_ready), the next instruction sits in decode meanwhile; a dependent one waits in
-                        # decode (apu_read_dep / apu_write_dep)
-                        ex_wait = wait_until - issue
-                    issue = wait_until
-                if issue >= fdiv_ready:
-                    fdiv_dst = 0
-            if 0 < fdiv_ready and issue <= fdiv_ready and is_csr_op(op):
-                # csr_apu_stall: a CSR access waits until the edge after the divide's result is valid
-                stat[c, S_FDIV_WAIT] += fdiv_ready + 1 - issue
-                tim[c, T_LAST_STALL] = S_FDIV_WAIT
-                issue = fdiv_ready + 1
+                issue, pcset = decode_stalls(code, idx, op, flags, t, t - tim[c, T_ID_EARLY], last_load, last_alu,
+                                             stat, tim, c)
+            if fdiv_dst != 0 or fdiv_ready > 0:  # (an FP divide has been issued)
+                issue, ex_wait, fdiv_dst = divider_stalls(code, idx, op, flags, issue, ex_wait, fdiv_dst, fdiv_ready,
+                                                          stat, tim, c)
             if mode == MODE_RESOLVE or (issue > limit and ((flags & OPF_ORDERED) != 0 or issue > ahead)):
                 # another core may be due before or with this instruction: let the scheduler decide
                 # (instructions that only touch the core's own state may run ahead of the others)

@@ -1,9 +1,11 @@
-"""The core's timing rules that are not arbitration: the decode-stage stalls of jumps, the multi-cycle
-costs of the divider, FP divide and square root, and the FP divider's write-back (CV32E40P, docs/timing.md)."""
+"""The core's timing rules that are not arbitration: the stalls an instruction waits in decode (load use,
+jumps, the FP divider), the multi-cycle costs of the divider, FP divide and square root, and the FP divider's
+write-back (CV32E40P, docs/timing.md)."""
 
 from __future__ import annotations
 
-from .decode import F_SRC_A, F_SRC_B, F_SRC_C
+from .csr import is_csr_op
+from .decode import F_DST, F_RD, F_SRC_A, F_SRC_B, F_SRC_C
 from .isa import OP_JALR, OP_MULH, OP_MULHSU, OP_MULHU
 from .jit import jit, jit_inline
 from .bits import clz32
@@ -95,6 +97,76 @@ def fsqrt_cycles(a, result, flags):
 def reads_register(code, idx, reg):
     """Whether the instruction reads unified register `reg` (never true for x0)."""
     return code[idx, F_SRC_A] == reg or code[idx, F_SRC_B] == reg or code[idx, F_SRC_C] == reg
+
+
+@jit_inline
+def decode_stalls(code, idx, op, flags, t, first_id, last_load, last_alu, stat, tim, c):
+    """The load_stall and jr_stall cycles of the instruction in row `idx`, decoded and ready to issue in cycle
+    `t` (CV32E40P cv32e40p_controller.sv), charged to the core's statistics. `first_id` is the cycle it entered
+    decode, `last_load` the register a load in EX writes (LOAD_X0 for x0, 0 for none), `last_alu` the ALU
+    result's register in EX (0 for none). Returns (issue cycle, pcset: for a jump, the cycle it redirects the
+    fetch, see jump_pcset)."""
+    issue = t
+    pcset = 0
+    jr_held = False
+    if last_load != 0:
+        if reads_register(code, idx, last_load):
+            # the loaded value is used right away
+            issue += 1
+            stat[c, S_LOAD_USE] += 1
+            tim[c, T_LAST_STALL] = S_LOAD_USE
+            if op == OP_JALR:   # lw + dependent jalr: the load in write-back also raises jr_stall
+                issue += 1
+                stat[c, S_JR_STALL] += 1
+                tim[c, T_LAST_STALL] = S_JR_STALL
+                jr_held = True
+        elif (flags & OPF_ALU_WB) != 0 and code[idx, F_RD] == (0 if last_load == LOAD_X0 else last_load):
+            # the write-after-write term: only for writers of the ALU port, x0 included
+            issue += 1
+            stat[c, S_LOAD_USE] += 1
+            tim[c, T_LAST_STALL] = S_LOAD_USE
+    elif op == OP_JALR and last_alu != 0 and code[idx, F_SRC_A] == last_alu:
+        # rs1 is the ALU result of the instruction in EX
+        issue += 1
+        stat[c, S_JR_STALL] += 1
+        tim[c, T_LAST_STALL] = S_JR_STALL
+        jr_held = True
+    if (flags & OPF_JUMP) != 0:
+        issue, pcset = jump_pcset(code, idx, op, issue, jr_held, first_id, stat, tim, c)
+    return issue, pcset
+
+
+@jit_inline
+def divider_stalls(code, idx, op, flags, issue, ex_wait, fdiv_dst, fdiv_ready, stat, tim, c):
+    """The cycles the instruction in row `idx`, otherwise ready in cycle `issue`, waits for the FP divider,
+    whose result register is `fdiv_dst` (0 once written) and which writes it in cycle `fdiv_ready` (CV32E40P:
+    apu_read_dep / apu_write_dep and apu_ready for FP-unit instructions, csr_apu_stall for CSR accesses).
+    Returns (issue, ex_wait: the cycles of it spent in EX rather than decode, fdiv_dst)."""
+    if fdiv_dst != 0:
+        # an FP divide is in flight (or writes back this cycle)
+        wait_until = issue
+        dep = reads_register(code, idx, fdiv_dst) or code[idx, F_DST] == fdiv_dst
+        # (fdiv_ready is the cycle the result is written: an FP-unit instruction arriving in EX then
+        # still waits that cycle, apu_disp stall_type while active)
+        if (flags & OPF_FPU) != 0 or dep:
+            wait_until = fdiv_ready
+        if wait_until > issue:
+            stat[c, S_FDIV_WAIT] += wait_until - issue
+            tim[c, T_LAST_STALL] = S_FDIV_WAIT
+            if not dep:
+                # an independent FP-unit instruction goes on to EX and waits there for the divider
+                # (apu_ready), the next instruction sits in decode meanwhile; a dependent one waits in
+                # decode (apu_read_dep / apu_write_dep)
+                ex_wait = wait_until - issue
+            issue = wait_until
+        if issue >= fdiv_ready:
+            fdiv_dst = 0
+    if 0 < fdiv_ready and issue <= fdiv_ready and is_csr_op(op):
+        # csr_apu_stall: a CSR access waits until the edge after the divide's result is valid
+        stat[c, S_FDIV_WAIT] += fdiv_ready + 1 - issue
+        tim[c, T_LAST_STALL] = S_FDIV_WAIT
+        issue = fdiv_ready + 1
+    return issue, ex_wait, fdiv_dst
 
 
 @jit
