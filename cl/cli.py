@@ -9,14 +9,12 @@ published one (:mod:`pulpsim.cl.cost`). User errors are :class:`~pulpsim.errors.
 ``pulpsim`` command prints them on one line and exits with their status.
 
 This module imports only the standard library at load time: ``pulpsim --help`` stays fast, and
-``pulpsim cl`` can pin the BLAS thread pools before numpy's first use (:func:`pin_blas_threads`).
+``pulpsim cl`` can pin the BLAS thread pools before numpy's first use (:mod:`pulpsim.blas`).
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -27,30 +25,6 @@ from pulpsim.errors import ConfigError
 DEFAULT_OUT = "cl-out"
 #: The checkpoint's file name in the report's folder.
 CHECKPOINT = "checkpoint.npz"
-#: Thread-count variables of the BLAS libraries numpy may use, set to 1 unless the user set them:
-#: the adaptive stage's matrix products are small, and on a machine of few cores shared with other
-#: jobs a multi-threaded BLAS made them up to 50 times slower than one thread.
-BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
-
-
-# --------------------------------------------------------------------------------------------
-# Process set-up
-# --------------------------------------------------------------------------------------------
-
-def pin_blas_threads(reexec: bool) -> None:
-    """Set the BLAS thread-count variables the user did not set to 1. A BLAS library reads them once,
-    when it loads: if numpy is already imported (``import pulpsim`` imports it) and ``reexec`` is
-    true (the process is the ``pulpsim`` command itself), the command restarts itself in place
-    (``os.execv``, same process id) so that they take effect."""
-    missing = [v for v in BLAS_THREAD_VARIABLES if v not in os.environ]
-    if not missing:
-        return
-    for v in missing:
-        os.environ[v] = "1"
-    if reexec and "numpy" in sys.modules and os.name == "posix":
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os.execv(sys.executable, [sys.executable, "-m", "pulpsim", *sys.argv[1:]])
 
 
 # --------------------------------------------------------------------------------------------

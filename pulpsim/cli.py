@@ -17,6 +17,7 @@ import json
 import sys
 from pathlib import Path
 
+from .blas import pin_blas_threads
 from .errors import ConfigError, PulpsimError
 
 STATUS_USAGE = 251
@@ -432,8 +433,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if from_command_line and argv[:1] and argv[0] in SHORT_COMMANDS:
         _without_gc()
+        pin_blas_threads(reexec=False)  # before numpy loads: the simulator uses no BLAS (see pulpsim.blas)
     if argv[:1] == ["cl"]:
-        from .cl.cli import pin_blas_threads
         pin_blas_threads(reexec=from_command_line)
     parser = build_parser(with_cl=argv[:1] == ["cl"])
     if argv[:1] == ["build"]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-# One BLAS thread, as `pulpsim cl` runs (pulpsim.cl.cli.BLAS_THREAD_VARIABLES): the continual-learning
+# One BLAS thread, as `pulpsim cl` runs (pulpsim.blas.BLAS_THREAD_VARIABLES): the continual-learning
 # tests multiply small matrices, which a multi-threaded BLAS made several times slower on a machine of
 # few cores shared with other jobs. Set before numpy is first imported (a BLAS reads them when it
 # loads); a value set by the user wins.

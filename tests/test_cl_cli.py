@@ -16,6 +16,7 @@ import pytest
 
 import clrun
 from clrun import finished_run, tiny  # noqa: F401 (fixtures)
+from pulpsim import blas
 from pulpsim.cl import cli, data, protocol, pretrain
 from pulpsim.cl.synthetic import scenario
 from pulpsim.sim.platform import get_platform
@@ -209,16 +210,16 @@ def test_blas_threads_pinned_unless_the_user_set_them(monkeypatch):
     calls = []
     monkeypatch.setattr(os, "execv", lambda exe, argv: calls.append((exe, argv)))
     monkeypatch.setattr(sys, "argv", ["pulpsim", "cl", "run", "--sim", "none"])
-    for v in cli.BLAS_THREAD_VARIABLES:
+    for v in blas.BLAS_THREAD_VARIABLES:
         monkeypatch.delenv(v, raising=False)
     monkeypatch.setenv("OMP_NUM_THREADS", "2")
-    cli.pin_blas_threads(reexec=False)
+    blas.pin_blas_threads(reexec=False)
     assert os.environ["OPENBLAS_NUM_THREADS"] == "1" and os.environ["OMP_NUM_THREADS"] == "2"
     assert calls == []
     monkeypatch.delenv("OPENBLAS_NUM_THREADS")
-    cli.pin_blas_threads(reexec=True)       # numpy is loaded: the command restarts itself
+    blas.pin_blas_threads(reexec=True)      # numpy is loaded: the command restarts itself
     assert calls == [(sys.executable, [sys.executable, "-m", "pulpsim", "cl", "run", "--sim", "none"])]
-    cli.pin_blas_threads(reexec=True)       # everything set now: no second restart
+    blas.pin_blas_threads(reexec=True)      # everything set now: no second restart
     assert len(calls) == 1
 
 

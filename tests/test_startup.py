@@ -83,3 +83,15 @@ def test_short_commands_are_commands_and_a_call_from_python_keeps_the_collector(
     assert gc.isenabled()
     assert pulpsim.cli.main(["platforms"]) == 0
     assert gc.isenabled()
+
+
+def test_a_short_command_pins_the_blas_threads_the_user_did_not_set(monkeypatch, capsys):
+    # as the `pulpsim` command: argv from sys.argv (the collector switch is left out, it would outlive the test)
+    monkeypatch.setattr(pulpsim.cli, "_without_gc", lambda: None)
+    monkeypatch.setattr(sys, "argv", ["pulpsim", "platforms"])
+    for v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        monkeypatch.delenv(v, raising=False)
+    monkeypatch.setenv("MKL_NUM_THREADS", "3")
+    assert pulpsim.cli.main() == 0
+    assert os.environ["OPENBLAS_NUM_THREADS"] == "1" and os.environ["OMP_NUM_THREADS"] == "1"
+    assert os.environ["MKL_NUM_THREADS"] == "3"
