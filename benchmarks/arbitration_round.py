@@ -44,7 +44,7 @@ ROUNDS = {
 }
 
 
-@jit_entry
+@jit_entry(cache=False)  # (it inlines pulpsim's arbitrate: a cached copy would not see a change to it)
 def _timed(n, call, code, pagemap, opflags, params, regions, xreg, pc, cyc, tim, stat, banks, shared, sched, nat,
            t0, dma_chunk, cyc0, sched0):
     """Restore the clocks and the work list, then (if `call`) arbitrate cycle t0; n times. Returns the winners

@@ -124,6 +124,12 @@ def jit_inline(fn):
     return _callee(fn, inline="always")
 
 
-def jit_entry(fn):
-    """Compile `fn` with pulpsim's policy, with the wrapper that lets Python call it (the engine's entry)."""
-    return _dispatcher(PolicyDispatcher, fn, cache=True)
+def jit_entry(fn=None, *, cache=True):
+    """Compile `fn` with pulpsim's policy, with the wrapper that lets Python call it (the engine's entry).
+
+    ``cache=False`` is for compiled code outside the package that calls pulpsim's helpers (a benchmark's loop):
+    Numba would cache it with the helpers compiled into it, and the cache check that recompiles pulpsim's own
+    functions when a source changes (:mod:`pulpsim.sim.jitcache`) does not look at other files."""
+    if fn is None:
+        return lambda f: jit_entry(f, cache=cache)
+    return _dispatcher(PolicyDispatcher, fn, cache=cache)
