@@ -95,3 +95,20 @@ def test_policy_applies_to_the_helpers_an_entry_point_calls(tmp_path, monkeypatc
     entry = jit_entry(lambda a, i: helper(a, i))
     base, view = _base_and_view()
     assert entry(view, -1) == base[0]
+
+
+def _entry_body(a, i):
+    return a[i]
+
+
+def test_an_uncached_entry_point_follows_the_policy_and_is_not_written_to_the_cache(tmp_path, monkeypatch):
+    """jit_entry(cache=False): for compiled code outside the package (a benchmark's loop), whose cached copy
+    would keep an old version of the helpers it inlines."""
+    monkeypatch.setattr(numba.config, "CACHE_DIR", str(tmp_path))
+    uncached = jit_entry(cache=False)(_entry_body)
+    base, view = _base_and_view()
+    assert uncached(view, -1) == base[0]
+    assert not [p for p in tmp_path.rglob("*") if "_entry_body" in p.name]
+    cached = jit_entry(_entry_body)  # the default, for comparison: its index and data are written
+    assert cached(view, -1) == base[0]
+    assert [p for p in tmp_path.rglob("*") if "_entry_body" in p.name]
