@@ -78,6 +78,10 @@ POS_INF = 0x7F800000
 # Limits of the float64 fast path (see _fast_round).
 _FAST_MIN = 2.0 ** -125
 _FAST_MAX = 2.0 ** 127
+# The 29 fraction bits of a float64 below the binary32 ulp (for a value in the binary32 normal range): all zero
+# if the value is a binary32 number, exactly _HALF_ULP if it is a binary32 midpoint.
+_BELOW_ULP = 0x1FFFFFFF
+_HALF_ULP = 0x10000000
 
 
 # ---------------------------------------------------------------------------
@@ -285,11 +289,9 @@ def _fast_round(s, err):
     mag = abs(s)
     if mag >= _FAST_MIN and mag < _FAST_MAX:
         r = _f64_to_f32_bits(s)
-        # The 29 float64 fraction bits below the binary32 ulp: all zero if
-        # s is a binary32 number, exactly one half if it is a midpoint.
-        low = _f64_bits(s) & 0x1FFFFFFF
+        low = _f64_bits(s) & _BELOW_ULP
         if err != 0.0:
-            if low == 0x10000000:
+            if low == _HALF_ULP:
                 return 0, 0, False
             return r, NX, True
         if low != 0:
@@ -322,10 +324,8 @@ def _fast_round_sum(x, y):
     s = x + y
     mag = abs(s)
     if mag >= _FAST_MIN and mag < _FAST_MAX:
-        # the 29 float64 fraction bits below the binary32 ulp: all zero if s is a binary32 number, exactly
-        # one half if it is a midpoint (a test on the bits, which runs beside the rounding fptrunc)
-        low = _f64_bits(s) & 0x1FFFFFFF
-        if low != 0 and low != 0x10000000:
+        low = _f64_bits(s) & _BELOW_ULP  # (a test on the bits runs beside the rounding fptrunc)
+        if low != 0 and low != _HALF_ULP:
             return _f64_to_f32_bits(s), NX, True
     s, err = _two_sum(x, y)
     return _fast_round(s, err)
