@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 
-# One BLAS thread, as `pulpsim cl` runs (pulpsim.blas.BLAS_THREAD_VARIABLES): the continual-learning
-# tests multiply small matrices, which a multi-threaded BLAS made several times slower on a machine of
-# few cores shared with other jobs. Set before numpy is first imported (a BLAS reads them when it
-# loads); a value set by the user wins.
-for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+from pulpsim.blas import BLAS_THREAD_VARIABLES  # (standard library only: numpy is not imported yet)
+
+# One BLAS thread, as `pulpsim cl` runs: the continual-learning tests multiply small matrices, which a
+# multi-threaded BLAS made several times slower on a machine of few cores shared with other jobs. Set
+# before numpy is first imported (a BLAS reads them when it loads); a value set by the user wins.
+for _var in BLAS_THREAD_VARIABLES:
     os.environ.setdefault(_var, "1")
 
 import pytest  # noqa: E402

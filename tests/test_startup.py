@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 import pulpsim
+from pulpsim.blas import BLAS_THREAD_VARIABLES
 import pulpsim.cli
 from pulpsim import toolchain
 
@@ -89,7 +90,7 @@ def test_a_short_command_pins_the_blas_threads_the_user_did_not_set(monkeypatch,
     # as the `pulpsim` command: argv from sys.argv (the collector switch is left out, it would outlive the test)
     monkeypatch.setattr(pulpsim.cli, "_without_gc", lambda: None)
     monkeypatch.setattr(sys, "argv", ["pulpsim", "platforms"])
-    for v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    for v in BLAS_THREAD_VARIABLES:
         monkeypatch.delenv(v, raising=False)
     monkeypatch.setenv("MKL_NUM_THREADS", "3")
     assert pulpsim.cli.main() == 0
