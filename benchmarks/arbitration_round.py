@@ -46,8 +46,8 @@ ROUNDS = {
 
 @jit_entry(cache=False)  # (it inlines pulpsim's arbitrate: a cached copy would not see a change to it)
 def _timed(n, call, code, pagemap, opflags, params, regions, xreg, pc, cyc, tim, stat, banks, shared, sched, nat,
-           t0, dma_chunk, cyc0, sched0):
-    """Restore the clocks and the work list, then (if `call`) arbitrate cycle t0; n times. Returns the winners
+           dma_chunk, cyc0, sched0):
+    """Restore the clocks and the work list, then (if `call`) arbitrate the cycle of the cores listed; n times. Returns the winners
     of the last call. (What else arbitrate writes, the contention counters and the last stall's cause, does
     not change its decisions, so it is left to accumulate.)"""
     won = 0
@@ -58,7 +58,7 @@ def _timed(n, call, code, pagemap, opflags, params, regions, xreg, pc, cyc, tim,
             sched[i] = sched0[i]
         if call:
             won = arbitrate(code, pagemap, opflags, params, regions, xreg, pc, cyc, tim, stat, banks, shared, sched,
-                            nat, t0, dma_chunk, 0)
+                            nat, dma_chunk, 0)
     return won
 
 
@@ -91,7 +91,7 @@ def measure(platform: str, rounds: int) -> dict:
         sched0 = m.sched.copy()
         sched0[:ncores] = np.arange(ncores)
         args = (m.code, m.pagemap, m.opflags, m.params, m.regions, m.xreg, m.pc, m.cyc, m.tim, m.stat, m.banks,
-                m.shared, m.sched, ncores, 0, m.dma_chunk, m.cyc.copy(), sched0)
+                m.shared, m.sched, ncores, m.dma_chunk, m.cyc.copy(), sched0)
         winners = _timed(1, True, *args)
         best = None
         for _ in range(3):

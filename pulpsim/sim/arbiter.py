@@ -6,7 +6,7 @@ from __future__ import annotations
 from .decode import F_IMM, F_OP, F_RS1, F_WORD
 from .isa import OP_STALE
 from .jit import jit, jit_inline
-from .bits import MASK32
+from .bits import MASK32, bit_count, lowest_bit
 from .memory import access_bytes, fetch_window, find_region
 from .state import *  # noqa: F401,F403  (array layouts and constants, see pulpsim.sim.state)
 
@@ -94,24 +94,48 @@ def count_tcdm_access(banks, stat, c, b, ncores):
 
 
 @jit_inline
-def arbitrate(code, pagemap, opflags, params, regions, xreg, pc, cyc, tim, stat, banks, shared, sched, nat, t0,
-              dma_chunk, nchunk):
-    """Arbitrate TCDM banks and shared FPUs among the cores issuing in cycle t0, listed in sched[0..nat).
+def fpu_of(requesters, c, nfpu):
+    """The shared FPU of core c in a round whose FPU requesters are the cores in `requesters`: the k-th
+    requesting core (ascending id) is routed to FPU k mod nfpu (docs/cluster.md)."""
+    rank = bit_count(requesters & ((1 << c) - 1))
+    while rank >= nfpu:
+        rank -= nfpu
+    return rank
 
-    Every core due at t0 has its hazard stalls resolved, and its requests noted (note_request). Losers are
-    delayed by one cycle (they retry next cycle); winners are written to sched[0..n) in ascending core id and
-    their count is returned. sched[ncores..3*ncores + nfpu) is scratch space.
+
+@jit_inline
+def delay_losers(losers, cyc, stat, tim, cause):
+    """Delay the cores in `losers` by one cycle (they retry next cycle), the cycle counted under `cause`."""
+    while losers != 0:
+        k = lowest_bit(losers)
+        losers &= losers - 1
+        cyc[k] += 1
+        stat[k, cause] += 1
+        tim[k, T_LAST_STALL] = cause
+
+
+@jit_inline
+def arbitrate(code, pagemap, opflags, params, regions, xreg, pc, cyc, tim, stat, banks, shared, sched, nat,
+              dma_chunk, nchunk):
+    """Arbitrate TCDM banks and shared FPUs among the cores issuing in this cycle: the cores in the bit mask `due`.
+
+    Every core due has its hazard stalls resolved, and its requests noted (note_request). Losers are delayed by
+    one cycle (they retry next cycle); the mask of the winners is returned. The round's FPU requesters are kept
+    in shared[U_FPU_REQUESTERS] (see fpu_of). sched[ncores..2*ncores) and sched[3*ncores..3*ncores + nfpu) are
+    scratch space.
     """
     ncores = pc.shape[0]
     nbanks = params[P_NBANKS]
     policy = params[P_ARBITRATION]
     nfpu = params[P_NFPU]
-    n = 0
-    seen = 0          # banks requested so far (bit b), to detect conflicts cheaply
-    bank_clash = nbanks > 62
-    nfpu_req = 0
+    seen = 0          # banks requested so far (bit b) ...
+    clash = 0         # ... and those requested more than once, by cores or the DMA
+    wide = nbanks > 62  # too many banks for the bit masks: look at every requested bank instead
+    fpu_req = 0       # cores requesting a shared FPU (bit k)
+    due = 0
     for i in range(nat):
         k = sched[i]
+        due |= 1 << k
         row = tim[k, T_REQ_ROW]
         if code[row, F_WORD] == tim[k, T_REQ_WORD] and code[row, F_OP] != OP_STALE:
             bank = tim[k, T_REQ_BANK]
@@ -124,37 +148,37 @@ def arbitrate(code, pagemap, opflags, params, regions, xreg, pc, cyc, tim, stat,
             f = opflags[code[idx, F_OP]]
             bank = tcdm_request(code, idx, f, xreg, k, regions, nbanks)
             fpu = 1 if (f & OPF_SHARED_FPU) != 0 else 0
-        if bank >= 0 and not bank_clash:
-            if (seen >> bank) & 1:
-                bank_clash = True
+        sched[ncores + k] = bank
+        if bank >= 0 and not wide:
+            clash |= seen & (1 << bank)
             seen |= 1 << bank
-        nfpu_req += fpu
-        sched[ncores + n] = bank
-        sched[2 * ncores + n] = fpu
-        n += 1
+        fpu_req |= fpu << k
 
     for d in range(nchunk):
         dma_chunk[d, 4] = 0
         b = dma_chunk[d, 3]
-        if b >= 0 and (b > 62 or (seen >> b) & 1):
-            bank_clash = True
-    lost = False
-    if policy != ARB_NONE and bank_clash:
-        lost = True
-        for i in range(n):
-            b = sched[ncores + i]
-            if b < 0:
-                continue
-            mask = 0
-            count = 0
-            for j in range(i, n):
+        if b >= 0 and not wide:
+            clash |= seen & (1 << b)
+    losers = 0
+    if policy != ARB_NONE and (clash != 0 or wide):
+        m = due
+        while m != 0:
+            k = lowest_bit(m)
+            m &= m - 1
+            b = sched[ncores + k]
+            if b < 0 or not (wide or (clash >> b) & 1):
+                continue  # no request, or the bank's only one
+            # the bank's requesters: k and the later cores asking for it
+            mask = 1 << k
+            rest = m
+            while rest != 0:
+                j = lowest_bit(rest)
+                rest &= rest - 1
                 if sched[ncores + j] == b:
-                    mask |= 1 << sched[j]
-                    count += 1
-                    if j > i:
-                        sched[ncores + j] = -1  # handled with i
-            win = sched[i]
-            if count > 1:
+                    mask |= 1 << j
+                    sched[ncores + j] = -1  # handled with k
+            win = k
+            if mask != 1 << k:
                 win = pick_winner(mask, banks[b, B_COUNTER], ncores, policy)
             # the cores' winner against the DMA (second channel): the DMA wins iff the bank's flag is 1
             for d in range(nchunk):
@@ -163,49 +187,49 @@ def arbitrate(code, pagemap, opflags, params, regions, xreg, pc, cyc, tim, stat,
                         win = -1
                     else:
                         dma_chunk[d, 4] = -1  # lost
-            for k in range(ncores):
-                if (mask >> k) & 1 and k != win:
-                    cyc[k] += 1
-                    stat[k, S_TCDM_CONT] += 1
-                    tim[k, T_LAST_STALL] = S_TCDM_CONT
-                    banks[b, B_CONFLICTS] += 1
+            lost = mask & ~(1 << win) if win >= 0 else mask
+            banks[b, B_CONFLICTS] += bit_count(lost)
+            delay_losers(lost, cyc, stat, tim, S_TCDM_CONT)
+            losers |= lost
 
-    if nfpu > 0 and nfpu_req > 0:
-        # the k-th requesting core (ascending id) is routed to FPU k mod nfpu; masks[f] = its requesters
-        masks = 3 * ncores
-        if nfpu_req > nfpu:
-            lost = True
+    if nfpu > 0:
+        shared[U_FPU_REQUESTERS] = fpu_req
+        nreq = bit_count(fpu_req)
+        if nreq > nfpu:
+            # masks[f] = the requesters routed to FPU f (fpu_of); those with more than one requester are the
+            # FPUs f < nreq - nfpu
+            masks = 3 * ncores
             for f in range(nfpu):
                 sched[masks + f] = 0
-        f = 0
-        for i in range(n):
-            if sched[2 * ncores + i] != 0:
-                k = sched[i]
-                tim[k, T_FPU] = f
-                if nfpu_req > nfpu:
-                    sched[masks + f] |= 1 << k
+            f = 0
+            m = fpu_req
+            while m != 0:
+                k = lowest_bit(m)
+                m &= m - 1
+                sched[masks + f] |= 1 << k
                 f += 1
                 if f == nfpu:
                     f = 0
-        # FPUs with more than one requester: those that got a second one (f < nfpu_req - nfpu)
-        for f in range(min(nfpu, nfpu_req - nfpu) if nfpu_req > nfpu else 0):
-            mask = sched[masks + f]
-            win = pick_winner(mask, shared[U_FPU_COUNTER + f], ncores, policy if policy != ARB_NONE else ARB_TREE)
-            for k in range(ncores):
-                if (mask >> k) & 1 and k != win:
-                    cyc[k] += 1
-                    stat[k, S_FPU_CONT] += 1
-                    tim[k, T_LAST_STALL] = S_FPU_CONT
-                    shared[U_FPU_CONFLICTS + f] += 1
+            for f in range(min(nfpu, nreq - nfpu)):
+                mask = sched[masks + f]
+                win = pick_winner(mask, shared[U_FPU_COUNTER + f], ncores, policy if policy != ARB_NONE else ARB_TREE)
+                lost = mask & ~(1 << win)
+                shared[U_FPU_CONFLICTS + f] += bit_count(lost)
+                delay_losers(lost, cyc, stat, tim, S_FPU_CONT)
+                m = lost
+                while m != 0:
+                    tim[lowest_bit(m), T_FPU] = f
+                    m &= m - 1
+                losers |= lost
 
     for d in range(nchunk):
         dma_chunk[d, 4] = 0 if dma_chunk[d, 4] < 0 else 1
-    if not lost:
-        return n
-    m = 0
-    for i in range(n):
+    if losers == 0:
+        return nat
+    n = 0
+    for i in range(nat):
         k = sched[i]
-        if cyc[k] == t0:
-            sched[m] = k
-            m += 1
-    return m
+        if (losers >> k) & 1 == 0:
+            sched[n] = k
+            n += 1
+    return n

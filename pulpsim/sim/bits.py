@@ -2,9 +2,46 @@
 
 from __future__ import annotations
 
+from llvmlite import ir
+from numba import types
+from numba.extending import intrinsic
+
 from .jit import jit
 
 MASK32 = 0xFFFFFFFF
+
+
+_ZERO_IS_DEFINED = ir.Constant(ir.IntType(1), 0)  #: for ctlz/cttz: a zero input gives the width (64)
+
+
+def _int64_count(value_type, count):
+    """Signature and code generator of an intrinsic that counts bits of an int64 with one LLVM intrinsic
+    (`count(builder, value)`: one host instruction), or None for a non-integer argument."""
+    if not isinstance(value_type, types.Integer):
+        return None
+
+    def codegen(context, builder, signature, args):
+        return count(builder, context.cast(builder, args[0], signature.args[0], types.int64))
+
+    return types.int64(value_type), codegen
+
+
+@intrinsic
+def lowest_bit(typingctx, mask):
+    """Index of the lowest set bit of an int64 `mask` (LLVM's cttz; 64 for 0)."""
+    return _int64_count(mask, lambda builder, value: builder.cttz(value, _ZERO_IS_DEFINED))
+
+
+@intrinsic
+def bit_count(typingctx, mask):
+    """Number of set bits of an int64 `mask` (LLVM's ctpop)."""
+    return _int64_count(mask, lambda builder, value: builder.ctpop(value))
+
+
+@intrinsic
+def leading_zeros(typingctx, value):
+    """Number of leading zero bits of an int64 `value` (LLVM's ctlz; 64 for 0)."""
+    return _int64_count(value, lambda builder, v: builder.ctlz(v, _ZERO_IS_DEFINED))
 
 
 @jit
@@ -16,22 +53,4 @@ def s32(v):
 @jit
 def clz32(v):
     """Leading zeros of a 32-bit value (32 for 0)."""
-    v = v & MASK32
-    if v == 0:
-        return 32
-    n = 0
-    if v <= 0x0000FFFF:
-        n += 16
-        v <<= 16
-    if v <= 0x00FFFFFF:
-        n += 8
-        v <<= 8
-    if v <= 0x0FFFFFFF:
-        n += 4
-        v <<= 4
-    if v <= 0x3FFFFFFF:
-        n += 2
-        v <<= 2
-    if v <= 0x7FFFFFFF:
-        n += 1
-    return n
+    return leading_zeros(v & MASK32) - 32

@@ -1,16 +1,18 @@
-"""The Numba engine: executes predecoded instructions on N cores, cycle by cycle.
+"""The Numba engine's schedulers: which core runs next, in which cycle, and what the cluster's shared resources
+grant it.
 
 Data flow: :mod:`pulpsim.sim.machine` loads an ELF into the flat memory array,
 decodes the pages of memory that hold code (:mod:`pulpsim.sim.decode`) and calls
-:func:`run` with plain numpy arrays (layouts in :mod:`pulpsim.sim.state`).
-:func:`run` returns a status (``ST_*``) whenever Python has to act: the
-program ended, a fault, an output or trace buffer is full, a core fetches from
-memory that is not decoded yet (or changed since), or the instruction budget
-of this call is spent.
+:func:`run` (or, for a one-core cluster, :func:`run_alone`) with plain numpy arrays
+(layouts in :mod:`pulpsim.sim.state`). They return a status (``ST_*``) whenever
+Python has to act: the program ended, a fault, an output or trace buffer is full,
+a core fetches from memory that is not decoded yet (or changed since), or the
+instruction budget of this call is spent.
 
-This module is the scheduler and the core loop; the rest of the engine lives in
-its units: :mod:`~pulpsim.sim.arbiter` (per-cycle arbitration of banks, FPUs and
-the DMA), :mod:`~pulpsim.sim.timing` (decode-stage and multi-cycle timing rules),
+This module is the scheduler; the rest of the engine lives in its units:
+:mod:`~pulpsim.sim.core` (the core loop: one core's instructions with their timing),
+:mod:`~pulpsim.sim.arbiter` (per-cycle arbitration of banks, FPUs and the DMA),
+:mod:`~pulpsim.sim.timing` (decode-stage and multi-cycle timing rules),
 :mod:`~pulpsim.sim.dispatch` and :mod:`~pulpsim.sim.semantics` (what each
 instruction computes), :mod:`~pulpsim.sim.csr` (CSRs and counters),
 :mod:`~pulpsim.sim.memory` (region checks, memory access, code pages) and
@@ -22,81 +24,25 @@ tie) runs next, so instructions from all cores are executed in global cycle
 order: this is what shared-resource arbitration (TCDM banks, FPUs, DMA) hooks
 into.  A core keeps running, without re-scanning the others, while it stays
 earliest.
-
-The cost of an instruction follows the CV32E40P core (docs/timing.md): one
-issue cycle plus stalls that are charged *before* it issues (load-use, jalr
-dependency, FP divider) and extra cycles it spends itself (taken branch,
-jumps, mulh, div, CSR flush, fence, misaligned access, slow memory, the FP
-divider's write-back).  An instruction issues from decode and is in EX the
-cycle after; the next one waits in decode while it is busy there.  Every extra cycle is
-counted under its cause in ``stat`` so that the stall breakdown always adds up.
-
-Memory safety: every guest address goes through :func:`~pulpsim.sim.memory.find_region`,
-which checks the whole access against the platform's regions before any array is
-indexed (Numba does no bounds checking).
 """
 
 from __future__ import annotations
 
-import numpy as np
-
 from . import jitcache
-from .jit import jit, jit_entry, jit_inline
+from .jit import jit_entry, jit_inline
 
 jitcache.ensure_fresh()
 
 from . import cluster as cl  # noqa: E402  (after the cache check, see pulpsim.sim.jitcache)
-from .bits import MASK32, s32  # noqa: E402
-from .timing import (decode_stalls, div_cycles, divider_stalls, divider_writeback, fdiv_cycles, fp_special,  # noqa: E402
-                     fsqrt_cycles, jump_cost)
-from .csr import MSTATUS_FS, csr_instruction, enter_trap, is_csr_op, return_from_trap  # noqa: E402
-from .arbiter import arbitrate, count_tcdm_access, next_counter, note_request, tcdm_bank  # noqa: E402
-from .memory import (access_bytes, access_extra_cycles, fetch_window, find_region, invalidate_code,  # noqa: E402
-                     mem_read, mem_write)
-from . import dispatch  # noqa: E402
-from .decode import F_DST, F_IMM, F_OP, F_RD, F_RM, F_RS1, F_RS2, F_RS3, F_WORD  # noqa: E402
-from .isa import (  # noqa: E402
-    OP_DIV, OP_EBREAK, OP_ECALL, OP_FDIV_S, OP_FENCE, OP_FENCE_I, OP_FLW,
-    OP_FSW, OP_JALR, OP_MRET, OP_NOCODE, OP_REM, OP_STALE, OP_WFI, UNIT_ALU, UNIT_BRANCH, UNIT_CSR,
-    UNIT_DIV, UNIT_FDIV, UNIT_FP, UNIT_JUMP, UNIT_LOAD, UNIT_MULH, UNIT_STORE,
-)
+from .arbiter import arbitrate, fpu_of  # noqa: E402
+from .core import MODE_BURST, MODE_RESOLVE, MODE_SINGLE, NO_LIMIT, core_config, run_core  # noqa: E402
+from .memory import invalidate_code  # noqa: E402
 from .state import *  # noqa: E402,F401,F403  (array layouts and constants, see pulpsim.sim.state)
 
-NO_LIMIT = 1 << 62
-
-# How the scheduler runs a core (see run()).
-MODE_BURST = 0    #: alone and earliest: run until another core is due
-MODE_RESOLVE = 1  #: only compute the next instruction's hazard stalls
-MODE_SINGLE = 2   #: run exactly one instruction (an arbitration winner)
+# What the cluster's scheduler does next (see run()).
 PH_SCHEDULE = 0
 PH_RESOLVE = 1
 PH_EXECUTE = 2
-
-
-# ----------------------------------------------------------------------------
-# Helpers of the run loop (trace rows, DMA chunks)
-# ----------------------------------------------------------------------------
-
-
-@jit
-def append_trace(trace, io, cycle, core, pc, word, dst, value, cost, stall, cause, tval):
-    """Append one row to the trace buffer (layout: state.TR_*); return whether the buffer is now full.
-
-    `cause` is 1 + mcause for an instruction that raised an exception (with `tval` its mtval), 0 for one
-    that retired (then `dst`/`value` give the register it wrote)."""
-    n = io[IO_TRACE_LEN]
-    trace[n, TR_CYCLE] = cycle
-    trace[n, TR_CORE] = core
-    trace[n, TR_PC] = pc
-    trace[n, TR_WORD] = word & MASK32
-    trace[n, TR_DST] = dst
-    trace[n, TR_VALUE] = value & MASK32
-    trace[n, TR_COST] = cost
-    trace[n, TR_STALL] = stall
-    trace[n, TR_CAUSE] = cause
-    trace[n, TR_TVAL] = tval & MASK32
-    io[IO_TRACE_LEN] = n + 1
-    return n + 1 >= trace.shape[0]
 
 
 @jit_inline
@@ -112,8 +58,25 @@ def move_dma_chunk(code, pagemap, banks, dma_chunk, i, now, dma_tr, dma_glob, re
         invalidate_code(code, pagemap, dst, dma_chunk[i, 2])
 
 
+@jit_inline
+def stuck(t0, dma_t, max_cycles, c, pc, tim, io):
+    """Why the run cannot go on when the earliest core's clock is t0 (core c's; NO_LIMIT: every core stopped or
+    asleep) and the DMA's dma_t, not before t0: ST_CYCLE_LIMIT (core c passed max_cycles), ST_ALL_HALTED,
+    ST_DEADLOCK (a core sleeps and nothing can wake it), or ST_BUDGET when it can."""
+    if max_cycles < t0 < NO_LIMIT and dma_t > max_cycles:
+        io[IO_CORE] = c
+        io[IO_PC] = pc[c]
+        return ST_CYCLE_LIMIT
+    if t0 == NO_LIMIT:
+        for k in range(pc.shape[0]):
+            if tim[k, T_HALTED] == 0:
+                return ST_DEADLOCK
+        return ST_ALL_HALTED
+    return ST_BUDGET
+
+
 # ----------------------------------------------------------------------------
-# The run loop
+# The schedulers
 # ----------------------------------------------------------------------------
 
 @jit_entry
@@ -123,42 +86,28 @@ def run(code, pagemap, opflags, evs, params, regions, mem8, mem16, mem32,
         region_log, outbuf, trace, io, budget):
     """Execute up to `budget` instructions (all cores together); return a status ST_*."""
     ncores = pc.shape[0]
-    stdout_base = params[P_STDOUT]
-    stdout_size = params[P_STDOUT_SIZE]
-    corestatus = params[P_CORESTATUS]
     max_cycles = params[P_MAX_CYCLES]
-    trap_cycles = params[P_TRAP_CYCLES]
-    mret_cycles = params[P_MRET_CYCLES]
-    cluster_id = params[P_CLUSTER_ID]
-    tracing = params[P_TRACING] != 0
     nbanks = params[P_NBANKS]
     nfpu = params[P_NFPU]
-    shared_div = params[P_SHARED_DIV] != 0
-    div_latency = params[P_DIV_LATENCY]
-    runahead = params[P_RUNAHEAD]
+    contended = params[P_ARBITRATION] != ARB_NONE or nfpu > 0  # can cores issuing together conflict?
     horizon = params[P_HORIZON]  # set by a CORESTATUS exit: the last cycle in which anything happens
     c = 0
     mode = MODE_BURST
     limit = NO_LIMIT
-    stop = NO_LIMIT
-    out_cap = outbuf.shape[0]
     executed = 0
     status = ST_BUDGET
-    # fetch window: the decoded code page last fetched from (see fetch_window); empty at first
-    f_lo = 0
-    f_hi = 0
-    f_row = 0
+    fetch = (0, 0, 0)  # the decoded code page last fetched from (see fetch_window): none yet
+    config = core_config(params)
 
-    # sched[0 .. ncores): work list of the cycle being arbitrated; see below.
+    # the cores (bit k) of the cycle being arbitrated that are still to run: to resolve, then to execute
     phase = PH_SCHEDULE
     nwork = 0
     wi = 0
     while executed < budget and status == ST_BUDGET:
         # --- decide which core runs next, in which mode, and until when
         if phase == PH_SCHEDULE:
-            # one pass: the earliest clock t0, how many cores are due then, the next clock t1 after it,
-            # and how many of the cores due at t0 still need their stalls resolved
-            # (the cores due at t0 are listed in sched[0 .. nat), in ascending id)
+            # one pass: the earliest clock t0, the cores due then (bit k), the next clock t1 after it, and
+            # those of the cores due at t0 that still need their stalls resolved
             t0 = NO_LIMIT
             t1 = NO_LIMIT
             nat = 0
@@ -200,16 +149,8 @@ def run(code, pagemap, opflags, evs, params, regions, mem8, mem16, mem32,
                             or dma_glob[cl.DG_TIME] != dma_t):
                         break
                 continue
-            if max_cycles < t0 < NO_LIMIT and dma_t > max_cycles:
-                status = ST_CYCLE_LIMIT
-                io[IO_CORE] = c
-                io[IO_PC] = pc[c]
-                break
-            if t0 == NO_LIMIT:
-                status = ST_ALL_HALTED
-                for k in range(ncores):
-                    if tim[k, T_HALTED] == 0:
-                        status = ST_DEADLOCK  # someone sleeps and nothing can wake it
+            status = stuck(t0, dma_t, max_cycles, c, pc, tim, io)
+            if status != ST_BUDGET:
                 break
             if nat == 1 and dma_t > t0:
                 # alone and earliest: run without arbitration until another core is due
@@ -224,15 +165,17 @@ def run(code, pagemap, opflags, evs, params, regions, mem8, mem16, mem32,
                         if tim[k, T_RESOLVED] == 0:
                             sched[nwork] = k
                             nwork += 1
-                if nwork > 0:
                     phase = PH_RESOLVE
                 else:
                     # ... then arbitrate their shared resources (and the DMA's) and run the winners
                     nchunk = 0
                     if dma_t == t0:
                         nchunk = cl.dma_chunks(dma_tr, dma_glob, regions, nbanks, dma_chunk)
-                    nwork = arbitrate(code, pagemap, opflags, params, regions, xreg, pc, cyc, tim, stat, banks,
-                                      shared, sched, nat, t0, dma_chunk, nchunk)
+                    if contended or nchunk > 0:
+                        nwork = arbitrate(code, pagemap, opflags, params, regions, xreg, pc, cyc, tim, stat, banks,
+                                          shared, sched, nat, dma_chunk, nchunk)
+                    else:
+                        nwork = nat  # nothing to arbitrate: conflict-free banks, private FPUs, no DMA
                     if dma_t == t0:
                         moved = False
                         for i in range(nchunk):
@@ -250,6 +193,7 @@ def run(code, pagemap, opflags, evs, params, regions, mem8, mem16, mem32,
                 wi = 0
                 continue
         else:
+            # the next core of the work list, in ascending id
             c = sched[wi]
             wi += 1
             if phase == PH_RESOLVE:
@@ -258,414 +202,64 @@ def run(code, pagemap, opflags, evs, params, regions, mem8, mem16, mem32,
             else:
                 mode = MODE_SINGLE
                 limit = cyc[c]
+                if nfpu > 0 and (shared[U_FPU_REQUESTERS] >> c) & 1:
+                    tim[c, T_FPU] = fpu_of(shared[U_FPU_REQUESTERS], c, nfpu)
             if wi >= nwork:
                 phase = PH_SCHEDULE
-        # instructions that touch only the core's own state may run ahead of the others, by at most
-        # `runahead` cycles (so that a core spinning in such a loop yields), and never past an exit
-        ahead = cyc[c] if mode == MODE_RESOLVE else min(limit + runahead, horizon)
-        stop = min(ahead, max_cycles)
+        executed, status, fetch = run_core(
+            c, mode, limit, budget, executed, fetch, config, code, pagemap, opflags, evs, params, regions,
+            (mem8, mem16, mem32), pc, xreg, freg, csr, cyc, tim, stat, opcount, banks, shared,
+            (vc_acc, vc_snap, region_log), (eu_core, eu_glob), (dma_tr, dma_port, dma_glob), outbuf, trace, io)
+        horizon = params[P_HORIZON]
 
-        hartid = c | (cluster_id << 5)
-        p = pc[c]
-        t = cyc[c]
-        last_load = tim[c, T_LAST_LOAD_DST]
-        last_alu = tim[c, T_LAST_ALU_DST]
-        fdiv_ready = tim[c, T_FDIV_READY]
-        fdiv_dst = tim[c, T_FDIV_DST]
-        fdiv_wb = tim[c, T_FDIV_WB]
-        tohost = tim[c, T_TOHOST]
-        prev_p = tim[c, T_PREV_PC]
-        # a core that only resolves its stalls computes them even when the budget is spent
-        budget_end = NO_LIMIT if mode == MODE_RESOLVE else budget
-        halted = False
-        sleeping = False
+    if nfpu > 0 and phase == PH_EXECUTE:
+        # winners of the last arbitration that this call did not reach keep the FPU they were routed to, as
+        # losers do (T_FPU)
+        for i in range(wi, nwork):
+            k = sched[i]
+            if (shared[U_FPU_REQUESTERS] >> k) & 1:
+                tim[k, T_FPU] = fpu_of(shared[U_FPU_REQUESTERS], k, nfpu)
 
-        resolved = tim[c, T_RESOLVED] != 0
-        while True:
-            if executed >= budget_end:
-                break
-            if t > stop:
-                # nothing of the core's happens after that cycle for now (no stall is charged either); the
-                # scheduler reports a runaway once no core is left before max_cycles
-                break
-            # ---- fetch from any mapped memory: a page is decoded on its first fetch, a word again
-            # after a store or DMA transfer changed it (Python decodes it: ST_DECODE, then calls again)
-            if p < f_lo or p >= f_hi:
-                f_lo, f_hi, f_row = fetch_window(regions, pagemap, p)
-            idx = (p >> 2) + f_row
-            op = code[idx, F_OP]
-            if op == OP_STALE:
-                status = ST_DECODE
-                io[IO_CORE] = c
-                io[IO_CODE_ADDR] = p
-                break
-            flags = opflags[op]
+    io[IO_EXECUTED] = executed
+    io[IO_STATUS] = status
+    return status
 
-            # ---- stalls charged before issue (already included in t if resolved)
-            ex_wait = 0  # cycles an FP-unit instruction waits for the divider (in EX on the RTL, see divider_stalls)
-            if resolved:
-                resolved = False
-                issue = t
-                pcset = tim[c, T_PCSET]
-                ex_wait = tim[c, T_EX_WAIT]
-            else:
-                issue, pcset = decode_stalls(code, idx, op, flags, t, t - tim[c, T_ID_EARLY], last_load, last_alu,
-                                             stat, tim, c)
-            if fdiv_dst != 0 or fdiv_ready > 0:  # (an FP divide has been issued)
-                issue, ex_wait, fdiv_dst = divider_stalls(code, idx, op, flags, issue, ex_wait, fdiv_dst, fdiv_ready,
-                                                          stat, tim, c)
-            if mode == MODE_RESOLVE or (issue > limit and ((flags & OPF_ORDERED) != 0 or issue > ahead)):
-                # another core may be due before or with this instruction: let the scheduler decide
-                # (instructions that only touch the core's own state may run ahead of the others)
-                t = issue
-                resolved = True
-                tim[c, T_PCSET] = pcset
-                tim[c, T_EX_WAIT] = ex_wait
-                note_request(code, idx, flags, xreg, tim, c, regions, nbanks)
-                break
 
-            cost = 1
-            ex_busy = 0  # extra cycles this instruction spends in EX (the next one waits in decode meanwhile)
-            npc = p + 4
-            new_load = 0
-            trap_cause = -1
-            trap_val = 0
-            rd = code[idx, F_RD]
-            rs1 = code[idx, F_RS1]
-            rs2 = code[idx, F_RS2]
-            imm = np.int64(code[idx, F_IMM])
+@jit_entry
+def run_alone(code, pagemap, opflags, evs, params, regions, mem8, mem16, mem32,
+              pc, xreg, freg, csr, cyc, tim, stat, opcount, vc_acc, vc_snap,
+              banks, shared, sched, eu_core, eu_glob, dma_tr, dma_port, dma_glob, dma_chunk, dma_log,
+              region_log, outbuf, trace, io, budget):
+    """Execute up to `budget` instructions of a one-core cluster while its core runs alone; return a status ST_*.
 
-            # ---- execute: the instruction's unit reads the operands, calls its semantic function (through the
-            # dispatch generated from the ISA table) and charges its cycles
-            unit = flags >> OPF_UNIT_SHIFT
-            if unit == UNIT_ALU:
-                v = dispatch.alu(op, xreg[c, rs1], xreg[c, rs2], imm, p)
-                if rd != 0:
-                    xreg[c, rd] = v
-            elif unit == UNIT_LOAD:
-                addr = (xreg[c, rs1] + imm) & MASK32
-                nb = access_bytes(op)
-                r = find_region(regions, addr, nb)
-                if r < 0:
-                    poff = cl.periph_offset(addr, params)
-                    pst = cl.PS_UNMAPPED
-                    if poff >= 0 and nb == 4 and (addr & 3) == 0 and op != OP_FLW:
-                        pst, v, pcost, pwake = cl.periph_load(poff, c, issue, np.int64(code[idx, F_DST]), p, eu_core,
-                                                              eu_glob, dma_tr, dma_port, dma_glob, cyc, tim, xreg,
-                                                              freg, stat, params)
-                        if pst == cl.PS_DONE:
-                            if rd != 0:
-                                xreg[c, rd] = s32(v)
-                            cost = pcost
-                            stat[c, S_PERIPH] += pcost - 1
-                            new_load = code[idx, F_DST]
-                            if pwake - 1 < limit:
-                                # another agent is due then: run ahead of it by runahead cycles at most
-                                limit = pwake - 1
-                                ahead = min(ahead, limit + runahead)
-                                stop = min(stop, ahead)
-                        elif pst == cl.PS_SLEEP:
-                            sleeping = True
-                    if pst == cl.PS_UNMAPPED:
-                        trap_cause = CAUSE_LOAD_FAULT
-                        trap_val = addr
-                else:
-                    off = addr - regions[r, R_BASE] + regions[r, R_OFFSET]
-                    v = mem_read(mem8, mem16, mem32, off, nb)
-                    b = tcdm_bank(regions, r, addr, nbanks)
-                    if b >= 0:
-                        count_tcdm_access(banks, stat, c, b, ncores)
-                        if regions[r, R_KIND] == RK_TAS:  # test-and-set: the word becomes all ones
-                            mem_write(mem8, mem16, mem32, off, nb, -1)
-                            invalidate_code(code, pagemap, off, nb)
-                    if op == OP_FLW:
-                        ms = csr[c, C_MSTATUS]
-                        if (ms & MSTATUS_FS) == 0:
-                            trap_cause = CAUSE_ILLEGAL
-                            trap_val = code[idx, F_WORD] & MASK32
-                        else:
-                            csr[c, C_MSTATUS] = ms | MSTATUS_FS
-                            freg[c, rd] = v
-                            new_load = code[idx, F_DST]
-                    else:
-                        v = dispatch.load(op, v)
-                        if rd != 0:
-                            xreg[c, rd] = v
-                        new_load = code[idx, F_DST] if rd != 0 else LOAD_X0
-                    if trap_cause < 0:
-                        ex_busy, lat = access_extra_cycles(addr, nb, regions, r, stat, c, S_LD_EXT, S_LD_EXT_CYC)
-                        cost += ex_busy + lat
-            elif unit == UNIT_STORE:
-                addr = (xreg[c, rs1] + imm) & MASK32
-                if rs1 == 2 and addr < tim[c, T_STACK_LO]:
-                    # a store into a stack frame below the core's own stack: it overflowed
-                    status = ST_STACK_OVERFLOW
-                    io[IO_CORE] = c
-                    io[IO_PC] = p
-                    io[IO_TVAL] = xreg[c, 2] & MASK32
-                    break
-                nb = access_bytes(op)
-                if op == OP_FSW:
-                    if (csr[c, C_MSTATUS] & MSTATUS_FS) == 0:
-                        trap_cause = CAUSE_ILLEGAL
-                        trap_val = code[idx, F_WORD] & MASK32
-                    v = freg[c, rs2]
-                else:
-                    v = xreg[c, rs2]
-                r = find_region(regions, addr, nb) if trap_cause < 0 else -2
-                if r >= 0:
-                    off = addr - regions[r, R_BASE] + regions[r, R_OFFSET]
-                    mem_write(mem8, mem16, mem32, off, nb, v)
-                    if pagemap[off >> CODE_PAGE_SHIFT] >= 0 or (off & 3) + nb > 4:
-                        invalidate_code(code, pagemap, off, nb)  # into a decoded page (or across words)
-                    b = tcdm_bank(regions, r, addr, nbanks)
-                    if b >= 0:
-                        count_tcdm_access(banks, stat, c, b, ncores)
-                    ex_busy, lat = access_extra_cycles(addr, nb, regions, r, stat, c, S_ST_EXT, S_ST_EXT_CYC)
-                    cost += ex_busy + lat
-                    if addr == tohost and nb == 4 and (v & 1) == 1:
-                        tim[c, T_HALTED] = 1
-                        tim[c, T_EXIT_CODE] = (v & MASK32) >> 1
-                        halted = True
-                elif r == -1:
-                    if stdout_base <= addr < stdout_base + stdout_size:
-                        n = io[IO_OUT_LEN]
-                        outbuf[n, 0] = (addr - stdout_base) >> 3
-                        outbuf[n, 1] = v & 0xFF
-                        io[IO_OUT_LEN] = n + 1
-                        if n + 1 >= out_cap:
-                            status = ST_OUTPUT_FULL
-                    elif addr == corestatus and nb == 4:
-                        if (v >> 31) & 1 and io[IO_EXIT_CYCLE] < 0:
-                            # the run ends with this cycle: the other cores finish it (the scheduler
-                            # returns ST_EXIT once every agent is past it); nothing runs after it
-                            io[IO_EXIT_CODE] = v & 0x7FFFFFFF
-                            io[IO_CORE] = c
-                            io[IO_EXIT_CYCLE] = issue
-                            horizon = min(horizon, issue)
-                            params[P_HORIZON] = horizon
-                            limit = min(limit, horizon)
-                            ahead = min(ahead, horizon)
-                            stop = min(stop, horizon)
-                    else:
-                        poff = cl.periph_offset(addr, params)
-                        pst = cl.PS_UNMAPPED
-                        if poff >= 0 and nb == 4 and (addr & 3) == 0 and op != OP_FSW:
-                            pst, pcost, pwake, paux = cl.periph_store(poff, c, issue, v, regions, eu_core, eu_glob,
-                                                                      dma_tr, dma_port, dma_glob, cyc, tim, xreg,
-                                                                      freg, stat, params)
-                            cost = pcost
-                            stat[c, S_PERIPH] += pcost - 1
-                            if pwake - 1 < limit:
-                                # another agent is due then: run ahead of it by runahead cycles at most
-                                limit = pwake - 1
-                                ahead = min(ahead, limit + runahead)
-                                stop = min(stop, ahead)
-                            if pst == cl.PS_DMA_FAULT:
-                                status = ST_DMA_FAULT
-                                io[IO_CORE] = c
-                                io[IO_PC] = p
-                                io[IO_TVAL] = paux
-                        if pst == cl.PS_UNMAPPED:
-                            trap_cause = CAUSE_STORE_FAULT
-                            trap_val = addr
-            elif unit == UNIT_BRANCH:
-                taken = dispatch.branch(op, xreg[c, rs1], xreg[c, rs2])
-                if taken:
-                    target = (p + imm) & MASK32
-                    if target & 3:
-                        trap_cause = CAUSE_FETCH_MISALIGNED
-                        trap_val = target
-                    else:
-                        npc = target
-                        cost = 3
-                        stat[c, S_BRANCH] += 2
-                        stat[c, S_BTAKEN] += 1
-                        if issue + 1 < fdiv_ready + 2 and p + 4 < f_hi and is_csr_op(code[idx + 1, F_OP]):
-                            # the killed CSR instruction behind the branch stays in decode, where its
-                            # csr_apu_stall (not gated by instr_valid) holds the fetch until the divider is free
-                            cost = fdiv_ready + 2 - issue
-                            stat[c, S_FDIV_WAIT] += cost - 3
-            elif unit == UNIT_JUMP:
-                target = dispatch.jump(op, xreg[c, rs1], imm, p)
-                if target & 3:
-                    trap_cause = CAUSE_FETCH_MISALIGNED
-                    trap_val = target
-                else:
-                    if rd != 0:
-                        xreg[c, rd] = s32(p + 4)
-                    npc = target
-                    # a jalr that links into its own rs1 (CV32E40P: jr_stall on its stale copy in decode)
-                    cost = jump_cost(issue, pcset, op == OP_JALR and rd != 0 and rd == rs1, stat, c)
-            elif unit == UNIT_MULH:
-                v = dispatch.mulh(op, xreg[c, rs1], xreg[c, rs2])
-                if rd != 0:
-                    xreg[c, rd] = v
-                cost = 5
-                ex_busy = 4
-                stat[c, S_MULH] += 4
-            elif unit == UNIT_DIV:
-                b = xreg[c, rs2]
-                v = dispatch.div(op, xreg[c, rs1], b)
-                if rd != 0:
-                    xreg[c, rd] = v
-                cost = div_cycles(op == OP_DIV or op == OP_REM, b)
-                ex_busy = cost - 1
-                stat[c, S_DIV] += cost - 1
-            elif unit == UNIT_FP or unit == UNIT_FDIV:
-                # ---- F extension (flw/fsw are handled with the loads/stores)
-                ms = csr[c, C_MSTATUS]
-                rmode = code[idx, F_RM]
-                if rmode == 7:
-                    rmode = csr[c, C_FRM]
-                if (ms & MSTATUS_FS) == 0 or rmode > 4:
-                    trap_cause = CAUSE_ILLEGAL
-                    trap_val = code[idx, F_WORD] & MASK32
-                else:
-                    csr[c, C_MSTATUS] = ms | MSTATUS_FS
-                    if nfpu > 0 and (flags & OPF_SHARED_FPU) != 0:
-                        f_unit = tim[c, T_FPU]
-                        tim[c, T_FPU] = 0
-                        shared[U_FPU_COUNTER + f_unit] = next_counter(shared[U_FPU_COUNTER + f_unit], ncores)
-                        shared[U_FPU_OPS + f_unit] += 1
-                        stat[c, S_FPU_OPS] += 1
-                    fa = freg[c, rs1]
-                    fb = freg[c, rs2]
-                    if unit == UNIT_FP:
-                        res, fl = dispatch.fp(op, fa, fb, freg[c, code[idx, F_RS3]], xreg[c, rs1], rmode)
-                    else:
-                        # on the FP divider: iterative, its result written back later (fdiv_ready)
-                        res, fl = dispatch.fdiv(op, fa, fb, 0, 0, rmode)
-                        if shared_div:
-                            # one non-pipelined divider for the cluster: wait until it is free
-                            free_at = shared[U_DIV_FREE]
-                            if free_at > issue:
-                                stat[c, S_FDIV_WAIT] += free_at - issue
-                                tim[c, T_LAST_STALL] = S_FDIV_WAIT
-                                issue = free_at
-                            fdiv_ready = issue + div_latency
-                            shared[U_DIV_FREE] = fdiv_ready
-                        elif op == OP_FDIV_S:
-                            fdiv_ready = issue + fdiv_cycles(fa, fb)
-                            if ((fb >> 23) & 0xFF) == 0 and (fb & 0x7FFFFF) != 0 and not fp_special(fa):
-                                # a subnormal divisor also holds the pipeline one cycle at the issue
-                                cost = 2
-                                ex_busy = 1
-                                stat[c, S_FDIV_WAIT] += 1
-                        else:
-                            fdiv_ready = issue + fsqrt_cycles(fa, res, fl)
-                        fdiv_dst = code[idx, F_DST]
-                        fdiv_wb = 1
-                    d = code[idx, F_DST]
-                    if d >= 32:
-                        freg[c, d - 32] = res
-                    elif d != 0:
-                        xreg[c, d] = res
-                    csr[c, C_FFLAGS] |= fl
-            elif unit == UNIT_CSR:
-                cost = csr_instruction(op, rd, rs1, imm & 0xFFF, c, hartid, issue, xreg, csr, stat, opcount, evs,
-                                       vc_acc, vc_snap, region_log, io)
-                if cost == 0:
-                    trap_cause = CAUSE_ILLEGAL
-                    trap_val = code[idx, F_WORD] & MASK32
-            elif op == OP_FENCE or op == OP_FENCE_I:  # unit "system" from here on
-                cost = 4
-                stat[c, S_FENCE] += 3
-            elif op == OP_WFI:
-                # the core's clock stops until an event of its event-unit mask is pending (there are no
-                # interrupt sources); with one already pending it continues as a nop
-                sleeping = cl.wfi_sleep(c, issue, p, eu_core)
-            elif op == OP_ECALL:
-                trap_cause = CAUSE_ECALL_M
-            elif op == OP_EBREAK:
-                trap_cause = CAUSE_BREAKPOINT
-                trap_val = p
-            elif op == OP_MRET:
-                npc = return_from_trap(csr, c)
-                cost = mret_cycles
-                stat[c, S_TRAP] += mret_cycles - 1
-            elif op == OP_NOCODE:
-                trap_cause = CAUSE_FETCH_MISALIGNED if p & 3 else CAUSE_FETCH_FAULT
-                trap_val = p
-            else:  # OP_ILLEGAL
-                trap_cause = CAUSE_ILLEGAL
-                trap_val = code[idx, F_WORD] & MASK32
-
-            # ---- exceptions
-            if trap_cause >= 0:
-                stat[c, S_TRAPS] += 1
-                if tracing:
-                    # the trapping instruction, with its cause, before the handler's first instruction
-                    full = append_trace(trace, io, issue, c, p, code[idx, F_WORD] if op != OP_NOCODE else 0, 0, 0,
-                                        trap_cycles, tim[c, T_LAST_STALL], trap_cause + 1, trap_val)
-                    if full and status == ST_BUDGET:
-                        status = ST_TRACE_FULL
-                if csr[c, C_MTVEC] == 0:
-                    status = ST_FAULT
-                    io[IO_CORE] = c
-                    io[IO_PC] = p
-                    io[IO_CAUSE] = trap_cause
-                    io[IO_TVAL] = trap_val
-                    cyc[c] = issue
-                    break
-                npc = enter_trap(csr, c, p, trap_cause, trap_val)
-                cost = trap_cycles
-                stat[c, S_TRAP] += trap_cycles  # the trapping instruction does not retire
-                last_load = 0
-                last_alu = 0
-                tim[c, T_ID_EARLY] = 0
-            else:
-                if fdiv_wb != 0:
-                    # a jalr in decode: the next one, or the jalr itself (its stale copy stays in decode)
-                    jalr_in_dec = (op == OP_JALR and cost >= 2) or (
-                        npc == p + 4 and npc < f_hi and code[idx + 1, F_OP] == OP_JALR)
-                    cost, ex_busy, fdiv_ready, pending = divider_writeback(fdiv_ready, issue, cost, ex_busy, op, flags,
-                                                                           tim[c, T_MEM_RESP], jalr_in_dec, stat, c)
-                    fdiv_wb = 1 if pending else 0
-                if (flags & (OPF_LOAD | OPF_STORE)) != 0:
-                    tim[c, T_MEM_RESP] = issue + 2 + ex_busy  # the (last) response comes the cycle after EX
-                opcount[c, op] += 1
-                stat[c, S_INSTR] += 1
-                last_load = new_load
-                # a jump's link is no ALU result in EX by the time its target is decoded, unless the target
-                # follows it right away (a jump held in decode)
-                last_alu = code[idx, F_DST] if (new_load == 0 and code[idx, F_DST] < 32
-                                               and ((flags & OPF_JUMP) == 0 or cost == 1)) else 0
-                tim[c, T_ID_EARLY] = ex_busy + ex_wait
-                if (flags & OPF_LOAD) != 0 and op != OP_FLW:
-                    tim[c, T_LD2_DST] = tim[c, T_LD1_DST]
-                    tim[c, T_LD2_WB] = tim[c, T_LD1_WB]
-                    tim[c, T_LD1_DST] = code[idx, F_DST]
-                    tim[c, T_LD1_WB] = issue + cost + 1  # with a 1-cycle memory: data back the cycle after EX
-                if tracing:
-                    d = code[idx, F_DST]
-                    if append_trace(trace, io, issue, c, p, np.int64(code[idx, F_WORD]), np.int64(d),
-                                    freg[c, d - 32] if d >= 32 else xreg[c, d], cost,
-                                    tim[c, T_LAST_STALL] | (TR_PARKED if sleeping else 0), 0, 0):
-                        status = ST_TRACE_FULL
-
-            executed += 1
-            prev_p = p
-            p = npc
-            t = issue + cost
-            if halted or sleeping or status != ST_BUDGET:
-                break
-            # (after an arbitration winner's single instruction) continue with the core's own instructions;
-            # stop (resolved) at the next one that needs cycle order, so that the scheduler can arbitrate it
-            mode = MODE_BURST
-
-        pc[c] = p
-        if sleeping:
-            cyc[c] = NO_LIMIT  # parked: an event will set its clock again
-        elif status != ST_FAULT:
-            cyc[c] = t
-        tim[c, T_RESOLVED] = 1 if resolved else 0
-        tim[c, T_LAST_LOAD_DST] = last_load
-        tim[c, T_LAST_ALU_DST] = last_alu
-        tim[c, T_FDIV_READY] = fdiv_ready
-        tim[c, T_FDIV_DST] = fdiv_dst
-        tim[c, T_FDIV_WB] = fdiv_wb
-        tim[c, T_PREV_PC] = prev_p
+    While no DMA transfer is due by its clock, run() would run the core in bursts, as this does, and end the run
+    as this does. When the DMA has to move data, this returns ST_SCHEDULE with io[IO_EXECUTED] the instructions
+    executed so far, and the caller continues with run(), whose scheduler handles it. (The same core loop in a
+    loop of its own, so that a one-core run's machine code is not shaped by the cluster's scheduler, and a
+    program without DMA transfers compiles and loads only this.)"""
+    max_cycles = params[P_MAX_CYCLES]
+    executed = 0
+    status = ST_BUDGET
+    fetch = (0, 0, 0)  # the decoded code page last fetched from (see fetch_window): none yet
+    config = core_config(params)
+    while executed < budget and status == ST_BUDGET:
+        # run's scheduler, for one core: the end of the run, the DMA's turn (handed over), or a burst
+        t0 = cyc[0] if tim[0, T_HALTED] == 0 else NO_LIMIT
+        dma_t = dma_glob[cl.DG_TIME]
+        horizon = params[P_HORIZON]
+        if t0 > horizon and dma_t > horizon:
+            status = ST_EXIT
+            break
+        if dma_t < t0 or dma_t == t0 < NO_LIMIT:
+            status = ST_SCHEDULE  # the DMA moves data before or with the core
+            break
+        status = stuck(t0, dma_t, max_cycles, 0, pc, tim, io)
+        if status != ST_BUDGET:
+            break
+        executed, status, fetch = run_core(
+            0, MODE_BURST, min(dma_t, horizon + 1) - 1, budget, executed, fetch, config, code, pagemap, opflags, evs,
+            params, regions, (mem8, mem16, mem32), pc, xreg, freg, csr, cyc, tim, stat, opcount, banks, shared,
+            (vc_acc, vc_snap, region_log), (eu_core, eu_glob), (dma_tr, dma_port, dma_glob), outbuf, trace, io)
 
     io[IO_EXECUTED] = executed
     io[IO_STATUS] = status

@@ -45,6 +45,7 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
 
+from .bits import clz32, leading_zeros
 from .jit import jit
 
 __all__ = [
@@ -85,22 +86,9 @@ _HALF_ULP = 0x10000000
 
 
 # ---------------------------------------------------------------------------
-# LLVM intrinsics: bit casts and count-leading-zeros.  Numba has no scalar
-# bitcast, and a single `ctlz` instruction is much cheaper than a search loop.
+# LLVM intrinsics: bit casts (Numba has no scalar bitcast); leading zeros come
+# from bits.leading_zeros (one `ctlz` instruction instead of a search loop).
 # ---------------------------------------------------------------------------
-
-@intrinsic
-def _clz64(typingctx, x):
-    """Number of leading zero bits of the 64-bit value x (64 for x == 0)."""
-    if not isinstance(x, types.Integer):
-        return None
-
-    def codegen(context, builder, sig, args):
-        val = context.cast(builder, args[0], sig.args[0], types.int64)
-        return builder.ctlz(val, ir.Constant(ir.IntType(1), 0))
-
-    return types.int64(x), codegen
-
 
 @intrinsic
 def _f32_bits_to_f64(typingctx, x):
@@ -148,12 +136,6 @@ def _f64_bits(typingctx, x):
 # ---------------------------------------------------------------------------
 
 @jit
-def _clz32(x):
-    """Leading zeros of a 32-bit value held in an int64 (32 for x == 0)."""
-    return _clz64(x) - 32
-
-
-@jit
 def _shift_right_jam(x, dist):
     """x >> dist, ORing every bit shifted out into bit 0 ("sticky" bit).
 
@@ -194,7 +176,7 @@ def _pack(sign, exp, sig):
 @jit
 def _norm_subnormal(frac):
     """Normalise a subnormal fraction: returns (exp, sig) with bit 23 set."""
-    shift = _clz32(frac) - 8
+    shift = clz32(frac) - 8
     return 1 - shift, frac << shift
 
 
@@ -243,7 +225,7 @@ def _round_pack(sign, exp, sig, rm):
 @jit
 def _norm_round_pack(sign, exp, sig, rm):
     """SoftFloat softfloat_normRoundPackToF32: normalise sig first."""
-    shift = _clz32(sig) - 1
+    shift = clz32(sig) - 1
     exp -= shift
     if shift >= 7 and 0 <= exp < 0xFD:
         # Exactly representable: no rounding needed.
@@ -407,7 +389,7 @@ def _sub_mags(a, b, rm):
         if sig_diff < 0:
             sign ^= 1
             sig_diff = -sig_diff
-        shift = _clz32(sig_diff) - 8
+        shift = clz32(sig_diff) - 8
         exp_z = exp_a - shift
         if exp_z < 0:
             shift = exp_a
@@ -714,7 +696,7 @@ def _fma_slow(a, b, c, rm, neg_prod):
         else:
             exp_z = exp_prod
             sig64_z = sig_prod - _shift_right_jam(sig64_c, exp_diff)
-        shift = _clz64(sig64_z) - 1
+        shift = leading_zeros(sig64_z) - 1
         exp_z -= shift
         shift -= 32
         if shift < 0:

@@ -354,16 +354,22 @@ class Machine:
         rewind = _Rewind(self) if self.platform.cores > 1 and not tracing else None
         if tracing and len(self.trace_buf) != TRACE_CAPACITY:
             self.trace_buf = np.zeros((TRACE_CAPACITY, state.NUM_TRACE_FIELDS), np.int64)
+        # a one-core cluster runs its core in a loop of its own while nothing else happens (engine.run_alone)
+        entry = engine.run_alone if self.platform.cores == 1 else engine.run
         start = time.perf_counter()
         try:
             while True:
-                status = engine.run(self.code, self.pagemap, self.opflags, self.events, self.params, self.regions,
-                                    self.mem8, self.mem16, self.mem32, self.pc, self.xreg, self.freg,
-                                    self.csr, self.cyc, self.tim, self.stat, self.opcount,
-                                    self.vc_acc, self.vc_snap, self.banks, self.shared, self.sched,
-                                    self.eu_core, self.eu_glob, self.dma_tr, self.dma_port, self.dma_glob,
-                                    self.dma_chunk, self.dma_log, self.region_log, self.outbuf, self.trace_buf,
-                                    self.io, SLICE)
+                arrays = (self.code, self.pagemap, self.opflags, self.events, self.params, self.regions,
+                          self.mem8, self.mem16, self.mem32, self.pc, self.xreg, self.freg,
+                          self.csr, self.cyc, self.tim, self.stat, self.opcount,
+                          self.vc_acc, self.vc_snap, self.banks, self.shared, self.sched,
+                          self.eu_core, self.eu_glob, self.dma_tr, self.dma_port, self.dma_glob,
+                          self.dma_chunk, self.dma_log, self.region_log, self.outbuf, self.trace_buf, self.io)
+                status = entry(*arrays, SLICE)
+                if status == state.ST_SCHEDULE:
+                    # the one core no longer runs alone (the DMA, the end of the run): the cluster's scheduler
+                    # continues the slice
+                    status = engine.run(*arrays, SLICE - int(self.io[state.IO_EXECUTED]))
                 self._drain_output()
                 self._drain_trace()
                 if status == state.ST_BUDGET and rewind is not None:

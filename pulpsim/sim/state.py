@@ -33,7 +33,8 @@ T_EXIT_CODE = 5       #: the core's exit code (tohost)
 T_TOHOST = 6          #: address of the tohost symbol of the core's program, -1 if none
 T_PREV_PC = 7         #: pc of the previous instruction (to say where a bad jump came from)
 T_RESOLVED = 8        #: 1 when cyc[core] already includes the next instruction's hazard stalls
-T_FPU = 9             #: shared FPU granted to the core's next FP instruction
+T_FPU = 9             #: the shared FPU the core was routed to when it last lost an FPU arbitration (it keeps it
+                      #: if it then runs alone); 0 once its FP instruction executed
 T_LAST_STALL = 10     #: S_* index of the last stall cause (for timelines)
 T_STACK_LO = 11       #: lowest valid sp of the core's stack (-1: unknown, no check)
 T_ID_EARLY = 12       #: cycles the next instruction already sat in decode (ID) before its clock cyc[core]
@@ -178,6 +179,7 @@ NUM_BANK_FIELDS = 4
 
 # ---- cluster-shared units: shared[U_*] -------------------------------------------
 U_DIV_FREE = 0       #: cycle at which the shared FP divider is free
+U_FPU_REQUESTERS = 1 #: the cores (bit k) that requested a shared FPU in the last arbitration round
 U_FPU_COUNTER = 16   #: + f: arbitration counter of shared FPU f
 U_FPU_OPS = 32       #: + f: operations executed by shared FPU f
 U_FPU_CONFLICTS = 48 #: + f: lost arbitrations on shared FPU f
@@ -210,6 +212,7 @@ ST_CYCLE_LIMIT = 7   #: a core passed max_cycles
 ST_DEADLOCK = 8      #: every core is asleep or stopped and no event can come
 ST_DMA_FAULT = 9     #: a DMA command names memory outside every region (IO_TVAL)
 ST_STACK_OVERFLOW = 10  #: sp went below the core's stack (into another core's stack or data)
+ST_SCHEDULE = 11     #: (run_alone) the core no longer runs alone: continue with the cluster's scheduler (run)
 
 # Exception causes (mcause values), plus pulpsim's own.
 CAUSE_FETCH_MISALIGNED = 0
