@@ -112,3 +112,17 @@ def test_an_uncached_entry_point_follows_the_policy_and_is_not_written_to_the_ca
     cached = jit_entry(_entry_body)  # the default, for comparison: its index and data are written
     assert cached(view, -1) == base[0]
     assert [p for p in tmp_path.rglob("*") if "_entry_body" in p.name]
+
+
+def test_every_module_with_compiled_code_is_in_the_cache_fingerprint():
+    """A module the engine compiles or inlines must invalidate the cache when it changes (Numba itself only
+    watches the file of each cached function, and the engine inlines the core loop, the arbitration, ...)."""
+    from pathlib import Path
+
+    from pulpsim.sim import jitcache
+
+    package = Path(jitcache.__file__).parent
+    compiled = {p.name for p in package.glob("*.py")
+                if any(mark in p.read_text() for mark in ("@jit", "@intrinsic"))}
+    assert {"core.py", "engine.py", "arbiter.py", "bits.py"} <= compiled
+    assert compiled <= {p.name for p in jitcache.fingerprinted_modules()}
