@@ -117,12 +117,13 @@ def delay_losers(losers, cyc, stat, tim, cause):
 @jit_inline
 def arbitrate(code, pagemap, opflags, params, regions, xreg, pc, cyc, tim, stat, banks, shared, sched, nat,
               dma_chunk, nchunk):
-    """Arbitrate TCDM banks and shared FPUs among the cores issuing in this cycle: the cores in the bit mask `due`.
+    """Arbitrate TCDM banks and shared FPUs among the cores issuing in this cycle, listed in sched[0..nat).
 
     Every core due has its hazard stalls resolved, and its requests noted (note_request). Losers are delayed by
-    one cycle (they retry next cycle); the mask of the winners is returned. The round's FPU requesters are kept
-    in shared[U_FPU_REQUESTERS] (see fpu_of). sched[ncores..2*ncores) and sched[3*ncores..3*ncores + nfpu) are
-    scratch space.
+    one cycle (they retry next cycle); winners are written to sched[0..n) in ascending core id and their count is
+    returned. Within the round, cores and banks are bit masks. The round's FPU requesters are kept in
+    shared[U_FPU_REQUESTERS] (see fpu_of). sched[ncores..2*ncores) (each core's bank) and
+    sched[3*ncores..3*ncores + nfpu) are scratch space.
     """
     ncores = pc.shape[0]
     nbanks = params[P_NBANKS]

@@ -99,15 +99,16 @@ def run(code, pagemap, opflags, evs, params, regions, mem8, mem16, mem32,
     fetch = (0, 0, 0)  # the decoded code page last fetched from (see fetch_window): none yet
     config = core_config(params)
 
-    # the cores (bit k) of the cycle being arbitrated that are still to run: to resolve, then to execute
+    # sched[wi .. nwork): the cores of the cycle being arbitrated still to run, in ascending id: to resolve,
+    # then to execute
     phase = PH_SCHEDULE
     nwork = 0
     wi = 0
     while executed < budget and status == ST_BUDGET:
         # --- decide which core runs next, in which mode, and until when
         if phase == PH_SCHEDULE:
-            # one pass: the earliest clock t0, the cores due then (bit k), the next clock t1 after it, and
-            # those of the cores due at t0 that still need their stalls resolved
+            # one pass: the earliest clock t0, the cores due then (listed in sched[0 .. nat), in ascending id),
+            # the next clock t1 after it, and how many of the cores due at t0 still need their stalls resolved
             t0 = NO_LIMIT
             t1 = NO_LIMIT
             nat = 0
