@@ -126,3 +126,68 @@ def test_every_module_with_compiled_code_is_in_the_cache_fingerprint():
                 if any(mark in p.read_text() for mark in ("@jit", "@intrinsic"))}
     assert {"core.py", "engine.py", "arbiter.py", "bits.py"} <= compiled
     assert compiled <= {p.name for p in jitcache.fingerprinted_modules()}
+
+
+def _options_variants():
+    """Compile options as Numba makes them: defaults, some set (one to its default value), copies."""
+    from numba.core.compiler import Flags
+
+    plain = Flags()
+    some = Flags()
+    some.nrt = True
+    some.error_model = "numpy"
+    some.boundscheck = False  # set, to its default value
+    other = Flags(some)
+    other.fastmath = True
+    return [plain, some, Flags(some), other, Flags(plain)]
+
+
+def test_the_faster_compile_options_methods_give_numbas_results():
+    """pulpsim's compilations hash and compare Numba's compile options with faster methods; they must give what
+    Numba's own methods give, which are back in place outside the policy's compilations."""
+    from numba.core.targetconfig import TargetConfig
+
+    from pulpsim.sim import jit as policy
+
+    numba_methods = (TargetConfig.__hash__, TargetConfig.__eq__, TargetConfig.values)
+    variants = _options_variants()
+    expected = [(hash(a), [a == b for b in variants], a.values()) for a in variants]
+    with policy._fast_configs():
+        assert TargetConfig.values is not numba_methods[2]  # (the switch is on)
+        got = [(hash(a), [a == b for b in variants], a.values()) for a in variants]
+    assert got == expected
+    assert (TargetConfig.__hash__, TargetConfig.__eq__, TargetConfig.values) == numba_methods
+
+
+def _branchy_helper(a, k):
+    # several blocks and variables: the inliner copies them all
+    s = 0
+    for i in range(a.shape[0]):
+        if a[i] > k:
+            s += a[i] - k
+        elif a[i] == k:
+            s += 100
+        else:
+            t = k - a[i]
+            s -= t * t
+    return s
+
+
+def test_numba_level_inlining_under_the_policy_copies_callees_correctly(tmp_path, monkeypatch):
+    """The policy's copy of an inlined callee (one memo for all its blocks): the same results as numpy, with the
+    helper inlined twice into one caller (two copies of its IR, whose variables must stay apart)."""
+    from numba.core import inline_closurecall
+
+    from pulpsim.sim import jit as policy
+
+    monkeypatch.setattr(numba.config, "CACHE_DIR", str(tmp_path))
+    helper = jit_inline(_branchy_helper)
+    entry = jit_entry(cache=False)(lambda a, b, k: helper(a, k) * 1000 + helper(b, k + 1))
+    a = np.array([1, 5, 3, 7, 3], np.int64)
+    b = np.array([4, 4, 9], np.int64)
+
+    def reference(x, k):
+        return int(np.where(x > k, x - k, np.where(x == k, 100, -(k - x) ** 2)).sum())
+
+    assert entry(a, b, 3) == reference(a, 3) * 1000 + reference(b, 4)
+    assert inline_closurecall.InlineWorker.inline_ir is policy._INLINE_IR  # Numba's own, outside the policy
