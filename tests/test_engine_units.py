@@ -14,7 +14,7 @@ from pulpsim import toolchain
 from pulpsim.sim import engine
 from pulpsim.sim.bits import bit_count, lowest_bit
 
-from test_cluster_programs import DOUBLE_BUFFER
+from test_cluster_programs import DOUBLE_BUFFER, PARALLEL
 
 
 @njit(cache=False)
@@ -40,34 +40,67 @@ def _comparable(res) -> dict:
     return d
 
 
-@pytest.mark.parametrize("overlap", [False, True], ids=["dma-then-compute", "double-buffered"])
-def test_a_one_core_run_is_the_same_through_the_cluster_scheduler(overlap, monkeypatch):
-    """A one-core cluster runs in run_alone, which hands over to run whenever the DMA has to move data; forcing
-    every slice through run must give the same cycles, statistics, output and trace."""
-    elf = toolchain.build_c(DOUBLE_BUFFER, name="double_buffer", defines={"OVERLAP": 1} if overlap else None)
-    trace_alone = io.StringIO()
-    alone = pulpsim.run(elf, platform="vega", cores=1, trace=trace_alone)
+UNMAPPED_PERIPHERAL = r"""
+#include "pmsis.h"
+int main(void) {
+    printf("before\n");
+    /* a word in the cluster's peripheral space that no device decodes: a load access fault (no handler) */
+    return *(volatile int *)0x10204FF0;
+}
+"""
+
+
+def _run_three_ways(elf, monkeypatch, **kws):
+    """The run of `elf` on a one-core cluster as pulpsim runs it (run_alone, handing over to run), with every slice
+    through run, and both again with a trace; returns the results (or the error messages) and the traces."""
+    outcomes = []
+    for entry in ("alone", "general"):
+        if entry == "general":
+            monkeypatch.setattr(engine, "run_alone", engine.run)
+        for trace in (None, io.StringIO()):
+            try:
+                res = _comparable(pulpsim.run(elf, cores=1, trace=trace, **kws))
+            except pulpsim.GuestError as exc:
+                res = str(exc)
+            outcomes.append((res, trace.getvalue() if trace is not None else None))
+    monkeypatch.undo()
+    return outcomes
+
+
+@pytest.mark.parametrize("program", ["dma-then-compute", "double-buffered", "team-barrier-counters",
+                                     "unmapped-peripheral"])
+def test_a_one_core_run_is_the_same_through_the_cluster_scheduler(program, monkeypatch):
+    """A one-core cluster runs in run_alone, which hands over to run whenever the DMA has to move data or the core
+    reaches a peripheral (or a wfi); forcing every slice through run must give the same cycles, statistics,
+    output and trace (or the same error)."""
+    source, defines = {"dma-then-compute": (DOUBLE_BUFFER, None), "double-buffered": (DOUBLE_BUFFER, {"OVERLAP": 1}),
+                       "team-barrier-counters": (PARALLEL, None),
+                       "unmapped-peripheral": (UNMAPPED_PERIPHERAL, None)}[program]
+    elf = toolchain.build_c(source, name=f"one_core_{program}", defines=defines)
     handed_over = []
+    run = engine.run
 
     def cluster_scheduler(*args):
         handed_over.append(args[-1])
         return run(*args)
 
-    run = engine.run
     monkeypatch.setattr(engine, "run", cluster_scheduler)
-    plain = pulpsim.run(elf, platform="vega", cores=1)
-    assert handed_over  # the DMA transfers went through the cluster's scheduler
-    handed_over.clear()
-    monkeypatch.setattr(engine, "run_alone", cluster_scheduler)
-    trace_general = io.StringIO()
-    general = pulpsim.run(elf, platform="vega", cores=1, trace=trace_general)
-    assert alone.exit_code == 0 and alone.dma["bytes"] == 6 * 256 * 4
-    assert _comparable(alone) == _comparable(general) == _comparable(plain)
-    assert trace_alone.getvalue() == trace_general.getvalue() and trace_alone.getvalue()
+    (alone, _), (alone_traced, trace_alone), (general, _), (general_traced, trace_general) = \
+        _run_three_ways(elf, monkeypatch, platform="vega")
+    assert handed_over  # the peripherals (and the DMA's transfers) went through the cluster's scheduler
+    assert alone == alone_traced == general == general_traced
+    assert trace_alone == trace_general and trace_alone
+    if program == "unmapped-peripheral":
+        assert alone.startswith("load from unmapped address 0x10204ff0 (core 0, pc ")
+    else:
+        assert alone["exit_code"] == 0
+    if program in ("dma-then-compute", "double-buffered"):
+        assert alone["dma"]["bytes"] == 6 * 256 * 4
 
 
-def test_a_one_core_program_without_dma_never_needs_the_cluster_scheduler(monkeypatch):
-    """run_alone ends such a run itself, so a first run compiles (and a warm one loads) only its loop."""
+def test_a_one_core_program_without_peripherals_never_needs_the_cluster_scheduler(monkeypatch):
+    """run_alone ends such a run itself, so a first run compiles (and a warm one loads) only its loop, which has
+    none of the peripherals' code."""
     elf = toolchain.build_c('#include <stdio.h>\nint main(void) { printf("hi\\n"); return 3; }', name="alone_hi")
     called = []
     monkeypatch.setattr(engine, "run", lambda *args: called.append(1))

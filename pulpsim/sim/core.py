@@ -41,6 +41,7 @@ from .jit import jit, jit_inline
 from .state import *  # noqa: F401,F403  (array layouts and constants, see pulpsim.sim.state)
 
 NO_LIMIT = 1 << 62
+HANDOVER = -2  #: (in place of an exception's cause) the core stops here for the cluster's scheduler (run_core)
 
 # How a scheduler runs a core (see run_core).
 MODE_BURST = 0    #: alone and earliest: run until another core is due
@@ -82,6 +83,25 @@ def run_ahead_until(wake, limit, ahead, stop, runahead):
 
 
 @jit_inline
+def save_resolved(code, idx, flags, xreg, tim, c, regions, nbanks, pcset, ex_wait):
+    """Keep what the core loop knows of core c's next instruction, in row `idx`, whose stalls it has resolved
+    (its clock is then the instruction's issue cycle): the cycle the fetch was redirected in (`pcset`), the cycles
+    it will wait in EX, and the shared resources it requests (for arbitration)."""
+    tim[c, T_PCSET] = pcset
+    tim[c, T_EX_WAIT] = ex_wait
+    note_request(code, idx, flags, xreg, tim, c, regions, nbanks)
+
+
+@jit_inline
+def hand_over(code, idx, flags, xreg, tim, c, regions, nbanks, pcset, ex_wait, issue):
+    """Stop core c, alone, before the instruction in row `idx`, whose stalls are resolved (it issues in cycle
+    `issue`), for the cluster's scheduler to execute it (see run_core). Returns the loop's (t, resolved,
+    status)."""
+    save_resolved(code, idx, flags, xreg, tim, c, regions, nbanks, pcset, ex_wait)
+    return issue, True, ST_SCHEDULE
+
+
+@jit_inline
 def core_config(params):
     """The engine parameters the core loop reads, taken from `params` once per call of the engine."""
     return (params[P_STDOUT], params[P_STDOUT_SIZE], params[P_CORESTATUS], params[P_MAX_CYCLES],
@@ -91,19 +111,25 @@ def core_config(params):
 
 
 @jit_inline
-def run_core(c, mode, limit, budget, executed, fetch, config, code, pagemap, opflags, evs, params, regions, mem, pc, xreg,
-             freg, csr, cyc, tim, stat, opcount, banks, shared, counters, eu, dma, outbuf, trace, io):
+def run_core(c, mode, alone, limit, budget, executed, fetch, config, code, pagemap, opflags, params, regions, mem, pc,
+             xreg, freg, csr, cyc, tim, stat, opcount, banks, shared, counters, eu, dma, outbuf, trace, io):
     """Run core c from its saved state (pc, cyc, tim) in `mode`, with `limit` the last cycle in which it may issue
     an instruction that needs cycle order; then save its state.
 
     Returns (executed, status, fetch): the instructions executed so far in this call of the engine (`executed`
     counts on, up to `budget`), a status ST_* (ST_BUDGET: the scheduler decides again), and the fetch window
-    (f_lo, f_hi, f_row; see fetch_window) for the next entry. `config` is core_config(params). The arrays are the engine's (pulpsim.sim.state),
-    some grouped, since a call takes at most 30 arguments here (CPython passes more as one tuple, which Numba
-    does not inline): mem = (mem8, mem16, mem32), counters = (vc_acc, vc_snap, region_log),
-    eu = (eu_core, eu_glob), dma = (dma_tr, dma_port, dma_glob)."""
+    (f_lo, f_hi, f_row; see fetch_window) for the next entry. `config` is core_config(params).
+
+    `alone` (a constant: True in run_alone) leaves the peripherals to the cluster's scheduler: the core stops
+    before an access outside its memories (other than its stdout and exit words) or a wfi, resolved, with the
+    status ST_SCHEDULE, and the cluster's scheduler executes it. Numba prunes the peripherals' branches from a
+    loop compiled with alone=True, so that a program that never reaches them does not compile their code.
+
+    The arrays are the engine's (pulpsim.sim.state), some grouped, since a call takes at most 30 arguments here
+    (CPython passes more as one tuple, which Numba does not inline): mem = (mem8, mem16, mem32),
+    counters = (evs, vc_acc, vc_snap, region_log), eu = (eu_core, eu_glob), dma = (dma_tr, dma_port, dma_glob)."""
     mem8, mem16, mem32 = mem
-    vc_acc, vc_snap, region_log = counters
+    evs, vc_acc, vc_snap, region_log = counters
     eu_core, eu_glob = eu
     dma_tr, dma_port, dma_glob = dma
     f_lo, f_hi, f_row = fetch
@@ -172,9 +198,7 @@ def run_core(c, mode, limit, budget, executed, fetch, config, code, pagemap, opf
             # (instructions that only touch the core's own state may run ahead of the others)
             t = issue
             resolved = True
-            tim[c, T_PCSET] = pcset
-            tim[c, T_EX_WAIT] = ex_wait
-            note_request(code, idx, flags, xreg, tim, c, regions, nbanks)
+            save_resolved(code, idx, flags, xreg, tim, c, regions, nbanks, pcset, ex_wait)
             break
 
         cost = 1
@@ -200,24 +224,29 @@ def run_core(c, mode, limit, budget, executed, fetch, config, code, pagemap, opf
             nb = access_bytes(op)
             r = find_region(regions, addr, nb)
             if r < 0:
-                poff = cl.periph_offset(addr, params)
-                pst = cl.PS_UNMAPPED
-                if poff >= 0 and nb == 4 and (addr & 3) == 0 and op != OP_FLW:
-                    pst, v, pcost, pwake = cl.periph_load(poff, c, issue, np.int64(code[idx, F_DST]), p, eu_core,
-                                                          eu_glob, dma_tr, dma_port, dma_glob, cyc, tim, xreg,
-                                                          freg, stat, params)
-                    if pst == cl.PS_DONE:
-                        if rd != 0:
-                            xreg[c, rd] = s32(v)
-                        cost = pcost
-                        stat[c, S_PERIPH] += pcost - 1
-                        new_load = code[idx, F_DST]
-                        limit, ahead, stop = run_ahead_until(pwake, limit, ahead, stop, runahead)
-                    elif pst == cl.PS_SLEEP:
-                        sleeping = True
-                if pst == cl.PS_UNMAPPED:
-                    trap_cause = CAUSE_LOAD_FAULT
-                    trap_val = addr
+                if alone:
+                    t, resolved, status = hand_over(code, idx, flags, xreg, tim, c, regions, nbanks, pcset, ex_wait,
+                                                    issue)
+                    break  # the cluster's scheduler executes it (see the docstring)
+                else:
+                    poff = cl.periph_offset(addr, params)
+                    pst = cl.PS_UNMAPPED
+                    if poff >= 0 and nb == 4 and (addr & 3) == 0 and op != OP_FLW:
+                        pst, v, pcost, pwake = cl.periph_load(poff, c, issue, np.int64(code[idx, F_DST]), p, eu_core,
+                                                              eu_glob, dma_tr, dma_port, dma_glob, cyc, tim, xreg,
+                                                              freg, stat, params)
+                        if pst == cl.PS_DONE:
+                            if rd != 0:
+                                xreg[c, rd] = s32(v)
+                            cost = pcost
+                            stat[c, S_PERIPH] += pcost - 1
+                            new_load = code[idx, F_DST]
+                            limit, ahead, stop = run_ahead_until(pwake, limit, ahead, stop, runahead)
+                        elif pst == cl.PS_SLEEP:
+                            sleeping = True
+                    if pst == cl.PS_UNMAPPED:
+                        trap_cause = CAUSE_LOAD_FAULT
+                        trap_val = addr
             else:
                 off = addr - regions[r, R_BASE] + regions[r, R_OFFSET]
                 v = mem_read(mem8, mem16, mem32, off, nb)
@@ -296,6 +325,10 @@ def run_core(c, mode, limit, budget, executed, fetch, config, code, pagemap, opf
                         limit = min(limit, horizon)
                         ahead = min(ahead, horizon)
                         stop = min(stop, horizon)
+                elif alone:
+                    t, resolved, status = hand_over(code, idx, flags, xreg, tim, c, regions, nbanks, pcset, ex_wait,
+                                                    issue)
+                    break  # the cluster's scheduler executes it (see the docstring)
                 else:
                     poff = cl.periph_offset(addr, params)
                     pst = cl.PS_UNMAPPED
@@ -417,9 +450,13 @@ def run_core(c, mode, limit, budget, executed, fetch, config, code, pagemap, opf
             cost = 4
             stat[c, S_FENCE] += 3
         elif op == OP_WFI:
-            # the core's clock stops until an event of its event-unit mask is pending (there are no
-            # interrupt sources); with one already pending it continues as a nop
-            sleeping = cl.wfi_sleep(c, issue, p, eu_core)
+            if alone:
+                t, resolved, status = hand_over(code, idx, flags, xreg, tim, c, regions, nbanks, pcset, ex_wait, issue)
+                break  # the cluster's scheduler executes it (see the docstring)
+            else:
+                # the core's clock stops until an event of its event-unit mask is pending (there are no
+                # interrupt sources); with one already pending it continues as a nop
+                sleeping = cl.wfi_sleep(c, issue, p, eu_core)
         elif op == OP_ECALL:
             trap_cause = CAUSE_ECALL_M
         elif op == OP_EBREAK:

@@ -189,7 +189,8 @@ def run(code, pagemap, opflags, evs, params, regions, mem8, mem16, mem32,
                         if moved:
                             dma_glob[cl.DG_BUSY] += 1
                         dma_glob[cl.DG_TIME] = t0 + 1
-                        cl.dma_finish_if_done(t0, dma_tr, dma_glob, dma_log, eu_core, cyc, tim, xreg, freg, stat, params)
+                        cl.dma_finish_if_done(t0, dma_tr, dma_glob, dma_log, eu_core, cyc, tim, xreg, freg, stat,
+                                              params)
                     phase = PH_EXECUTE if nwork > 0 else PH_SCHEDULE
                 wi = 0
                 continue
@@ -208,9 +209,9 @@ def run(code, pagemap, opflags, evs, params, regions, mem8, mem16, mem32,
             if wi >= nwork:
                 phase = PH_SCHEDULE
         executed, status, fetch = run_core(
-            c, mode, limit, budget, executed, fetch, config, code, pagemap, opflags, evs, params, regions,
+            c, mode, False, limit, budget, executed, fetch, config, code, pagemap, opflags, params, regions,
             (mem8, mem16, mem32), pc, xreg, freg, csr, cyc, tim, stat, opcount, banks, shared,
-            (vc_acc, vc_snap, region_log), (eu_core, eu_glob), (dma_tr, dma_port, dma_glob), outbuf, trace, io)
+            (evs, vc_acc, vc_snap, region_log), (eu_core, eu_glob), (dma_tr, dma_port, dma_glob), outbuf, trace, io)
         horizon = params[P_HORIZON]
 
     if nfpu > 0 and phase == PH_EXECUTE:
@@ -258,9 +259,9 @@ def run_alone(code, pagemap, opflags, evs, params, regions, mem8, mem16, mem32,
         if status != ST_BUDGET:
             break
         executed, status, fetch = run_core(
-            0, MODE_BURST, min(dma_t, horizon + 1) - 1, budget, executed, fetch, config, code, pagemap, opflags, evs,
+            0, MODE_BURST, True, min(dma_t, horizon + 1) - 1, budget, executed, fetch, config, code, pagemap, opflags,
             params, regions, (mem8, mem16, mem32), pc, xreg, freg, csr, cyc, tim, stat, opcount, banks, shared,
-            (vc_acc, vc_snap, region_log), (eu_core, eu_glob), (dma_tr, dma_port, dma_glob), outbuf, trace, io)
+            (evs, vc_acc, vc_snap, region_log), (eu_core, eu_glob), (dma_tr, dma_port, dma_glob), outbuf, trace, io)
 
     io[IO_EXECUTED] = executed
     io[IO_STATUS] = status
