@@ -15,10 +15,10 @@ from .isa import (  # noqa: F401
     OP_FSGNJ_S, OP_FSGNJN_S, OP_FSGNJX_S, OP_FMIN_S, OP_FMAX_S, OP_FCVT_W_S, OP_FCVT_WU_S, OP_FMV_X_W, OP_FEQ_S,
     OP_FLT_S, OP_FLE_S, OP_FCLASS_S, OP_FCVT_S_W, OP_FCVT_S_WU, OP_FMV_W_X,
 )
-from .jit import jit
+from .jit import jit, jit_forceinline
 
 
-@jit
+@jit_forceinline
 def alu(op, a, b, imm, pc):
     """Unit "alu": the value written to rd."""
     if op == OP_LUI:
@@ -158,7 +158,7 @@ def csr(op, old, src):
     return 0
 
 
-@jit
+@jit_forceinline
 def fp(op, fa, fb, fc, xa, rm):
     """Unit "fp": (result, fflags)."""
     if op == OP_FMADD_S:

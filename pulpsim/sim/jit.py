@@ -1,8 +1,9 @@
 """The one Numba policy of pulpsim's compiled code.
 
-Every compiled function of the simulator is declared with :func:`jit` (or :func:`jit_inline` for the few tiny
-helpers that must vanish into their caller); the engine's entry point, the one function Python calls, with
-:func:`jit_entry`. The options live in one place:
+Every compiled function of the simulator is declared with :func:`jit` (LLVM inlines it where its heuristics say
+so), :func:`jit_forceinline` (LLVM always inlines it: the dispatch of the two busiest units) or :func:`jit_inline`
+(Numba inlines it before typing: the small helpers that take arrays, and the core loop); the engine's entry
+points, the functions Python calls, with :func:`jit_entry`. The options live in one place:
 
 - ``cache=True``: compiled code is kept in Numba's on-disk cache (see :mod:`pulpsim.sim.jitcache`).
 - ``error_model="numpy"``: integer division by zero is not checked by Numba (every guest division is guarded
@@ -222,6 +223,14 @@ def _callee(fn, **options):
 def jit(fn):
     """Compile `fn` with pulpsim's policy, to be called by other compiled functions."""
     return _callee(fn)
+
+
+def jit_forceinline(fn):
+    """Compile `fn` with pulpsim's policy, once, and have LLVM inline it into every caller (Numba's ``forceinline``:
+    LLVM's ``alwaysinline``). Its statements are typed and lowered once, unlike a ``jit_inline`` function's, which
+    are again at every call site; for a function with scalar arguments only (no array descriptors to pass), the
+    inlined code is what Numba's inlining would give."""
+    return _callee(fn, forceinline=True)
 
 
 def jit_inline(fn):
