@@ -50,9 +50,9 @@ int main(void) {
 """
 
 
-def _run_three_ways(elf, monkeypatch, **kws):
-    """The run of `elf` on a one-core cluster as pulpsim runs it (run_alone, handing over to run), with every slice
-    through run, and both again with a trace; returns the results (or the error messages) and the traces."""
+def _run_both_ways(elf, monkeypatch, **kws):
+    """The run of `elf` on a one-core cluster as pulpsim runs it (run_alone, handing over to run) and with every
+    slice through run, each without and with a trace: four (result or error message, trace) pairs."""
     outcomes = []
     for entry in ("alone", "general"):
         if entry == "general":
@@ -86,7 +86,7 @@ def test_a_one_core_run_is_the_same_through_the_cluster_scheduler(program, monke
 
     monkeypatch.setattr(engine, "run", cluster_scheduler)
     (alone, _), (alone_traced, trace_alone), (general, _), (general_traced, trace_general) = \
-        _run_three_ways(elf, monkeypatch, platform="vega")
+        _run_both_ways(elf, monkeypatch, platform="vega")
     assert handed_over  # the peripherals (and the DMA's transfers) went through the cluster's scheduler
     assert alone == alone_traced == general == general_traced
     assert trace_alone == trace_general and trace_alone
