@@ -228,8 +228,8 @@ def jit(fn):
 def jit_forceinline(fn):
     """Compile `fn` with pulpsim's policy, once, and have LLVM inline it into every caller (Numba's ``forceinline``:
     LLVM's ``alwaysinline``). Its statements are typed and lowered once, unlike a ``jit_inline`` function's, which
-    are again at every call site; for a function with scalar arguments only (no array descriptors to pass), the
-    inlined code is what Numba's inlining would give."""
+    are again at every call site. For functions of scalars (the generated dispatch), where Numba's inlining has
+    no array descriptors to save either."""
     return _callee(fn, forceinline=True)
 
 
