@@ -76,19 +76,20 @@ def _index_as_is(context, builder, idxty, idx, size):
 
 
 @contextmanager
-def _no_wraparound():
-    """Lower array indices without wrap-around while this block compiles (under Numba's compiler lock, which
-    every compilation holds, so no other compilation can see the switch)."""
-    with global_compiler_lock:
-        if _WRAPAROUND is None:
-            yield
-            return
-        saved = _arrayobj.fix_integer_index
-        _arrayobj.fix_integer_index = _index_as_is
-        try:
-            yield
-        finally:
-            _arrayobj.fix_integer_index = saved
+def _swapped(owner, replacements):
+    """Set the attributes of `owner` named in `replacements` to their values while this block runs, then restore
+    them (nothing, if `owner` is None: the Numba found is laid out differently)."""
+    if owner is None:
+        yield
+        return
+    saved = {name: getattr(owner, name) for name in replacements}
+    for name, value in replacements.items():
+        setattr(owner, name, value)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            setattr(owner, name, value)
 
 
 class _OneMemoCopy:
@@ -113,12 +114,8 @@ def _inline_ir_one_memo(worker, *args, **kws):
     the sharing of the original (one scope for all blocks, as the inliner then expects: it looks for the one
     scope of the callee). Measured on the first run of a small one-core ELF (alternating cold runs): 14.0-14.4 s of
     CPU against 22.4-22.7 s with Numba's copy."""
-    saved = _inliner.copy
-    _inliner.copy = _OneMemoCopy()
-    try:
+    with _swapped(_inliner, {"copy": _OneMemoCopy()}):
         return _INLINE_IR(worker, *args, **kws)
-    finally:
-        _inliner.copy = saved
 
 
 def _config_values(config):
@@ -140,38 +137,27 @@ def _config_eq(config, other):
     return NotImplemented
 
 
-@contextmanager
 def _fast_configs():
-    """Numba's compiler options hashed and compared by faster methods of the same results.
+    """Numba's compiler options hashed and compared by faster methods of the same results, while the block runs.
 
     The typing of every operation looks its implementation up in caches keyed by the compilation's options
     (numba/core/typing/templates.py, _get_impl), and each lookup hashed and compared the options by reading
     every option through its property. Measured: 14.0-14.4 s of CPU for the first run of a small ELF against
     14.5-14.9 s with Numba's methods (alternating cold runs)."""
-    if _CONFIG_METHODS is None:
-        yield
-        return
-    _TargetConfig.__hash__, _TargetConfig.__eq__, _TargetConfig.values = _config_hash, _config_eq, _config_values
-    try:
-        yield
-    finally:
-        _TargetConfig.__hash__, _TargetConfig.__eq__, _TargetConfig.values = _CONFIG_METHODS
+    return _swapped(_TargetConfig if _CONFIG_METHODS is not None else None,
+                    {"__hash__": _config_hash, "__eq__": _config_eq, "values": _config_values})
 
 
 @contextmanager
 def _policy():
-    """Compile under pulpsim's policy (held under Numba's compiler lock, which every compilation holds, so no
-    other compilation can see the switches): array indices without wrap-around, and two faster equivalents of
-    Numba's own steps (the inliner's copy of a callee, the options' hash and comparison)."""
-    with global_compiler_lock, _no_wraparound(), _fast_configs():
-        if _INLINE_IR is None:
-            yield
-            return
-        _inliner.InlineWorker.inline_ir = _inline_ir_one_memo
-        try:
-            yield
-        finally:
-            _inliner.InlineWorker.inline_ir = _INLINE_IR
+    """Compile under pulpsim's policy, under Numba's compiler lock (which every compilation holds, so no other
+    compilation can see the switches): array indices without wrap-around, and two faster equivalents of Numba's
+    own steps (the inliner's copy of a callee, the options' hash and comparison)."""
+    with (global_compiler_lock,
+          _swapped(_arrayobj if _WRAPAROUND is not None else None, {"fix_integer_index": _index_as_is}),
+          _fast_configs(),
+          _swapped(_inliner.InlineWorker if _INLINE_IR is not None else None, {"inline_ir": _inline_ir_one_memo})):
+        yield
 
 
 class PolicyDispatcher(CPUDispatcher):
