@@ -228,25 +228,24 @@ def run_core(c, mode, alone, limit, budget, executed, fetch, config, code, pagem
                     t, resolved, status = hand_over(code, idx, flags, xreg, tim, c, regions, nbanks, pcset, ex_wait,
                                                     issue)
                     break  # the cluster's scheduler executes it (see the docstring)
-                else:
-                    poff = cl.periph_offset(addr, params)
-                    pst = cl.PS_UNMAPPED
-                    if poff >= 0 and nb == 4 and (addr & 3) == 0 and op != OP_FLW:
-                        pst, v, pcost, pwake = cl.periph_load(poff, c, issue, np.int64(code[idx, F_DST]), p, eu_core,
-                                                              eu_glob, dma_tr, dma_port, dma_glob, cyc, tim, xreg,
-                                                              freg, stat, params)
-                        if pst == cl.PS_DONE:
-                            if rd != 0:
-                                xreg[c, rd] = s32(v)
-                            cost = pcost
-                            stat[c, S_PERIPH] += pcost - 1
-                            new_load = code[idx, F_DST]
-                            limit, ahead, stop = run_ahead_until(pwake, limit, ahead, stop, runahead)
-                        elif pst == cl.PS_SLEEP:
-                            sleeping = True
-                    if pst == cl.PS_UNMAPPED:
-                        trap_cause = CAUSE_LOAD_FAULT
-                        trap_val = addr
+                poff = cl.periph_offset(addr, params)
+                pst = cl.PS_UNMAPPED
+                if poff >= 0 and nb == 4 and (addr & 3) == 0 and op != OP_FLW:
+                    pst, v, pcost, pwake = cl.periph_load(poff, c, issue, np.int64(code[idx, F_DST]), p, eu_core,
+                                                          eu_glob, dma_tr, dma_port, dma_glob, cyc, tim, xreg,
+                                                          freg, stat, params)
+                    if pst == cl.PS_DONE:
+                        if rd != 0:
+                            xreg[c, rd] = s32(v)
+                        cost = pcost
+                        stat[c, S_PERIPH] += pcost - 1
+                        new_load = code[idx, F_DST]
+                        limit, ahead, stop = run_ahead_until(pwake, limit, ahead, stop, runahead)
+                    elif pst == cl.PS_SLEEP:
+                        sleeping = True
+                if pst == cl.PS_UNMAPPED:
+                    trap_cause = CAUSE_LOAD_FAULT
+                    trap_val = addr
             else:
                 off = addr - regions[r, R_BASE] + regions[r, R_OFFSET]
                 v = mem_read(mem8, mem16, mem32, off, nb)
