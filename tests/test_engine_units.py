@@ -1,4 +1,4 @@
-"""The engine's units: the bit-mask helpers of the scheduler and arbiter, and the one-core loop (run_alone) against
+"""The engine's units: the bit-mask helpers of the scheduler and arbiter, the arbiter's winner, and the one-core loop (run_alone) against
 the cluster's scheduler (run), which must give the same run."""
 
 from __future__ import annotations
@@ -12,7 +12,9 @@ from numba import njit
 import pulpsim
 from pulpsim import toolchain
 from pulpsim.sim import engine
+from pulpsim.sim.arbiter import TABLE_MASTERS, pick_winner
 from pulpsim.sim.bits import bit_count, lowest_bit
+from pulpsim.sim.state import ARB_FIXED, ARB_TREE
 
 from test_cluster_programs import DOUBLE_BUFFER, PARALLEL
 
@@ -32,6 +34,37 @@ def test_lowest_bit_and_bit_count_agree_with_python(mask):
 
 def test_bit_count_of_no_bits_is_zero():
     assert _lowest_and_count(0)[1] == 0
+
+
+def _tree_reference(mask, counter, nmasters):
+    """The counter-steered binary tree of the TCDM interconnect and the shared-FPU arbiter (docs/cluster.md),
+    recursively: the masters padded to a power of two, the root steered by the counter's most significant bit
+    (of as many bits as the tree has levels), each level below by the next bit; where both subtrees request,
+    the upper one wins iff its bit is 1."""
+    levels = max(nmasters - 1, 0).bit_length()
+
+    def walk(lo, size, level):
+        if size == 1:
+            return lo
+        half = size // 2
+        left = (mask >> lo) & ((1 << half) - 1)
+        right = (mask >> (lo + half)) & ((1 << half) - 1)
+        upper = right and (not left or (counter >> (levels - 1 - level)) & 1)
+        return walk(lo + half if upper else lo, half, level + 1)
+
+    return walk(0, 1 << levels, 0)
+
+
+def test_the_arbiters_winner_follows_the_tree_and_the_fixed_priority():
+    """Every mask and counter of up to TABLE_MASTERS masters (the looked-up winners), and some of more (the
+    walk down the tree), against the tree's definition; the fixed policy picks the lowest index."""
+    cases = [(mask, counter, n) for n in range(1, TABLE_MASTERS + 1) for mask in range(1, 1 << n)
+             for counter in range(n)]
+    cases += [(mask & ((1 << n) - 1), counter, n) for n in (9, 12, 16) for mask in (1, 0b101, 0x8001, 0xFFFF, 0x5A5A)
+              for counter in range(n) if mask & ((1 << n) - 1)]
+    for mask, counter, n in cases:
+        assert pick_winner(mask, counter, n, ARB_TREE) == _tree_reference(mask, counter, n), (mask, counter, n)
+        assert pick_winner(mask, counter, n, ARB_FIXED) == (mask & -mask).bit_length() - 1
 
 
 def _comparable(res) -> dict:
