@@ -191,3 +191,26 @@ def test_numba_level_inlining_under_the_policy_copies_callees_correctly(tmp_path
 
     assert entry(a, b, 3) == reference(a, 3) * 1000 + reference(b, 4)
     assert inline_closurecall.InlineWorker.inline_ir is policy._INLINE_IR  # Numba's own, outside the policy
+
+
+def test_the_ext_tsp_layout_is_switched_on_only_while_such_an_entry_compiles(monkeypatch):
+    """jit_entry(ext_tsp=True) sets LLVM's ext-TSP block placement for its own compilation and switches it off
+    again (LLVM's options are global to the process); other entries leave it alone. The one-core loop uses it."""
+    from pulpsim.sim import engine, jit as jit_module
+
+    calls = []
+    import llvmlite.binding
+    monkeypatch.setattr(llvmlite.binding, "set_option", lambda name, option: calls.append(option))
+
+    @jit_entry(cache=False, ext_tsp=True)
+    def laid_out(x):
+        return x + 1
+
+    @jit_entry(cache=False)
+    def default(x):
+        return x + 2
+
+    assert (laid_out(1), calls) == (2, [f"{jit_module.EXT_TSP_OPTION}=true", f"{jit_module.EXT_TSP_OPTION}=false"])
+    calls.clear()
+    assert (default(1), calls) == (3, [])
+    assert engine.run_alone.ext_tsp and not engine.run.ext_tsp

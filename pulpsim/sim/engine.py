@@ -227,7 +227,7 @@ def run(code, pagemap, opflags, evs, params, regions, mem8, mem16, mem32,
     return status
 
 
-@jit_entry
+@jit_entry(ext_tsp=True)  # (its block layout: see pulpsim.sim.jit)
 def run_alone(code, pagemap, opflags, evs, params, regions, mem8, mem16, mem32,
               pc, xreg, freg, csr, cyc, tim, stat, opcount, vc_acc, vc_snap,
               banks, shared, sched, eu_core, eu_glob, dma_tr, dma_port, dma_glob, dma_chunk, dma_log,

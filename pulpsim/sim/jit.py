@@ -31,6 +31,15 @@ points, the functions Python calls, with :func:`jit_entry`. The options live in 
   and the hash and comparison of the compile options (:func:`_fast_configs`). Together they take the first run
   of a small ELF from 23 s to 14 s of CPU. Each is checked against the Numba it finds and left out, keeping
   Numba's own step, where that is laid out differently.
+- The one-core loop (``engine.run_alone``, ``jit_entry(ext_tsp=True)``) is laid out by LLVM's ext-TSP block
+  placement (``-enable-ext-tsp-block-placement``, in LLVM's MachineBlockPlacement), which orders the machine
+  code's blocks for fewer taken branches, instead of the default chain placement. The loop's speed depends on
+  where its code lands (docs/architecture.md, "Why the speed varies"); over engine loads and stack depths
+  (``benchmarks/placement.py``, 16 cells each, alternating), ``int`` ran at a median of 109-114 MIPS against
+  96-107 without it, ``fp-mm`` 109 against 104-105, and its slowest cells at 93-106 against 68-95. The cluster's
+  loop (``engine.run``) keeps the default: it measured 3-4 % slower on the ``naive-mm`` figures with ext-TSP.
+  The option is LLVM's (global to the process): it is set only while such an entry compiles, under Numba's
+  compiler lock; an LLVM without it ignores it.
 """
 
 from __future__ import annotations
@@ -148,15 +157,35 @@ def _fast_configs():
                     {"__hash__": _config_hash, "__eq__": _config_eq, "values": _config_values})
 
 
+EXT_TSP_OPTION = "-enable-ext-tsp-block-placement"  #: LLVM's switch of its ext-TSP block placement (off by default)
+
+
 @contextmanager
-def _policy():
+def _ext_tsp_layout(on):
+    """Have LLVM lay the machine code's blocks out by ext-TSP while the block runs, if `on` (then back to its
+    default, off)."""
+    if not on:
+        yield
+        return
+    import llvmlite.binding as llvm  # (here: a warm run, which compiles nothing, does not need it)
+    llvm.set_option("pulpsim", f"{EXT_TSP_OPTION}=true")
+    try:
+        yield
+    finally:
+        llvm.set_option("pulpsim", f"{EXT_TSP_OPTION}=false")
+
+
+@contextmanager
+def _policy(ext_tsp=False):
     """Compile under pulpsim's policy, under Numba's compiler lock (which every compilation holds, so no other
-    compilation can see the switches): array indices without wrap-around, and two faster equivalents of Numba's
-    own steps (the inliner's copy of a callee, the options' hash and comparison)."""
+    compilation can see the switches): array indices without wrap-around, two faster equivalents of Numba's
+    own steps (the inliner's copy of a callee, the options' hash and comparison), and (`ext_tsp`) LLVM's ext-TSP
+    block layout."""
     with (global_compiler_lock,
           _swapped(_arrayobj if _WRAPAROUND is not None else None, {"fix_integer_index": _index_as_is}),
           _fast_configs(),
-          _swapped(_inliner.InlineWorker if _INLINE_IR is not None else None, {"inline_ir": _inline_ir_one_memo})):
+          _swapped(_inliner.InlineWorker if _INLINE_IR is not None else None, {"inline_ir": _inline_ir_one_memo}),
+          _ext_tsp_layout(ext_tsp)):
         yield
 
 
@@ -168,9 +197,17 @@ class PolicyDispatcher(CPUDispatcher):
     page faults, 2-5 s more system time on a first run). A helper first compiled by other Numba code, outside
     pulpsim, gets Numba's default indexing: slower, not different."""
 
+    ext_tsp = False  #: lay the compiled code out with LLVM's ext-TSP block placement (see jit_entry)
+
     def compile(self, sig):
-        with _policy():
+        with _policy(self.ext_tsp):
             return super().compile(sig)
+
+
+class ExtTspDispatcher(PolicyDispatcher):
+    """A PolicyDispatcher whose machine code LLVM lays out by ext-TSP block placement (jit_entry(ext_tsp=True))."""
+
+    ext_tsp = True
 
 
 def _dispatcher(cls, fn, *, cache, **options):
@@ -224,12 +261,13 @@ def jit_inline(fn):
     return _callee(fn, inline="always")
 
 
-def jit_entry(fn=None, *, cache=True):
+def jit_entry(fn=None, *, cache=True, ext_tsp=False):
     """Compile `fn` with pulpsim's policy, with the wrapper that lets Python call it (the engine's entry).
 
     ``cache=False`` is for compiled code outside the package that calls pulpsim's helpers (a benchmark's loop):
     Numba would cache it with the helpers compiled into it, and the cache check that recompiles pulpsim's own
-    functions when a source changes (:mod:`pulpsim.sim.jitcache`) does not look at other files."""
+    functions when a source changes (:mod:`pulpsim.sim.jitcache`) does not look at other files.
+    ``ext_tsp=True`` lays its machine code out with LLVM's ext-TSP block placement (the module's docstring)."""
     if fn is None:
-        return lambda f: jit_entry(f, cache=cache)
-    return _dispatcher(PolicyDispatcher, fn, cache=cache)
+        return lambda f: jit_entry(f, cache=cache, ext_tsp=ext_tsp)
+    return _dispatcher(ExtTspDispatcher if ext_tsp else PolicyDispatcher, fn, cache=cache)
