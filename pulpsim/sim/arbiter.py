@@ -20,19 +20,22 @@ def tree_winner(mask, counter, nmasters):
     Masters 0..nmasters-1 are padded to a power of two; the root uses the
     counter's MSB, the leaves its LSB; when both subtrees request, the
     higher-index one wins iff that counter bit is 1.
+
+    Written without branches on the masks, so that the same code also runs on a numpy array of masks (one
+    winner per mask: tree_winners_table).
     """
     levels = 0
     while (1 << levels) < nmasters:
         levels += 1
-    lo = 0
+    lo = mask * 0  # (0, or an array of zeros like `mask`)
     size = 1 << levels
     for j in range(levels):
         half = size >> 1
         sub = (1 << half) - 1
         left = ((mask >> lo) & sub) != 0
         right = ((mask >> (lo + half)) & sub) != 0
-        if right and (not left or ((counter >> (levels - 1 - j)) & 1) == 1):
-            lo += half
+        upper = right & ((left == 0) | (((counter >> (levels - 1 - j)) & 1) == 1))
+        lo = lo + half * upper
         size = half
     return lo
 
@@ -43,22 +46,12 @@ TABLE_MASTERS = 8  #: up to this many masters, pick_winner looks the tree's winn
 def tree_winners_table(max_masters=TABLE_MASTERS):
     """The winners of tree_winner for every mask and counter of up to `max_masters` masters, as a table:
     entry [n, mask] holds tree_winner(mask, counter, n) for counter = 0 .. max_masters - 1, 3 bits each
-    (counter i at bits 3i .. 3i+2). The same walk down the tree as tree_winner's, on all masks at once."""
+    (counter i at bits 3i .. 3i+2). tree_winner's own walk (its Python code), on all masks at once."""
     masks = np.arange(1 << max_masters, dtype=np.int64)
     table = np.zeros((max_masters + 1, 1 << max_masters), np.int64)
     for n in range(1, max_masters + 1):
-        levels = (n - 1).bit_length()
         for counter in range(max_masters):
-            lo = np.zeros_like(masks)
-            size = 1 << levels
-            for j in range(levels):
-                half = size >> 1
-                sub = (1 << half) - 1
-                left = ((masks >> lo) & sub) != 0
-                right = ((masks >> (lo + half)) & sub) != 0
-                lo = np.where(right & (~left | bool((counter >> (levels - 1 - j)) & 1)), lo + half, lo)
-                size = half
-            table[n] |= lo << (3 * counter)
+            table[n] |= tree_winner.py_func(masks, counter, n) << (3 * counter)
     return table
 
 
