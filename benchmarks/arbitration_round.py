@@ -17,14 +17,12 @@ rounds of every kind alternate.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 import time
 
 import numpy as np
 
-from pulpsim import toolchain
 from pulpsim.sim import state
 from pulpsim.sim.arbiter import arbitrate
 from pulpsim.sim.decode import F_WORD
@@ -63,9 +61,7 @@ def _timed(n, call, code, pagemap, opflags, params, regions, xreg, pc, cyc, tim,
 
 
 def _machine(platform: str) -> Machine:
-    elf = toolchain.build_c(cluster_mips.KERNEL, name="bench_cluster_mm", cflags=("-ffp-contract=fast", "-O3"),
-                            defines={"REPS": 1},
-                            layout=dataclasses.replace(toolchain.layout_for(platform), stack_size_per_core=0x800))
+    elf = cluster_mips.build_naive(platform, 1)
     m = Machine(get_platform(platform))
     m.load_elf(elf)
     m.predecode()

@@ -56,11 +56,26 @@ int main(void) {
 """
 
 
+def build_naive(platform: str, reps: int):
+    """The ELF of the naive-mm kernel for `platform`, `reps` matmuls per run."""
+    return toolchain.build_c(KERNEL, name="bench_cluster_mm", cflags=("-ffp-contract=fast", "-O3"),
+                             defines={"REPS": reps},
+                             # 2 KiB stacks: the 42 KiB of matrices must also fit pulp-open's 64 KiB TCDM
+                             layout=dataclasses.replace(toolchain.layout_for(platform), stack_size_per_core=0x800))
+
+
+def tiled_case(platform: str):
+    """The tiled-pw step's platform (`platform` with a 4 MiB L2) and inputs: (platform, {"x", "W"})."""
+    import numpy as np
+    from pulpsim.sim.platform import get_platform
+    plat = get_platform(platform, l2__size=4 * 1024 * 1024)
+    rng = np.random.default_rng(0)
+    return plat, {"x": rng.standard_normal((512, 8, 8)).astype(np.float32),
+                  "W": rng.standard_normal((512, 512)).astype(np.float32)}
+
+
 def measure(platform: str, repeat: int, reps: int) -> dict:
-    elf = toolchain.build_c(KERNEL, name="bench_cluster_mm", cflags=("-ffp-contract=fast", "-O3"),
-                            defines={"REPS": reps},
-                            # 2 KiB stacks: the 42 KiB of matrices must also fit pulp-open's 64 KiB TCDM
-                            layout=dataclasses.replace(toolchain.layout_for(platform), stack_size_per_core=0x800))
+    elf = build_naive(platform, reps)
     pulpsim.run(elf, platform=platform)  # warm-up
     times, res = best_of(repeat, lambda: pulpsim.run(elf, platform=platform))
     return row(platform, times, res, 60 * 60 * 60 * reps / res.cycles)
@@ -79,13 +94,8 @@ def row(platform: str, times, res, mac_per_cycle: float) -> dict:
 
 
 def measure_tiled(platform: str, repeat: int) -> dict:
-    import numpy as np
     from pulpsim.workloads import tiled
-    from pulpsim.sim.platform import get_platform
-    plat = get_platform(platform, l2__size=4 * 1024 * 1024)
-    rng = np.random.default_rng(0)
-    inputs = {"x": rng.standard_normal((512, 8, 8)).astype(np.float32),
-              "W": rng.standard_normal((512, 512)).astype(np.float32)}
+    plat, inputs = tiled_case(platform)
     tiled.run_tiled("pointwise", "fw", {"x": inputs["x"][:8, :2, :2], "W": inputs["W"][:8, :8]}, plat)  # warm-up
     times, r = best_of(repeat, lambda: tiled.run_tiled("pointwise", "fw", inputs, plat))
     return row(platform, times, r.result, r.mac_per_cycle)

@@ -69,9 +69,14 @@ int main(void) {
 PROGRAMS = {"int": INT_PROGRAM, "fp-mm": FP_PROGRAM}
 
 
-def measure(name: str, source: str, repeat: int) -> dict:
+def build(name: str, source: str):
+    """The ELF of benchmark program `name` (its C `source`)."""
     # -ffp-contract=fast lets clang emit fmadd.s in the matmul, as a PULP build would.
-    elf = toolchain.build_c(source, name=f"bench_{name}", cflags=("-ffp-contract=fast",))
+    return toolchain.build_c(source, name=f"bench_{name}", cflags=("-ffp-contract=fast",))
+
+
+def measure(name: str, source: str, repeat: int) -> dict:
+    elf = build(name, source)
     pulpsim.run(elf)  # warm-up: Numba cache, page cache
     (wall, cpu), result = best_of(repeat, lambda: pulpsim.run(elf))
     return {"program": name, "instructions": result.instructions, "cycles": result.cycles,

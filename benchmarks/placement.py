@@ -11,7 +11,7 @@ one more C call between the interpreter and the engine). Every (load, depth) cel
 guest MIPS by the process's CPU time. The program, its instructions and cycles are the same in every cell.
 
 Why: the same compiled engine runs at different speeds depending on these two things alone (on the reference
-machine, the one-core `fp-mm` 54-107 MIPS within one process; see docs/architecture.md, "Why the speed varies").
+machine, the one-core `fp-mm` 53.5-106.9 MIPS within one process; see docs/architecture.md, "Why the speed varies").
 A change to the engine is therefore judged by the spread of its cells (the median and the minimum), not by one
 process, whose placement is a draw.
 """
@@ -19,7 +19,6 @@ process, whose placement is a draw.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import importlib
 import json
 import statistics
@@ -27,7 +26,6 @@ import sys
 import time
 
 import pulpsim
-from pulpsim import toolchain
 
 import cluster_mips
 import mips
@@ -38,20 +36,13 @@ PROGRAMS = ("int", "fp-mm", "naive-mm", "tiled-pw")
 def _runner(program: str, platform: str):
     """A function that runs the program once and returns its guest instruction count."""
     if program in ("int", "fp-mm"):
-        elf = toolchain.build_c(mips.PROGRAMS[program], name=f"bench_{program}", cflags=("-ffp-contract=fast",))
+        elf = mips.build(program, mips.PROGRAMS[program])
         return lambda: pulpsim.run(elf).instructions
     if program == "naive-mm":
-        elf = toolchain.build_c(cluster_mips.KERNEL, name="bench_cluster_mm", cflags=("-ffp-contract=fast", "-O3"),
-                                defines={"REPS": 4},
-                                layout=dataclasses.replace(toolchain.layout_for(platform), stack_size_per_core=0x800))
+        elf = cluster_mips.build_naive(platform, 4)
         return lambda: pulpsim.run(elf, platform=platform).instructions
-    import numpy as np
-    from pulpsim.sim.platform import get_platform
     from pulpsim.workloads import tiled
-    plat = get_platform(platform, l2__size=4 * 1024 * 1024)
-    rng = np.random.default_rng(0)
-    inputs = {"x": rng.standard_normal((512, 8, 8)).astype(np.float32),
-              "W": rng.standard_normal((512, 512)).astype(np.float32)}
+    plat, inputs = cluster_mips.tiled_case(platform)
     return lambda: tiled.run_tiled("pointwise", "fw", inputs, plat).result.instructions
 
 

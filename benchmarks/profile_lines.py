@@ -83,30 +83,22 @@ def _child(workload: str, platform: str, out: Path) -> None:
     _line_tables_only()
     sys.path.insert(0, str(ROOT / "benchmarks"))
     import pulpsim
-    from pulpsim import toolchain
     from pulpsim.sim import engine
 
     if workload in ("int", "fp-mm"):
         import mips
-        elf = toolchain.build_c(mips.PROGRAMS[workload], name=f"bench_{workload}", cflags=("-ffp-contract=fast",))
+        elf = mips.build(workload, mips.PROGRAMS[workload])
         run = lambda: pulpsim.run(elf)  # noqa: E731
         entry = engine.run_alone
     elif workload == "naive-mm":
-        import dataclasses
         import cluster_mips
-        elf = toolchain.build_c(cluster_mips.KERNEL, name="bench_cluster_mm", cflags=("-ffp-contract=fast", "-O3"),
-                                defines={"REPS": 4},
-                                layout=dataclasses.replace(toolchain.layout_for(platform), stack_size_per_core=0x800))
+        elf = cluster_mips.build_naive(platform, 4)
         run = lambda: pulpsim.run(elf, platform=platform)  # noqa: E731
         entry = engine.run
     else:
-        import numpy as np
+        import cluster_mips
         from pulpsim.workloads import tiled
-        from pulpsim.sim.platform import get_platform
-        plat = get_platform(platform, l2__size=4 * 1024 * 1024)
-        rng = np.random.default_rng(0)
-        inputs = {"x": rng.standard_normal((512, 8, 8)).astype(np.float32),
-                  "W": rng.standard_normal((512, 512)).astype(np.float32)}
+        plat, inputs = cluster_mips.tiled_case(platform)
         run = lambda: tiled.run_tiled("pointwise", "fw", inputs, plat)  # noqa: E731
         entry = engine.run
     run()  # compiles the engine

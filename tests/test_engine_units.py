@@ -1,5 +1,5 @@
-"""The engine's units: the bit-mask helpers of the scheduler and arbiter, the arbiter's winner, and the one-core loop (run_alone) against
-the cluster's scheduler (run), which must give the same run."""
+"""The engine's units: the bit-mask helpers of the scheduler and arbiter, the arbiter's winner, and the one-core
+loop (run_alone) against the cluster's scheduler (run), which must give the same run."""
 
 from __future__ import annotations
 
