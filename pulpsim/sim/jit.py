@@ -35,9 +35,9 @@ points, the functions Python calls, with :func:`jit_entry`. The options live in 
   placement (``-enable-ext-tsp-block-placement``, in LLVM's MachineBlockPlacement), which orders the machine
   code's blocks for fewer taken branches, instead of the default chain placement. The loop's speed depends on
   where its code lands (docs/architecture.md, "Why the speed varies"); over engine loads and stack depths
-  (``benchmarks/placement.py``, 16 cells each, alternating), ``int`` ran at a median of 109-114 MIPS against
-  96-107 without it, ``fp-mm`` 109 against 104-105, and its slowest cells at 93-106 against 68-95. The cluster's
-  loop (``engine.run``) keeps the default: it measured 3-4 % slower on the ``naive-mm`` figures with ext-TSP.
+  (``benchmarks/placement.py``) it was faster at every placement and far less dependent on it (the figures are in
+  docs/architecture.md, "The one-core loop laid out by ext-TSP"). The cluster's loop (``engine.run``) keeps the
+  default: with ext-TSP it measured 0-4 % slower.
   The option is LLVM's (global to the process): it is set only while such an entry compiles, under Numba's
   compiler lock; an LLVM without it ignores it.
 """
