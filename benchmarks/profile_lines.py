@@ -77,10 +77,9 @@ def _line_tables_only() -> None:
     cpu.CPUTargetOptions.finalize = with_line_tables
 
 
-def _child(workload: str, platform: str, out: Path) -> None:
-    """The profiled process: run the workload (once to compile the engine, then again for 5 s of CPU time),
-    then write the engine loop's object code and its address in this process."""
-    _line_tables_only()
+def workload_runner(workload: str, platform: str):
+    """(run, entry): a function that runs the workload once and returns its guest instructions, and the engine's
+    entry whose loop runs it (`engine.run_alone` on one core, `engine.run` on the cluster)."""
     sys.path.insert(0, str(ROOT / "benchmarks"))
     import pulpsim
     from pulpsim.sim import engine
@@ -88,19 +87,21 @@ def _child(workload: str, platform: str, out: Path) -> None:
     if workload in ("int", "fp-mm"):
         import mips
         elf = mips.build(workload, mips.PROGRAMS[workload])
-        run = lambda: pulpsim.run(elf)  # noqa: E731
-        entry = engine.run_alone
-    elif workload == "naive-mm":
-        import cluster_mips
+        return (lambda: pulpsim.run(elf).instructions), engine.run_alone
+    import cluster_mips
+    if workload == "naive-mm":
         elf = cluster_mips.build_naive(platform, 4)
-        run = lambda: pulpsim.run(elf, platform=platform)  # noqa: E731
-        entry = engine.run
-    else:
-        import cluster_mips
-        from pulpsim.workloads import tiled
-        plat, inputs = cluster_mips.tiled_case(platform)
-        run = lambda: tiled.run_tiled("pointwise", "fw", inputs, plat)  # noqa: E731
-        entry = engine.run
+        return (lambda: pulpsim.run(elf, platform=platform).instructions), engine.run
+    from pulpsim.workloads import tiled
+    plat, inputs = cluster_mips.tiled_case(platform)
+    return (lambda: tiled.run_tiled("pointwise", "fw", inputs, plat).result.instructions), engine.run
+
+
+def _child(workload: str, platform: str, out: Path) -> None:
+    """The profiled process: run the workload (once to compile the engine, then again for 5 s of CPU time),
+    then write the engine loop's object code and its address in this process."""
+    _line_tables_only()
+    run, entry = workload_runner(workload, platform)
     run()  # compiles the engine
     start = time.process_time()
     while time.process_time() - start < 5.0:  # about 20,000 samples in the measured runs
@@ -135,6 +136,28 @@ def _line_table(obj: Path, name: str) -> tuple[int, list[int], list[tuple[str, i
     return size, [a for a, _, _ in rows], [(file, line) for _, file, line in rows]
 
 
+def source_of(starts: list[int], lines: list[tuple[str, int]], offsets: dict[int, str]):
+    """A function from an offset in the engine's loop to the (module, line) of pulpsim's source it was compiled
+    from (("numba/<file>", line) for Numba's own library code: array access, builtins), given the loop's line
+    table (_line_table) and the shifted package's module offsets (_copy_package)."""
+    # code without a line of its own (line 0: compiler-made) counts for the line before it
+    known, last = [], ("?", 0)
+    for file, line in lines:
+        last = (file, line) if line else last
+        known.append(last)
+    keys = sorted(offsets)
+    ours = set(offsets.values())
+
+    def source(offset: int) -> tuple[str, int]:
+        file, line = known[bisect.bisect_right(starts, offset) - 1]
+        k = bisect.bisect_right(keys, line) - 1
+        if file in ours and k >= 0:
+            return offsets[keys[k]], line - keys[k]
+        return f"numba/{file}", line
+
+    return source
+
+
 def profile(workload: str, platform: str) -> dict:
     """Profile one workload; return the shares of modules and lines."""
     if shutil.which("perf") is None:
@@ -154,21 +177,8 @@ def profile(workload: str, platform: str) -> dict:
         size, starts, lines = _line_table(tmp / "engine.o", meta["name"])
     samples = [int(s, 16) - meta["address"] for s in script.split()]
     inside = [s for s in samples if 0 <= s < size]
-    # a sample in code without a line of its own (line 0: compiler-made) counts for the line before it
-    known, last = [], ("?", 0)
-    for file, line in lines:
-        last = (file, line) if line else last
-        known.append(last)
-    by_line = collections.Counter(known[bisect.bisect_right(starts, s) - 1] for s in inside)
-    keys = sorted(offsets)
-    ours = set(offsets.values())
-    by_source = collections.Counter()
-    for (file, line), n in by_line.items():
-        k = bisect.bisect_right(keys, line) - 1
-        if file in ours and k >= 0:
-            by_source[(offsets[keys[k]], line - keys[k])] += n
-        else:
-            by_source[(f"numba/{file}", line)] += n  # Numba's own library code (array access, builtins)
+    source = source_of(starts, lines, offsets)
+    by_source = collections.Counter(source(s) for s in inside)
     by_module = collections.Counter()
     for (module, _), n in by_source.items():
         by_module[module] += n

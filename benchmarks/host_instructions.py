@@ -1,0 +1,186 @@
+"""How many host instructions the engine's loop executes per guest instruction, by source line (a count, not a
+sample: the same build gives the same figures in every process).
+
+Usage:  python benchmarks/host_instructions.py [int|fp-mm|naive-mm|tiled-pw] [--platform vega] [--top N]
+                                               [--blocks] [--json]
+
+Runs the benchmark once under Valgrind's callgrind (`--dump-instr=yes`), which counts every instruction executed
+at every address, and attributes the counts that fall in the engine's compiled loop (`engine.run`, or
+`engine.run_alone` on one core) to the source lines they were compiled from, as profile_lines.py does with
+samples (the same package copy with one block of blank lines per module, the same line tables). Prints the host
+instructions per guest instruction of each module and of the hottest lines; `--blocks` lists the hot straight
+runs of machine code instead (how often each runs per guest instruction, how many instructions it has), which
+shows the cost of entering the core loop, of its head, of the arbitration.
+
+Why: the speed of one build moves by up to 2x with where its code lands (docs/architecture.md, "Why the speed
+varies"), so a change that saves a few percent of the work cannot be seen in timings alone; the count of
+instructions it executes can. (The count is not the time: a mispredicted branch or a load waited on costs more
+than an instruction. Compare both.)
+
+How: Valgrind presents its own CPU to the program (a Haswell-class one, without AVX-512), so the engine is first
+compiled natively for that CPU (NUMBA_CPU_NAME and NUMBA_CPU_FEATURES set to what LLVM finds under Valgrind) into
+a fresh Numba cache, with line tables; the run under Valgrind then loads it from that cache instead of compiling
+it under Valgrind (which takes half an hour). The counted run is the benchmark's run once (about 1-4 min under
+callgrind). Needs valgrind and binutils' readelf and objdump on PATH.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import profile_lines
+
+ROOT = Path(__file__).resolve().parent.parent
+
+_CPU_PROBE = ("import llvmlite.binding as ll; ll.initialize_native_target(); "
+              "print(ll.get_host_cpu_name()); print(ll.get_host_cpu_features().flatten())")
+
+
+def _valgrind_cpu() -> tuple[str, str]:
+    """The CPU name and features LLVM finds when run under Valgrind."""
+    out = subprocess.run(["valgrind", "--tool=none", "-q", sys.executable, "-c", _CPU_PROBE], capture_output=True,
+                         text=True, check=True).stdout.split()
+    return out[-2], out[-1]
+
+
+def _child(workload: str, platform: str, out: Path, counted: bool) -> None:
+    """Run the workload once, then write to `out`: the engine loop's object code, if this process compiled it
+    (engine.o), or else (`counted`: the run under Valgrind, which loads it from the cache) its address in this
+    process and the guest instructions of the run (engine.json)."""
+    profile_lines._line_tables_only()
+    run, entry = profile_lines.workload_runner(workload, platform)
+    guest = run()
+    (cres,) = entry.overloads.values()
+    name = cres.fndesc.llvm_func_name
+    if not counted:
+        (out / "engine.o").write_bytes(cres.library._get_compiled_object())
+        return
+    (out / "engine.json").write_text(json.dumps({"name": name, "guest": guest,
+                                                 "address": cres.library.get_pointer_to_function(name)}))
+
+
+def _counts(path: Path, lo: int, hi: int) -> collections.Counter:
+    """Instructions executed at each address in [lo, hi), from a callgrind profile written with --dump-instr=yes
+    and --compress-pos=no (cost lines: address, source line, count; the line after `calls=` is a call's
+    inclusive cost, which is not the caller's own)."""
+    counts: collections.Counter = collections.Counter()
+    after_call = False
+    for line in open(path):
+        if line.startswith("calls="):
+            after_call = True
+            continue
+        if not line.startswith("0x"):
+            continue
+        fields = line.split()
+        if after_call:
+            after_call = False
+            continue
+        addr = int(fields[0], 16)
+        if lo <= addr < hi and len(fields) >= 3:
+            counts[addr] += int(fields[2])
+    return counts
+
+
+def measure(workload: str, platform: str) -> dict:
+    for tool in ("valgrind", "readelf", "objdump"):
+        if shutil.which(tool) is None:
+            raise SystemExit(f"host_instructions: needs {tool} on PATH")
+    cpu, features = _valgrind_cpu()
+    with tempfile.TemporaryDirectory(prefix="pulpsim-icount-") as tmp:
+        tmp = Path(tmp)
+        offsets = profile_lines._copy_package(tmp / "src")
+        env = dict(os.environ, PYTHONPATH=str(tmp / "src"), NUMBA_CACHE_DIR=str(tmp / "cache"),
+                   NUMBA_CPU_NAME=cpu, NUMBA_CPU_FEATURES=features)
+        child = [sys.executable, __file__, "--child", workload, "--platform", platform, "--out", str(tmp)]
+        subprocess.run(child, env=env, check=True, cwd=ROOT)  # compiles the engine for Valgrind's CPU
+        subprocess.run(["valgrind", "--tool=callgrind", "-q", "--dump-instr=yes", "--compress-pos=no",
+                        "--compress-strings=no", f"--callgrind-out-file={tmp / 'cg.out'}", *child, "--counted"],
+                       env=env, check=True, cwd=ROOT)
+        meta = json.loads((tmp / "engine.json").read_text())
+        size, starts, lines = profile_lines._line_table(tmp / "engine.o", meta["name"])
+        counts = _counts(tmp / "cg.out", meta["address"], meta["address"] + size)
+        disassembly = subprocess.run(["objdump", "-d", "--no-show-raw-insn", str(tmp / "engine.o")],
+                                     capture_output=True, text=True, check=True).stdout
+    guest = meta["guest"]
+    source = profile_lines.source_of(starts, lines, offsets)
+    by_line: collections.Counter = collections.Counter()
+    for addr, n in counts.items():
+        by_line[source(addr - meta["address"])] += n
+    by_module: collections.Counter = collections.Counter()
+    for (module, _), n in by_line.items():
+        by_module[module] += n
+    # hot straight runs of code: consecutive instructions executed equally often
+    blocks = []
+    for text in disassembly.splitlines():
+        m = re.match(r"\s+([0-9a-f]+):\s+(\S+)", text)
+        if not m:
+            continue
+        offset = int(m.group(1), 16)
+        n = counts.get(meta["address"] + offset, 0)
+        if n * 10 < guest:  # under 0.1 per guest instruction
+            continue
+        if blocks and blocks[-1]["count"] == n and offset - blocks[-1]["end"] < 16:
+            blocks[-1]["end"] = offset
+            blocks[-1]["size"] += 1
+            blocks[-1]["lines"][source(offset)] += 1
+        else:
+            blocks.append({"start": offset, "end": offset, "count": n, "size": 1,
+                           "lines": collections.Counter([source(offset)])})
+    total = sum(counts.values())
+    return {
+        "workload": workload, "platform": platform, "guest_instructions": guest,
+        "host_per_guest": round(total / guest, 1),
+        "modules": {m: round(n / guest, 1) for m, n in by_module.most_common()},
+        "lines": [{"module": m, "line": line, "per_guest": round(n / guest, 2)}
+                  for (m, line), n in by_line.most_common()],
+        "blocks": [{"offset": b["start"], "per_guest": round(b["count"] / guest, 2), "instructions": b["size"],
+                    "lines": [f"{m}:{line}" for (m, line), _ in b["lines"].most_common(3)]} for b in blocks],
+    }
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("workload", nargs="?", default="naive-mm", choices=["int", "fp-mm", "naive-mm", "tiled-pw"])
+    parser.add_argument("--platform", default="vega")
+    parser.add_argument("--top", type=int, default=40)
+    parser.add_argument("--blocks", action="store_true", help="list the hot straight runs of machine code")
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--counted", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        _child(args.workload, args.platform, args.out, args.counted)
+        return 0
+    report = measure(args.workload, args.platform)
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    where = "one core" if args.workload in ("int", "fp-mm") else args.platform
+    print(f"{args.workload} ({where}): {report['guest_instructions']} guest instructions, "
+          f"{report['host_per_guest']} host instructions each in the engine's loop")
+    print("by module: " + ", ".join(f"{m} {n}" for m, n in report["modules"].items()))
+    if args.blocks:
+        for b in report["blocks"]:
+            cost = b["per_guest"] * b["instructions"]
+            print(f"{b['offset']:6x}  {b['instructions']:3d} instructions x {b['per_guest']:5.2f} = {cost:6.1f}  "
+                  f"{', '.join(b['lines'])}")
+        return 0
+    for row in report["lines"][:args.top]:
+        path = ROOT / "pulpsim" / "sim" / row["module"]
+        text = path.read_text().splitlines()[row["line"] - 1].strip() if path.exists() else ""
+        print(f"{row['per_guest']:7.2f}  {row['module']}:{row['line']:<5} {text[:90]}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

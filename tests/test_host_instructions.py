@@ -1,0 +1,41 @@
+"""benchmarks/host_instructions.py's reading of a callgrind profile (the count itself needs Valgrind and is not
+run here)."""
+
+import importlib.util
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))  # it imports profile_lines beside it
+_spec = importlib.util.spec_from_file_location("bench_host_instructions", ROOT / "benchmarks" / "host_instructions.py")
+hi = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(hi)
+
+# A profile as callgrind writes it with --dump-instr=yes --compress-pos=no --compress-strings=no: cost lines are
+# "address line count"; the line after calls= is the inclusive cost of that call, not the caller's own.
+PROFILE = """\
+version: 1
+creator: callgrind-3.19.0
+positions: instr line
+events: Ir
+ob=???
+fn=0x0000000000001000
+0x1000 12 5
+0x1004 12 3
+calls=2 0x2000 0
+0x1008 13 100
+0x1008 13 1
+0x1000 12 2
+fn=0x0000000000002000
+0x2000 0 50
+0xfff 11 7
+"""
+
+
+def test_the_counts_are_the_callers_own_per_address_in_range(tmp_path):
+    path = tmp_path / "callgrind.out"
+    path.write_text(PROFILE)
+    counts = hi._counts(path, 0x1000, 0x2000)
+    # 0x1000 twice (5 + 2); the call's inclusive 100 at 0x1008 is not counted, its own 1 is; 0x2000 and 0xfff
+    # lie outside [0x1000, 0x2000)
+    assert dict(counts) == {0x1000: 7, 0x1004: 3, 0x1008: 1}
