@@ -25,25 +25,9 @@ import statistics
 import sys
 import time
 
-import pulpsim
-
-import cluster_mips
-import mips
+from profile_lines import workload_runner
 
 PROGRAMS = ("int", "fp-mm", "naive-mm", "tiled-pw")
-
-
-def _runner(program: str, platform: str):
-    """A function that runs the program once and returns its guest instruction count."""
-    if program in ("int", "fp-mm"):
-        elf = mips.build(program, mips.PROGRAMS[program])
-        return lambda: pulpsim.run(elf).instructions
-    if program == "naive-mm":
-        elf = cluster_mips.build_naive(platform, 4)
-        return lambda: pulpsim.run(elf, platform=platform).instructions
-    from pulpsim.workloads import tiled
-    plat, inputs = cluster_mips.tiled_case(platform)
-    return lambda: tiled.run_tiled("pointwise", "fw", inputs, plat).result.instructions
 
 
 def _best_mips(run) -> float:
@@ -64,7 +48,7 @@ def _at_depth(depth: int, run) -> float:
 
 def measure(program: str, platform: str, loads: int, depths: list[int]) -> dict:
     from pulpsim.sim import engine
-    run = _runner(program, platform)
+    run, _ = workload_runner(program, platform)
     cells = []
     for _ in range(loads):
         importlib.reload(engine)  # new dispatchers: the cached code is loaded again, elsewhere
