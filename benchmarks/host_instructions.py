@@ -2,7 +2,7 @@
 sample: the same build gives the same figures in every process).
 
 Usage:  python benchmarks/host_instructions.py [int|fp-mm|naive-mm|tiled-pw] [--platform vega] [--top N]
-                                               [--blocks] [--json]
+                                               [--blocks] [--branches] [--json]
 
 Runs the benchmark once under Valgrind's callgrind (`--dump-instr=yes`), which counts every instruction executed
 at every address, and attributes the counts that fall in the engine's compiled loop (`engine.run`, or
@@ -10,7 +10,10 @@ at every address, and attributes the counts that fall in the engine's compiled l
 samples (the same package copy with one block of blank lines per module, the same line tables). Prints the host
 instructions per guest instruction of each module and of the hottest lines; `--blocks` lists the hot straight
 runs of machine code instead (how often each runs per guest instruction, how many instructions it has), which
-shows the cost of entering the core loop, of its head, of the arbitration.
+shows the cost of entering the core loop, of its head, of the arbitration. `--branches` runs Valgrind's simulated
+branch predictor as well and lists the mispredicted branches per guest instruction by source line instead: a
+simple predictor without global history, not the host's (it shows which branches depend on the data; it does not
+rank two builds, see docs/architecture.md).
 
 Why: the speed of one build moves by up to 2x with where its code lands (docs/architecture.md, "Why the speed
 varies"), so a change that saves a few percent of the work cannot be seen in timings alone; the count of
@@ -68,13 +71,19 @@ def _child(workload: str, platform: str, out: Path, counted: bool) -> None:
                                                  "address": cres.library.get_pointer_to_function(name)}))
 
 
-def _counts(path: Path, lo: int, hi: int) -> collections.Counter:
-    """Instructions executed at each address in [lo, hi), from a callgrind profile written with --dump-instr=yes
-    and --compress-pos=no (cost lines: address, source line, count; the line after `calls=` is a call's
-    inclusive cost, which is not the caller's own)."""
+def _counts(path: Path, lo: int, hi: int, event: str = "Ir") -> collections.Counter:
+    """Callgrind's count of `event` at each address in [lo, hi) (Ir: instructions executed; with --branch-sim=yes
+    also Bcm, Bim: mispredicted conditional and indirect branches), from a profile written with --dump-instr=yes
+    and --compress-pos=no (cost lines: address, source line, then one count per event of the `events:` header,
+    trailing zeros left out; the line after `calls=` is a call's inclusive cost, which is not the caller's
+    own)."""
     counts: collections.Counter = collections.Counter()
+    column = 2
     after_call = False
     for line in open(path):
+        if line.startswith("events:"):
+            column = 2 + line.split()[1:].index(event)
+            continue
         if line.startswith("calls="):
             after_call = True
             continue
@@ -85,12 +94,12 @@ def _counts(path: Path, lo: int, hi: int) -> collections.Counter:
             after_call = False
             continue
         addr = int(fields[0], 16)
-        if lo <= addr < hi and len(fields) >= 3:
-            counts[addr] += int(fields[2])
+        if lo <= addr < hi and len(fields) > column and int(fields[column]):
+            counts[addr] += int(fields[column])
     return counts
 
 
-def measure(workload: str, platform: str) -> dict:
+def measure(workload: str, platform: str, branches: bool = False) -> dict:
     for tool in ("valgrind", "readelf", "objdump"):
         if shutil.which(tool) is None:
             raise SystemExit(f"host_instructions: needs {tool} on PATH")
@@ -102,12 +111,17 @@ def measure(workload: str, platform: str) -> dict:
                    NUMBA_CPU_NAME=cpu, NUMBA_CPU_FEATURES=features)
         child = [sys.executable, __file__, "--child", workload, "--platform", platform, "--out", str(tmp)]
         subprocess.run(child, env=env, check=True, cwd=ROOT)  # compiles the engine for Valgrind's CPU
+        simulate = ["--branch-sim=yes"] if branches else []
         subprocess.run(["valgrind", "--tool=callgrind", "-q", "--dump-instr=yes", "--compress-pos=no",
-                        "--compress-strings=no", f"--callgrind-out-file={tmp / 'cg.out'}", *child, "--counted"],
-                       env=env, check=True, cwd=ROOT)
+                        "--compress-strings=no", *simulate, f"--callgrind-out-file={tmp / 'cg.out'}", *child,
+                        "--counted"], env=env, check=True, cwd=ROOT)
         meta = json.loads((tmp / "engine.json").read_text())
         size, starts, lines = profile_lines._line_table(tmp / "engine.o", meta["name"])
         counts = _counts(tmp / "cg.out", meta["address"], meta["address"] + size)
+        missed: collections.Counter = collections.Counter()
+        if branches:
+            for event in ("Bcm", "Bim"):
+                missed.update(_counts(tmp / "cg.out", meta["address"], meta["address"] + size, event))
         disassembly = subprocess.run(["objdump", "-d", "--no-show-raw-insn", str(tmp / "engine.o")],
                                      capture_output=True, text=True, check=True).stdout
     guest = meta["guest"]
@@ -136,6 +150,9 @@ def measure(workload: str, platform: str) -> dict:
             blocks.append({"start": offset, "end": offset, "count": n, "size": 1,
                            "lines": collections.Counter([source(offset)])})
     total = sum(counts.values())
+    missed_by_line: collections.Counter = collections.Counter()
+    for addr, n in missed.items():
+        missed_by_line[source(addr - meta["address"])] += n
     return {
         "workload": workload, "platform": platform, "guest_instructions": guest,
         "host_per_guest": round(total / guest, 1),
@@ -144,6 +161,9 @@ def measure(workload: str, platform: str) -> dict:
                   for (m, line), n in by_line.most_common()],
         "blocks": [{"offset": b["start"], "per_guest": round(b["count"] / guest, 2), "instructions": b["size"],
                     "lines": [f"{m}:{line}" for (m, line), _ in b["lines"].most_common(3)]} for b in blocks],
+        "mispredicted_per_guest": round(sum(missed.values()) / guest, 3) if branches else None,
+        "mispredicted_lines": [{"module": m, "line": line, "per_guest": round(n / guest, 3)}
+                               for (m, line), n in missed_by_line.most_common()],
     }
 
 
@@ -153,6 +173,8 @@ def main(argv=None) -> int:
     parser.add_argument("--platform", default="vega")
     parser.add_argument("--top", type=int, default=40)
     parser.add_argument("--blocks", action="store_true", help="list the hot straight runs of machine code")
+    parser.add_argument("--branches", action="store_true",
+                        help="mispredicted branches by source line, from Valgrind's simulated branch predictor")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
@@ -161,7 +183,7 @@ def main(argv=None) -> int:
     if args.child:
         _child(args.workload, args.platform, args.out, args.counted)
         return 0
-    report = measure(args.workload, args.platform)
+    report = measure(args.workload, args.platform, args.branches)
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
@@ -175,10 +197,15 @@ def main(argv=None) -> int:
             print(f"{b['offset']:6x}  {b['instructions']:3d} instructions x {b['per_guest']:5.2f} = {cost:6.1f}  "
                   f"{', '.join(b['lines'])}")
         return 0
-    for row in report["lines"][:args.top]:
+    rows = report["lines"]
+    if args.branches:
+        print(f"mispredicted branches (Valgrind's simulated predictor, not the host's): "
+              f"{report['mispredicted_per_guest']} per guest instruction")
+        rows = report["mispredicted_lines"]
+    for row in rows[:args.top]:
         path = ROOT / "pulpsim" / "sim" / row["module"]
         text = path.read_text().splitlines()[row["line"] - 1].strip() if path.exists() else ""
-        print(f"{row['per_guest']:7.2f}  {row['module']}:{row['line']:<5} {text[:90]}")
+        print(f"{row['per_guest']:7.3f}  {row['module']}:{row['line']:<5} {text[:90]}")
     return 0
 
 

@@ -39,3 +39,27 @@ def test_the_counts_are_the_callers_own_per_address_in_range(tmp_path):
     # 0x1000 twice (5 + 2); the call's inclusive 100 at 0x1008 is not counted, its own 1 is; 0x2000 and 0xfff
     # lie outside [0x1000, 0x2000)
     assert dict(counts) == {0x1000: 7, 0x1004: 3, 0x1008: 1}
+
+
+# With --branch-sim=yes the header names five events; a cost line leaves out its trailing zero counts.
+BRANCH_PROFILE = """\
+version: 1
+positions: instr line
+events: Ir Bc Bcm Bi Bim
+fn=0x0000000000001000
+0x1000 12 4 2 1
+0x1004 12 3
+0x1008 13 6 0 0 2 1
+calls=1 0x2000 0
+0x100c 13 90 9 9
+0x100c 13 2 1 1
+"""
+
+
+def test_the_mispredicted_branches_are_read_from_their_event_column(tmp_path):
+    path = tmp_path / "callgrind.out"
+    path.write_text(BRANCH_PROFILE)
+    assert dict(hi._counts(path, 0x1000, 0x2000)) == {0x1000: 4, 0x1004: 3, 0x1008: 6, 0x100C: 2}
+    # Bcm (mispredicted conditional branches): absent from a line means 0; the call's inclusive line is skipped
+    assert dict(hi._counts(path, 0x1000, 0x2000, "Bcm")) == {0x1000: 1, 0x100C: 1}
+    assert dict(hi._counts(path, 0x1000, 0x2000, "Bim")) == {0x1008: 1}
