@@ -214,3 +214,29 @@ def test_the_ext_tsp_layout_is_switched_on_only_while_such_an_entry_compiles(mon
     calls.clear()
     assert (default(1), calls) == (3, [])
     assert engine.run_alone.ext_tsp and not engine.run.ext_tsp
+
+
+def test_error_messages_carry_no_colour_markup_only_while_pulpsim_compiles(tmp_path, monkeypatch):
+    """During a compilation under the policy Numba's error-message colour scheme returns every text as it is;
+    before and after it, Numba's own scheme is in place."""
+    from numba.core import errors
+
+    from pulpsim.sim import jit as policy
+
+    monkeypatch.setattr(numba.config, "CACHE_DIR", str(tmp_path))
+    numbas = errors.termcolor()
+    seen = []
+
+    def record(policy_compile):
+        def compile_and_look(self, sig):
+            seen.append(errors.termcolor())
+            return policy_compile(self, sig)
+        return compile_and_look
+
+    monkeypatch.setattr(policy.CPUDispatcher, "compile", record(policy.CPUDispatcher.compile))
+    entry = jit_entry(cache=False)(lambda a: a[0] + 1)
+    assert entry(np.array([41], np.int64)) == 42
+    (inside,) = seen
+    assert isinstance(inside, policy._PlainMessages)
+    assert [inside.errmsg("x"), inside.code("y"), inside.highlight("z")] == ["x", "y", "z"]
+    assert errors.termcolor() is numbas

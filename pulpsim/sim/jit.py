@@ -30,7 +30,8 @@ points, the functions Python calls, with :func:`jit_entry`. The options live in 
   result: the inliner's copy of a callee's IR (one memo for all its blocks, see :func:`_inline_ir_one_memo`),
   and the hash and comparison of the compile options (:func:`_fast_configs`). Together they take the first run
   of a small ELF from 23 s to 14 s of CPU. Each is checked against the Numba it finds and left out, keeping
-  Numba's own step, where that is laid out differently.
+  Numba's own step, where that is laid out differently. Likewise, the error messages Numba writes for each
+  typing template that does not match a call carry no colour markup (:class:`_PlainMessages`: about 0.3 s).
 - The one-core loop (``engine.run_alone``, ``jit_entry(ext_tsp=True)``) is laid out by LLVM's ext-TSP block
   placement (``-enable-ext-tsp-block-placement``, in LLVM's MachineBlockPlacement), which orders the machine
   code's blocks for fewer taken branches, instead of the default chain placement. The loop's speed depends on
@@ -66,6 +67,13 @@ try:  # Numba's compiler options (numba/core/targetconfig.py); the names are che
 except (ImportError, AttributeError):  # pragma: no cover - another Numba layout: keep Numba's methods
     _TargetConfig = None
     _CONFIG_METHODS = None
+
+try:  # Numba's error messages (numba/core/errors.py); the name is checked before use
+    from numba.core import errors as _errors
+    if not hasattr(_errors, "_termcolor_inst"):
+        _errors = None
+except ImportError:  # pragma: no cover - another Numba layout: keep Numba's colours
+    _errors = None
 
 try:  # Numba's array-indexing lowering (numba/np/arrayobj.py); the name is checked before use
     from numba.np import arrayobj as _arrayobj
@@ -157,6 +165,21 @@ def _fast_configs():
                     {"__hash__": _config_hash, "__eq__": _config_eq, "values": _config_values})
 
 
+class _PlainMessages:
+    """Numba's colour scheme for error messages, without colours: each method returns the text as it is.
+
+    While a function's types are inferred, Numba tries the typing templates of a call in turn and writes an error
+    message, with colour markup when colorama is installed, for each one that does not match: about 22,000
+    pieces of text for the first run of a small ELF, which nobody reads (pulpsim's functions compile without
+    errors). The markup sets a colorama terminal up and tears it down for each piece: 13 us each on the
+    reference machine, about 0.3 s of the first run's compilation."""
+
+    def _same(self, msg):
+        return msg
+
+    code = errmsg = filename = indicate = highlight = reset = _same
+
+
 EXT_TSP_OPTION = "-enable-ext-tsp-block-placement"  #: LLVM's switch of its ext-TSP block placement (off by default)
 
 
@@ -179,10 +202,11 @@ def _ext_tsp_layout(on):
 def _policy(ext_tsp=False):
     """Compile under pulpsim's policy, under Numba's compiler lock (which every compilation holds, so no other
     compilation can see the switches): array indices without wrap-around, two faster equivalents of Numba's
-    own steps (the inliner's copy of a callee, the options' hash and comparison), and (`ext_tsp`) LLVM's ext-TSP
-    block layout."""
+    own steps (the inliner's copy of a callee, the options' hash and comparison), error messages without
+    colour markup (_PlainMessages), and (`ext_tsp`) LLVM's ext-TSP block layout."""
     with (global_compiler_lock,
           _swapped(_arrayobj if _WRAPAROUND is not None else None, {"fix_integer_index": _index_as_is}),
+          _swapped(_errors, {"_termcolor_inst": _PlainMessages()}),
           _fast_configs(),
           _swapped(_inliner.InlineWorker if _INLINE_IR is not None else None, {"inline_ir": _inline_ir_one_memo}),
           _ext_tsp_layout(ext_tsp)):
