@@ -32,6 +32,9 @@ points, the functions Python calls, with :func:`jit_entry`. The options live in 
   of a small ELF from 23 s to 14 s of CPU. Each is checked against the Numba it finds and left out, keeping
   Numba's own step, where that is laid out differently. Likewise, the error messages Numba writes for each
   typing template that does not match a call carry no colour markup (:class:`_PlainMessages`: about 0.3 s).
+- A cached entry point's first compilation starts a helper process that compiles its largest callees into the same
+  cache meanwhile (:mod:`pulpsim.sim.compile_ahead`; :class:`CalleeDispatcher` waits for them at their first
+  call): the first run on two cores.
 - The one-core loop (``engine.run_alone``, ``jit_entry(ext_tsp=True)``) is laid out by LLVM's ext-TSP block
   placement (``-enable-ext-tsp-block-placement``, in LLVM's MachineBlockPlacement), which orders the machine
   code's blocks for fewer taken branches, instead of the default chain placement. The loop's speed depends on
@@ -49,8 +52,11 @@ import copy
 from contextlib import contextmanager
 
 from numba import types
+from numba.core import event as _event
 from numba.core.compiler_lock import global_compiler_lock
 from numba.core.registry import CPUDispatcher
+
+from . import compile_ahead
 
 try:  # Numba's IR inliner (numba/core/inline_closurecall.py); the names are checked before use
     from numba.core import inline_closurecall as _inliner
@@ -213,6 +219,27 @@ def _policy(ext_tsp=False):
         yield
 
 
+def compile_policy():
+    """The compile policy of pulpsim's functions (see _policy), for a compilation started outside an entry point
+    (pulpsim.sim.compile_ahead's helper process)."""
+    return _policy()
+
+
+class _EntryCompiles(_event.Listener):
+    """Starts compile_ahead's helper when `entry` itself compiles (Numba's compile event fires only when the
+    cache missed), not when one of its callees does."""
+
+    def __init__(self, entry):
+        self.entry = entry
+
+    def on_start(self, event):
+        if event.data.get("dispatcher") is self.entry:
+            compile_ahead.start()
+
+    def on_end(self, event):
+        pass
+
+
 class PolicyDispatcher(CPUDispatcher):
     """A function compiled from Python (the engine's entry point, or the copy of a helper that Python calls)
     under the indexing policy. The helpers it calls compile inside its compilation, so they follow the policy
@@ -222,10 +249,17 @@ class PolicyDispatcher(CPUDispatcher):
     pulpsim, gets Numba's default indexing: slower, not different."""
 
     ext_tsp = False  #: lay the compiled code out with LLVM's ext-TSP block placement (see jit_entry)
+    compiles_ahead = False  #: a cached entry point: its first compilation starts compile_ahead's helper
 
     def compile(self, sig):
-        with _policy(self.ext_tsp):
-            return super().compile(sig)
+        if not self.compiles_ahead:
+            with _policy(self.ext_tsp):
+                return super().compile(sig)
+        try:
+            with _policy(self.ext_tsp), _event.install_listener("numba:compile", _EntryCompiles(self)):
+                return super().compile(sig)
+        finally:
+            compile_ahead.finish()
 
 
 class ExtTspDispatcher(PolicyDispatcher):
@@ -255,6 +289,10 @@ class CalleeDispatcher(CPUDispatcher):
         would otherwise compile a version of the callee for that constant."""
         return super().get_call_template(tuple(types.unliteral(a) for a in args),
                                          {k: types.unliteral(v) for k, v in kws.items()})
+
+    def compile(self, sig):
+        compile_ahead.wait_for(self)  # (compiled meanwhile by the helper of pulpsim.sim.compile_ahead?)
+        return super().compile(sig)
 
     def __call__(self, *args, **kws):
         py = self.__dict__.get("_python_copy")
@@ -294,4 +332,6 @@ def jit_entry(fn=None, *, cache=True, ext_tsp=False):
     ``ext_tsp=True`` lays its machine code out with LLVM's ext-TSP block placement (the module's docstring)."""
     if fn is None:
         return lambda f: jit_entry(f, cache=cache, ext_tsp=ext_tsp)
-    return _dispatcher(ExtTspDispatcher if ext_tsp else PolicyDispatcher, fn, cache=cache)
+    entry = _dispatcher(ExtTspDispatcher if ext_tsp else PolicyDispatcher, fn, cache=cache)
+    entry.compiles_ahead = cache
+    return entry

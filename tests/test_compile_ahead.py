@@ -1,0 +1,121 @@
+"""pulpsim.sim.compile_ahead: the helper process that compiles the engine's largest callees during a first run.
+
+The engine compiled with the helper's cache entries must be the same machine code as without them, and the
+helper must compile exactly the signatures the engine's typing asks for (else it works for nothing)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from pulpsim.sim import compile_ahead
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# Compiles the one-core engine by running a small program, then reports the functions this process compiled
+# itself (Numba's compile event fires only on a cache miss) and the .text of the engine's object code.
+_COMPILE_ENGINE = r"""
+import io, json, sys
+from elftools.elf.elffile import ELFFile
+from numba.core import event
+import pulpsim
+from pulpsim import toolchain
+from pulpsim.sim import engine
+
+compiled = []
+class Seen(event.Listener):
+    def on_start(self, e):
+        compiled.append(e.data["dispatcher"].py_func.__qualname__)
+    def on_end(self, e):
+        pass
+event.register("numba:compile", Seen())
+elf = toolchain.build_c('int main(void) { return 0; }', name="compile_ahead_test")
+pulpsim.run(elf, stdout=None)
+(cres,) = engine.run_alone.overloads.values()
+text = ELFFile(io.BytesIO(cres.library._get_compiled_object())).get_section_by_name(".text").data()
+json.dump({"compiled": compiled, "text": text.hex()}, sys.stdout)
+"""
+
+
+def _env(cache: Path, ahead: bool) -> dict[str, str]:
+    return dict(os.environ, NUMBA_CACHE_DIR=str(cache), PULPSIM_COMPILE_AHEAD="1" if ahead else "0")
+
+
+def _compile_engine(cache: Path) -> dict:
+    out = subprocess.run([sys.executable, "-c", _COMPILE_ENGINE], env=_env(cache, False), cwd=ROOT,
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)
+
+
+def test_the_engine_built_on_the_helpers_cache_is_the_same_machine_code(tmp_path):
+    """The helper compiles its functions into an empty cache (reporting each by name); an engine compiled on that
+    cache then compiles none of them itself (its typing asked for the helper's signatures), and its machine code
+    is that of an engine compiled without the helper."""
+    helper = subprocess.run([sys.executable, "-m", "pulpsim.sim.compile_ahead"], env=_env(tmp_path / "ahead", False),
+                            cwd=ROOT, capture_output=True, text=True, check=True)
+    assert helper.stdout.split() == [
+        "pulpsim.sim.dispatch.fp", "pulpsim.sim.dispatch.fdiv", "pulpsim.sim.csr.csr_instruction"]
+    on_helpers_cache = _compile_engine(tmp_path / "ahead")
+    alone = _compile_engine(tmp_path / "alone")
+    assert {"fp", "fdiv", "csr_instruction", "run_alone", "alu"} <= set(alone["compiled"])
+    assert {"run_alone", "alu"} <= set(on_helpers_cache["compiled"])  # (the listener sees this process's compiles)
+    assert not {"fp", "fdiv", "csr_instruction"} & set(on_helpers_cache["compiled"])
+    assert on_helpers_cache["text"] == alone["text"]
+
+
+def test_a_warm_run_starts_no_helper(tmp_path):
+    """With the engine in the cache nothing compiles, so no helper process is started."""
+    code = ("import pulpsim; from pulpsim import toolchain; from pulpsim.sim import compile_ahead; "
+            "pulpsim.run(toolchain.build_c('int main(void) { return 0; }', name='compile_ahead_test'), stdout=None); "
+            "print(compile_ahead._started)")
+    env = dict(os.environ)
+    env.pop("PULPSIM_COMPILE_AHEAD", None)
+    subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, check=True, capture_output=True)  # (warms)
+    out = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, check=True, capture_output=True, text=True)
+    assert out.stdout.split()[-1] == "False"
+
+
+def _fake_helper(script: str, names: list[str]) -> compile_ahead._Helper:
+    return compile_ahead._Helper(names, [sys.executable, "-c", script])
+
+
+def test_waiting_ends_when_the_helper_reports_the_function():
+    helper = _fake_helper("import time\nprint('a', flush=True)\ntime.sleep(0.3)\nprint('b', flush=True)\n"
+                          "time.sleep(30)", ["a", "b"])
+    start = time.monotonic()
+    helper.wait_for("b")
+    assert helper.done == {"a", "b"} and time.monotonic() - start < 10  # (not the helper's 30 s)
+    helper.process.kill()
+    helper.stop()
+
+
+def test_waiting_ends_when_the_helper_ends_without_the_function():
+    helper = _fake_helper("print('a', flush=True)", ["a", "b"])
+    helper.wait_for("b")  # the helper ended before writing b: this process compiles b itself
+    assert helper.done == {"a"} and not helper.pending
+    helper.stop()
+    assert helper.process.returncode == 0
+
+
+def test_a_function_the_helper_does_not_compile_is_not_waited_for():
+    helper = _fake_helper("import time\ntime.sleep(30)", ["a"])
+    start = time.monotonic()
+    helper.wait_for("z")
+    assert time.monotonic() - start < 5
+    helper.process.kill()
+    helper.stop()
+
+
+@pytest.mark.parametrize("value, on", [("0", False), ("1", True), (None, True)])
+def test_the_helper_can_be_switched_off(monkeypatch, value, on):
+    if value is None:
+        monkeypatch.delenv("PULPSIM_COMPILE_AHEAD", raising=False)
+    else:
+        monkeypatch.setenv("PULPSIM_COMPILE_AHEAD", value)
+    assert compile_ahead.enabled() is on
