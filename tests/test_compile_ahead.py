@@ -18,8 +18,9 @@ from pulpsim.sim import compile_ahead
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# Compiles the one-core engine by running a small program, then reports the functions this process compiled
-# itself (Numba's compile event fires only on a cache miss) and the .text of the engine's object code.
+# Compiles an entry point of the engine by running a small program (on one core: engine.run_alone; on vega's 8
+# cores: engine.run), then reports the functions this process compiled itself (Numba's compile event fires only
+# on a cache miss) and the .text of the entry's object code.
 _COMPILE_ENGINE = r"""
 import io, json, sys
 from elftools.elf.elffile import ELFFile
@@ -35,9 +36,10 @@ class Seen(event.Listener):
     def on_end(self, e):
         pass
 event.register("numba:compile", Seen())
-elf = toolchain.build_c('int main(void) { return 0; }', name="compile_ahead_test")
-pulpsim.run(elf, stdout=None)
-(cres,) = engine.run_alone.overloads.values()
+platform = sys.argv[1]
+elf = toolchain.build_c('int main(void) { return 0; }', name="compile_ahead_test", platform=platform)
+pulpsim.run(elf, platform=platform, stdout=None)
+(cres,) = (engine.run_alone if platform == "single" else engine.run).overloads.values()
 text = ELFFile(io.BytesIO(cres.library._get_compiled_object())).get_section_by_name(".text").data()
 json.dump({"compiled": compiled, "text": text.hex()}, sys.stdout)
 """
@@ -47,26 +49,39 @@ def _env(cache: Path, ahead: bool) -> dict[str, str]:
     return dict(os.environ, NUMBA_CACHE_DIR=str(cache), PULPSIM_COMPILE_AHEAD="1" if ahead else "0")
 
 
-def _compile_engine(cache: Path) -> dict:
-    out = subprocess.run([sys.executable, "-c", _COMPILE_ENGINE], env=_env(cache, False), cwd=ROOT,
+def _compile_engine(cache: Path, platform: str) -> dict:
+    out = subprocess.run([sys.executable, "-c", _COMPILE_ENGINE, platform], env=_env(cache, False), cwd=ROOT,
                          capture_output=True, text=True, check=True)
     return json.loads(out.stdout)
 
 
-def test_the_engine_built_on_the_helpers_cache_is_the_same_machine_code(tmp_path):
-    """The helper compiles its functions into an empty cache (reporting each by name); an engine compiled on that
-    cache then compiles none of them itself (its typing asked for the helper's signatures), and its machine code
-    is that of an engine compiled without the helper."""
-    helper = subprocess.run([sys.executable, "-m", "pulpsim.sim.compile_ahead"], env=_env(tmp_path / "ahead", False),
-                            cwd=ROOT, capture_output=True, text=True, check=True)
-    assert helper.stdout.split() == [
-        "pulpsim.sim.dispatch.fp", "pulpsim.sim.dispatch.fdiv", "pulpsim.sim.csr.csr_instruction"]
-    on_helpers_cache = _compile_engine(tmp_path / "ahead")
-    alone = _compile_engine(tmp_path / "alone")
-    assert {"fp", "fdiv", "csr_instruction", "run_alone", "alu"} <= set(alone["compiled"])
-    assert {"run_alone", "alu"} <= set(on_helpers_cache["compiled"])  # (the listener sees this process's compiles)
-    assert not {"fp", "fdiv", "csr_instruction"} & set(on_helpers_cache["compiled"])
+CORE = ["pulpsim.sim.dispatch.fp", "pulpsim.sim.dispatch.fdiv", "pulpsim.sim.csr.csr_instruction"]
+
+
+@pytest.mark.parametrize("entry, platform, functions", [
+    ("run_alone", "single", CORE),
+    ("run", "vega", ["pulpsim.sim.cluster.periph_load", "pulpsim.sim.cluster.periph_store"] + CORE),
+])
+def test_the_engine_built_on_the_helpers_cache_is_the_same_machine_code(tmp_path, entry, platform, functions):
+    """The helper compiles an entry's functions into an empty cache (reporting each by name); the entry compiled
+    on that cache then compiles none of them itself (its typing asked for the helper's signatures), and its
+    machine code is that of the entry compiled without the helper."""
+    helper = subprocess.run([sys.executable, "-m", "pulpsim.sim.compile_ahead", entry],
+                            env=_env(tmp_path / "ahead", False), cwd=ROOT, capture_output=True, text=True, check=True)
+    assert helper.stdout.split() == functions
+    short = {name.rsplit(".", 1)[1] for name in functions}
+    on_helpers_cache = _compile_engine(tmp_path / "ahead", platform)
+    alone = _compile_engine(tmp_path / "alone", platform)
+    assert short | {entry, "alu"} <= set(alone["compiled"])
+    assert {entry, "alu"} <= set(on_helpers_cache["compiled"])  # (the listener sees this process's compiles)
+    assert not short & set(on_helpers_cache["compiled"])
     assert on_helpers_cache["text"] == alone["text"]
+
+
+def test_the_helper_names_its_entries():
+    out = subprocess.run([sys.executable, "-m", "pulpsim.sim.compile_ahead", "nonsense"], cwd=ROOT,
+                         capture_output=True, text=True)
+    assert out.returncode == 2 and "run_alone" in out.stderr
 
 
 def test_a_warm_run_starts_no_helper(tmp_path):

@@ -1,13 +1,14 @@
 """The first run's compilation on two cores: a helper process compiles the engine's largest callees meanwhile.
 
 An entry point of the engine (``engine.run``, ``engine.run_alone``) compiles, inside its own compilation, every
-function it calls that is not compiled yet. Three of them are compiled apart from it (not inlined at Numba's
+function it calls that is not compiled yet. Some of them are compiled apart from it (not inlined at Numba's
 level) and are large: the FP unit's semantics (``dispatch.fp``, ``dispatch.fdiv``) and the CSR instruction
-(``csr.csr_instruction``), about 40 % of the first run of a small ELF. When an entry point compiles (its cache
-missed), :func:`start` launches a helper process (``python -m pulpsim.sim.compile_ahead``) that compiles those
-three, under pulpsim's policy and with the signatures the entry's typing asks for (:data:`AHEAD`), into the same
-on-disk cache, while this process works through the entry's own steps (Numba's inlining, SSA, the typing up to
-their calls). When the typing reaches one of them, :func:`wait_for` waits until the helper has written it, and
+(``csr.csr_instruction``), about 40 % of the first run of a small ELF, and for the cluster's entry the
+peripherals' register files (``cluster.periph_load``, ``cluster.periph_store``). When an entry point compiles (its
+cache missed), :func:`start` launches a helper process (``python -m pulpsim.sim.compile_ahead ENTRY``) that
+compiles those, under pulpsim's policy and with the signatures the entry's typing asks for (:func:`_signatures`),
+into the same on-disk cache, while this process works through the entry's own steps (Numba's inlining, SSA, the
+typing up to their calls). When the typing reaches one of them, :func:`wait_for` waits until the helper has written it, and
 Numba then loads it from the cache instead of compiling it.
 
 The compiled engine is the same either way: a cached callee keeps its LLVM bitcode, which the entry links in and
@@ -26,19 +27,27 @@ from pathlib import Path
 PATIENCE = 120.0  #: seconds this process waits for one function from the helper before compiling it itself
 
 
-def _signatures():
-    """[(dispatcher, argument types)] of the functions the helper compiles, in the order an entry's typing reaches
-    them (the types are those of the engine's arrays and of the values the core loop passes)."""
+ENTRIES = ("run_alone", "run")  #: the engine's entry points (pulpsim.sim.engine) a helper compiles ahead for
+
+
+def _signatures(entry: str):
+    """[(dispatcher, argument types)] of the functions the helper compiles for engine entry point `entry`, in the
+    order its typing reaches them (the types are those of the engine's arrays and of the values the core loop
+    passes; the one-core loop has no peripherals' code)."""
     from numba import types
 
-    from . import csr, dispatch
+    from . import cluster, csr, dispatch
 
     i32, i64 = types.int32, types.int64
-    table = types.Array(types.int64, 2, "C")
-    row = types.Array(types.int64, 1, "C")
+    t, r = types.Array(types.int64, 2, "C"), types.Array(types.int64, 1, "C")  # a table, a row
     fp_args = (i32,) + (i64,) * 5  # op, three operands, the integer operand, the rounding mode
-    csr_args = ((i32,) * 3 + (i64,) * 4 + (table,) * 4 + (types.UniTuple(row, 4),) + (table,) * 3 + (row,))
-    return [(dispatch.fp, fp_args), (dispatch.fdiv, fp_args), (csr.csr_instruction, csr_args)]
+    csr_args = (i32,) * 3 + (i64,) * 4 + (t,) * 4 + (types.UniTuple(r, 4),) + (t,) * 3 + (r,)
+    core = [(dispatch.fp, fp_args), (dispatch.fdiv, fp_args), (csr.csr_instruction, csr_args)]
+    if entry == "run_alone":
+        return core
+    load_args = (i64,) * 5 + (t, r, t, t, r, r, t, t, t, t, r)  # eu_core, eu_glob, dma_tr, ..., stat, params
+    store_args = (i64,) * 4 + (t, t, r, t, t, r, r, t, t, t, t, r)  # regions, eu_core, eu_glob, ..., params
+    return [(cluster.periph_load, load_args), (cluster.periph_store, store_args)] + core
 
 
 def _helper_command() -> tuple[list[str], dict[str, str], str]:
@@ -100,7 +109,7 @@ class _Helper:
 
         self.pending.clear()
         try:
-            self.process.wait(timeout=5)
+            self.process.wait(timeout=1)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
@@ -114,17 +123,19 @@ def enabled() -> bool:
     return os.environ.get("PULPSIM_COMPILE_AHEAD", "1") != "0"
 
 
-def start() -> None:
-    """Launch the helper, once per process (an entry point's compilation has begun: its cache missed)."""
+def start(entry: str) -> None:
+    """Launch the helper for engine entry point `entry`, once per process (its compilation has begun: its cache
+    missed; a second entry compiled later finds most of what it calls compiled in this process already)."""
     global _helper, _started
-    if _started or not enabled():
+    if _started or not enabled() or entry not in ENTRIES:
         return
     _started = True
     try:
-        signatures = _signatures()
+        signatures = _signatures(entry)
         if any(getattr(d, "_cache", None) is None or type(d._cache).__name__ == "NullCache" for d, _ in signatures):
             return  # no on-disk cache to share
-        _helper = _Helper([_name(d) for d, _ in signatures], *_helper_command())
+        command, env, cwd = _helper_command()
+        _helper = _Helper([_name(d) for d, _ in signatures], command + [entry], env, cwd)
         atexit.register(finish)
     except OSError:
         _helper = None  # no helper: this process compiles everything itself
@@ -144,19 +155,22 @@ def finish() -> None:
         helper.stop()
 
 
-def main() -> int:
-    """The helper: compile the functions of _signatures() into the cache under pulpsim's policy, and report each
-    (its name on a line of its own) as soon as it is written."""
+def main(argv: list[str]) -> int:
+    """The helper (``python -m pulpsim.sim.compile_ahead ENTRY``): compile the functions of _signatures(ENTRY) into
+    the cache under pulpsim's policy, and report each (its name on a line of its own) as soon as it is written."""
     from . import jitcache
     from .jit import compile_policy
 
+    if len(argv) != 1 or argv[0] not in ENTRIES:
+        print(f"usage: python -m pulpsim.sim.compile_ahead {{{','.join(ENTRIES)}}}", file=sys.stderr)
+        return 2
     jitcache.ensure_fresh()  # (as the engine's import does: entries written under a stale stamp would be dropped)
     with compile_policy():
-        for dispatcher, args in _signatures():
+        for dispatcher, args in _signatures(argv[0]):
             dispatcher.compile(args)
             print(_name(dispatcher), flush=True)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

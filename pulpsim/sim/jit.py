@@ -234,7 +234,7 @@ class _EntryCompiles(_event.Listener):
 
     def on_start(self, event):
         if event.data.get("dispatcher") is self.entry:
-            compile_ahead.start()
+            compile_ahead.start(self.entry.py_func.__name__)
 
     def on_end(self, event):
         pass
