@@ -8,8 +8,8 @@ peripherals' register files (``cluster.periph_load``, ``cluster.periph_store``).
 cache missed), :func:`start` launches a helper process (``python -m pulpsim.sim.compile_ahead ENTRY``) that
 compiles those, under pulpsim's policy and with the signatures the entry's typing asks for (:func:`_signatures`),
 into the same on-disk cache, while this process works through the entry's own steps (Numba's inlining, SSA, the
-typing up to their calls). When the typing reaches one of them, :func:`wait_for` waits until the helper has written it, and
-Numba then loads it from the cache instead of compiling it.
+typing up to their calls). When the typing reaches one of them, :func:`wait_for` waits until the helper has
+written it, and Numba then loads it from the cache instead of compiling it.
 
 The compiled engine is the same either way: a cached callee keeps its LLVM bitcode, which the entry links in and
 inlines as it does a callee compiled in the same process (tests/test_compile_ahead.py compares the machine code).
@@ -24,8 +24,7 @@ import os
 import sys
 from pathlib import Path
 
-PATIENCE = 120.0  #: seconds this process waits for one function from the helper before compiling it itself
-
+PATIENCE = 120.0  #: seconds without a line from the helper after which this process compiles on its own
 
 ENTRIES = ("run_alone", "run")  #: the engine's entry points (pulpsim.sim.engine) a helper compiles ahead for
 
@@ -90,7 +89,8 @@ class _Helper:
         self.lines.put(None)  # the helper ended
 
     def wait_for(self, name: str) -> None:
-        """Return once the helper has written `name` to the cache, has ended, or PATIENCE has passed."""
+        """Return once the helper has written `name` to the cache, has ended, or has said nothing for PATIENCE
+        seconds (then it is not waited for again)."""
         import queue
 
         while name in self.pending and name not in self.done:
@@ -127,8 +127,8 @@ def start(entry: str) -> None:
     """Launch the helper for engine entry point `entry`, once per process (its compilation has begun: its cache
     missed; a second entry compiled later finds most of what it calls compiled in this process already)."""
     global _helper, _started
-    if _started or not enabled() or entry not in ENTRIES:
-        return
+    if _started or not enabled() or entry not in ENTRIES or not sys.executable:
+        return  # (no interpreter to start, e.g. an embedded one: this process compiles everything itself)
     _started = True
     try:
         signatures = _signatures(entry)
