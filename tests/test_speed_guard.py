@@ -40,7 +40,7 @@ def test_every_readme_figure_has_a_measurement():
         got[f.name.split(" (")[0]] = (sg.extract(f, data), sg.extract(f, data, wall=True))
     assert got["one core, fp-mm"] == (61.0, 60.0) and got["vega, 8 cores, tiled-pw"] == (21.0, 20.0)
     assert got["warm pulpsim run of a small ELF"] == (0.4, 0.5)
-    assert got["first run on a new checkout"] == (19.0, 20.0)
+    assert got["first run on a new checkout"] == (20.0, 20.0)  # (wall time: it compiles on two cores)
 
 
 @pytest.mark.parametrize("cell, expected", [
