@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import collections
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -71,18 +70,19 @@ def _child(workload: str, platform: str, out: Path, counted: bool) -> None:
                                                  "address": cres.library.get_pointer_to_function(name)}))
 
 
-def _counts(path: Path, lo: int, hi: int, event: str = "Ir") -> collections.Counter:
-    """Callgrind's count of `event` at each address in [lo, hi) (Ir: instructions executed; with --branch-sim=yes
-    also Bcm, Bim: mispredicted conditional and indirect branches), from a profile written with --dump-instr=yes
-    and --compress-pos=no (cost lines: address, source line, then one count per event of the `events:` header,
-    trailing zeros left out; the line after `calls=` is a call's inclusive cost, which is not the caller's
-    own)."""
-    counts: collections.Counter = collections.Counter()
-    column = 2
+def _event_counts(path: Path, lo: int, hi: int, events: tuple[str, ...]) -> dict[str, collections.Counter]:
+    """Callgrind's counts of each of `events` at each address in [lo, hi), in one pass over the profile (Ir:
+    instructions executed; with --branch-sim=yes also Bcm, Bim: mispredicted conditional and indirect branches),
+    from a profile written with --dump-instr=yes and --compress-pos=no (cost lines: address, source line, then one
+    count per event of the `events:` header, trailing zeros left out; the line after `calls=` is a call's
+    inclusive cost, which is not the caller's own)."""
+    counts = {event: collections.Counter() for event in events}
+    columns = {event: 2 + i for i, event in enumerate(events)}
     after_call = False
     for line in open(path):
         if line.startswith("events:"):
-            column = 2 + line.split()[1:].index(event)
+            header = line.split()[1:]
+            columns = {event: 2 + header.index(event) for event in events}
             continue
         if line.startswith("calls="):
             after_call = True
@@ -94,9 +94,17 @@ def _counts(path: Path, lo: int, hi: int, event: str = "Ir") -> collections.Coun
             after_call = False
             continue
         addr = int(fields[0], 16)
-        if lo <= addr < hi and len(fields) > column and int(fields[column]):
-            counts[addr] += int(fields[column])
+        if not lo <= addr < hi:
+            continue
+        for event, column in columns.items():
+            if len(fields) > column and int(fields[column]):
+                counts[event][addr] += int(fields[column])
     return counts
+
+
+def _counts(path: Path, lo: int, hi: int, event: str = "Ir") -> collections.Counter:
+    """Callgrind's count of one event at each address in [lo, hi) (see _event_counts)."""
+    return _event_counts(path, lo, hi, (event,))[event]
 
 
 def measure(workload: str, platform: str, branches: bool = False) -> dict:
@@ -107,8 +115,7 @@ def measure(workload: str, platform: str, branches: bool = False) -> dict:
     with tempfile.TemporaryDirectory(prefix="pulpsim-icount-") as tmp:
         tmp = Path(tmp)
         offsets = profile_lines._copy_package(tmp / "src")
-        env = dict(os.environ, PYTHONPATH=str(tmp / "src"), NUMBA_CACHE_DIR=str(tmp / "cache"),
-                   NUMBA_CPU_NAME=cpu, NUMBA_CPU_FEATURES=features)
+        env = profile_lines.child_env(tmp, NUMBA_CPU_NAME=cpu, NUMBA_CPU_FEATURES=features)
         child = [sys.executable, __file__, "--child", workload, "--platform", platform, "--out", str(tmp)]
         subprocess.run(child, env=env, check=True, cwd=ROOT)  # compiles the engine for Valgrind's CPU
         simulate = ["--branch-sim=yes"] if branches else []
@@ -117,11 +124,10 @@ def measure(workload: str, platform: str, branches: bool = False) -> dict:
                         "--counted"], env=env, check=True, cwd=ROOT)
         meta = json.loads((tmp / "engine.json").read_text())
         size, starts, lines = profile_lines._line_table(tmp / "engine.o", meta["name"])
-        counts = _counts(tmp / "cg.out", meta["address"], meta["address"] + size)
-        missed: collections.Counter = collections.Counter()
-        if branches:
-            for event in ("Bcm", "Bim"):
-                missed.update(_counts(tmp / "cg.out", meta["address"], meta["address"] + size, event))
+        events = ("Ir", "Bcm", "Bim") if branches else ("Ir",)
+        found = _event_counts(tmp / "cg.out", meta["address"], meta["address"] + size, events)
+        counts = found["Ir"]
+        missed = found.get("Bcm", collections.Counter()) + found.get("Bim", collections.Counter())
         disassembly = subprocess.run(["objdump", "-d", "--no-show-raw-insn", str(tmp / "engine.o")],
                                      capture_output=True, text=True, check=True).stdout
     guest = meta["guest"]
@@ -203,8 +209,7 @@ def main(argv=None) -> int:
               f"{report['mispredicted_per_guest']} per guest instruction")
         rows = report["mispredicted_lines"]
     for row in rows[:args.top]:
-        path = ROOT / "pulpsim" / "sim" / row["module"]
-        text = path.read_text().splitlines()[row["line"] - 1].strip() if path.exists() else ""
+        text = profile_lines.source_text(row["module"], row["line"])
         print(f"{row['per_guest']:7.3f}  {row['module']}:{row['line']:<5} {text[:90]}")
     return 0
 

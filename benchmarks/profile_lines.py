@@ -158,6 +158,20 @@ def source_of(starts: list[int], lines: list[tuple[str, int]], offsets: dict[int
     return source
 
 
+def child_env(tmp: Path, **extra: str) -> dict[str, str]:
+    """The environment of a measured child process: the shifted package copy in tmp/src (_copy_package), a fresh
+    Numba cache in tmp/cache, and no compile helper (pulpsim.sim.compile_ahead): every function of the engine
+    must compile in the child itself, where _line_tables_only gives it line tables."""
+    return dict(os.environ, PYTHONPATH=str(tmp / "src"), NUMBA_CACHE_DIR=str(tmp / "cache"),
+                PULPSIM_COMPILE_AHEAD="0", **extra)
+
+
+def source_text(module: str, line: int) -> str:
+    """The text of line `line` of pulpsim/sim's module `module` ("" for Numba's own code, see source_of)."""
+    path = ROOT / SIM / module
+    return path.read_text().splitlines()[line - 1].strip() if path.exists() else ""
+
+
 def profile(workload: str, platform: str) -> dict:
     """Profile one workload; return the shares of modules and lines."""
     if shutil.which("perf") is None:
@@ -167,7 +181,7 @@ def profile(workload: str, platform: str) -> dict:
     with tempfile.TemporaryDirectory(prefix="pulpsim-profile-") as tmp:
         tmp = Path(tmp)
         offsets = _copy_package(tmp / "src")
-        env = dict(os.environ, PYTHONPATH=str(tmp / "src"), NUMBA_CACHE_DIR=str(tmp / "cache"))
+        env = child_env(tmp)
         subprocess.run(["perf", "record", "-q", "-F", "4000", "-o", str(tmp / "perf.data"), sys.executable,
                         __file__, "--child", workload, "--platform", platform, "--out", str(tmp)],
                        env=env, check=True, cwd=ROOT)
@@ -210,8 +224,7 @@ def main(argv=None) -> int:
           f"{report['samples']} in the process (which also compiles the engine); shares of the loop's samples:")
     print("by module: " + ", ".join(f"{m} {s} %" for m, s in report["modules"].items()))
     for row in report["lines"][:args.top]:
-        path = ROOT / SIM / row["module"]
-        text = path.read_text().splitlines()[row["line"] - 1].strip() if path.exists() else ""
+        text = source_text(row["module"], row["line"])
         print(f"{row['share']:6.2f} %  {row['module']}:{row['line']:<5} {text[:90]}")
     return 0
 

@@ -12,8 +12,9 @@ invocation.  Ratios below 0.9 are flagged SLOWER and make the exit status 1.
 The figures are measured by the CPU time of the benchmark's process (``--wall``: by wall time), which is what
 the run cost even when other jobs share the machine; on an idle machine the two are the same (the simulator
 runs on one thread). The first run is measured by wall time: it compiles on two cores (a helper process
-compiles part of the engine meanwhile, pulpsim.sim.compile_ahead), so its CPU time is not what it takes.  Host time still depends on the machine: compare on the machine the README was recorded
-on.  ``--runs 3`` runs each command three times and prints the range, as the README records it.
+compiles part of the engine meanwhile, pulpsim.sim.compile_ahead), so its CPU time is not what it takes.  Host
+time still depends on the machine: compare on the machine the README was recorded on.  ``--runs 3`` runs each
+command three times and prints the range, as the README records it.
 """
 
 from __future__ import annotations
