@@ -2,7 +2,7 @@
 sample: the same build gives the same figures in every process).
 
 Usage:  python benchmarks/host_instructions.py [int|fp-mm|naive-mm|tiled-pw] [--platform vega] [--top N]
-                                               [--blocks] [--branches] [--json]
+                                               [--blocks] [--frequencies] [--branches] [--json]
 
 Runs the benchmark once under Valgrind's callgrind (`--dump-instr=yes`), which counts every instruction executed
 at every address, and attributes the counts that fall in the engine's compiled loop (`engine.run`, or
@@ -13,7 +13,10 @@ runs of machine code instead (how often each runs per guest instruction, how man
 shows the cost of entering the core loop, of its head, of the arbitration. `--branches` runs Valgrind's simulated
 branch predictor as well and lists the mispredicted branches per guest instruction by source line instead: a
 simple predictor without global history, not the host's (it shows which branches depend on the data; it does not
-rank two builds, see docs/architecture.md).
+rank two builds, see docs/architecture.md). `--frequencies` groups the loop's machine instructions by how often
+each runs per guest instruction (to two decimals): each class is one kind of event, so its size is that event's
+cost (on `vega` `tiled-pw`: 0.90 = an entry into the core loop, 1.10 = a core taking part in an arbitration,
+0.17 = a scheduler round, 0.59 = an FP operation, 1.00 = every instruction).
 
 Why: the speed of one build moves by up to 2x with where its code lands (docs/architecture.md, "Why the speed
 varies"), so a change that saves a few percent of the work cannot be seen in timings alone; the count of
@@ -107,6 +110,25 @@ def _counts(path: Path, lo: int, hi: int, event: str = "Ir") -> collections.Coun
     return _event_counts(path, lo, hi, (event,))[event]
 
 
+def frequency_classes(counts, guest: int, source, offsets, floor: float = 0.01) -> list[dict]:
+    """The machine instructions at `offsets` grouped by how often each ran per guest instruction (`counts[offset]`
+    / `guest`, rounded to two decimals; classes under `floor` left out), the costliest class first: its
+    frequency, its number of machine instructions, the host instructions per guest instruction it accounts
+    for, and its three most frequent source lines (`source(offset)` gives (module, line))."""
+    classes: dict = {}
+    for offset in offsets:
+        per_guest = round(counts.get(offset, 0) / guest, 2)
+        if per_guest < floor:
+            continue
+        c = classes.setdefault(per_guest, {"instructions": 0, "host": 0, "lines": collections.Counter()})
+        c["instructions"] += 1
+        c["host"] += counts[offset]
+        c["lines"][source(offset)] += 1
+    rows = [{"per_guest": f, "instructions": c["instructions"], "host_per_guest": round(c["host"] / guest, 1),
+             "lines": [f"{m}:{line}" for (m, line), _ in c["lines"].most_common(3)]} for f, c in classes.items()]
+    return sorted(rows, key=lambda r: -r["host_per_guest"])
+
+
 def measure(workload: str, platform: str, branches: bool = False) -> dict:
     for tool in ("valgrind", "readelf", "objdump"):
         if shutil.which(tool) is None:
@@ -140,11 +162,13 @@ def measure(workload: str, platform: str, branches: bool = False) -> dict:
         by_module[module] += n
     # hot straight runs of code: consecutive instructions executed equally often
     blocks = []
+    code_offsets = []  # every machine instruction of the loop
     for text in disassembly.splitlines():
         m = re.match(r"\s+([0-9a-f]+):\s+(\S+)", text)
         if not m:
             continue
         offset = int(m.group(1), 16)
+        code_offsets.append(offset)
         n = counts.get(meta["address"] + offset, 0)
         if n * 10 < guest:  # under 0.1 per guest instruction
             continue
@@ -165,6 +189,8 @@ def measure(workload: str, platform: str, branches: bool = False) -> dict:
         "modules": {m: round(n / guest, 1) for m, n in by_module.most_common()},
         "lines": [{"module": m, "line": line, "per_guest": round(n / guest, 2)}
                   for (m, line), n in by_line.most_common()],
+        "frequencies": frequency_classes({o - meta["address"]: n for o, n in counts.items()}, guest, source,
+                                         code_offsets),
         "blocks": [{"offset": b["start"], "per_guest": round(b["count"] / guest, 2), "instructions": b["size"],
                     "lines": [f"{m}:{line}" for (m, line), _ in b["lines"].most_common(3)]} for b in blocks],
         "mispredicted_per_guest": round(sum(missed.values()) / guest, 3) if branches else None,
@@ -179,6 +205,8 @@ def main(argv=None) -> int:
     parser.add_argument("--platform", default="vega")
     parser.add_argument("--top", type=int, default=40)
     parser.add_argument("--blocks", action="store_true", help="list the hot straight runs of machine code")
+    parser.add_argument("--frequencies", action="store_true",
+                        help="the machine instructions grouped by how often each runs per guest instruction")
     parser.add_argument("--branches", action="store_true",
                         help="mispredicted branches by source line, from Valgrind's simulated branch predictor")
     parser.add_argument("--json", action="store_true")
@@ -202,6 +230,11 @@ def main(argv=None) -> int:
             cost = b["per_guest"] * b["instructions"]
             print(f"{b['offset']:6x}  {b['instructions']:3d} instructions x {b['per_guest']:5.2f} = {cost:6.1f}  "
                   f"{', '.join(b['lines'])}")
+        return 0
+    if args.frequencies:
+        for f in report["frequencies"][:args.top]:
+            print(f"{f['per_guest']:5.2f} per guest instruction: {f['instructions']:4d} instructions, "
+                  f"{f['host_per_guest']:6.1f} host instructions per guest instruction  {', '.join(f['lines'])}")
         return 0
     rows = report["lines"]
     if args.branches:
