@@ -98,10 +98,10 @@ def test_dma_copies_l2_to_tcdm_in_the_modelled_time():
     assert m.dma_glob[4] == 8       # busy cycles
 
 
-def test_dma_contends_with_a_core_hammering_the_same_banks():
-    # core 0 runs a 1 KiB transfer into banks 0..15 (from L2 at the code); core 1 loads from bank 0 back to back
-    # meanwhile. Core and DMA alternate on a conflicting bank (the per-bank flag
-    # toggles after every grant), so the transfer takes longer and both sides see conflicts.
+def hammer_run(platform, cores):
+    """The machine after a run of the hammering program on `platform` with `cores` cores: core 0 runs a 1 KiB
+    transfer into banks 0..15 (from L2 at the code) and sleeps until it is done; core 1 (if any) loads from
+    bank 0 back to back meanwhile (40 times 8 loads)."""
     setup = DMA_PROGRAM["setup"].replace(hex(64 | (1 << 17) | (1 << 18) | (1 << 20)),
                                          hex(1024 | (1 << 17) | (1 << 18) | (1 << 20)))
     hammer = """
@@ -122,19 +122,35 @@ def test_dma_contends_with_a_core_hammering_the_same_banks():
     bnez  t6, 5b
 4:
 """
-    elf = spmd_elf("", hammer, DMA_PROGRAM["data"], name="dma_hammer")
-    m = Machine(get_platform("vega", cores=2))
-    m.load_elf(elf)
+    m = Machine(get_platform(platform, cores=cores))
+    m.load_elf(spmd_elf("", hammer, DMA_PROGRAM["data"], name="dma_hammer"))
     m.run(stdout=False)
+    return m
+
+
+def test_dma_contends_with_a_core_hammering_the_same_banks():
+    # Core and DMA alternate on a conflicting bank (the per-bank flag toggles after every grant), so the transfer
+    # takes longer and both sides see conflicts.
+    m = hammer_run("vega", 2)
     assert m.dma_glob[5] > 0                        # DMA chunks delayed by bank conflicts
     assert m.stat[1, 22] > 0                        # core 1 lost cycles to the DMA (TCDM contention)
-    alone = Machine(get_platform("vega", cores=1))
-    alone.load_elf(elf)
-    alone.run(stdout=False)
+    alone = hammer_run("vega", 1)
     # alone: csrr mcycle (4) + 14 one-cycle instructions up to the last command word (ts); data moves from
     # ts + 16 for 1024 / 8 = 128 cycles; the event wakes core 0 2 cycles after the last beat; then j (2).
     assert alone.tim[0, 5] == 4 + 14 + (16 + 128 - 1 + 2) + 2
     assert m.tim[0, 5] > alone.tim[0, 5]            # with the hammering core the transfer takes longer
+    assert m.dma_glob[3] == alone.dma_glob[3] == 1024
+
+
+def test_dma_beside_a_hammering_core_is_not_delayed_where_nothing_is_arbitrated():
+    # on "ideal" (no bank arbitration, no shared FPU) the scheduler does not arbitrate the cycles in which core 1
+    # and the DMA both access the TCDM: the DMA's chunks move every cycle as beside an idle cluster, and nobody
+    # counts a conflict
+    m = hammer_run("ideal", 2)
+    alone = hammer_run("ideal", 1)
+    assert m.dma_glob[5] == 0 and m.stat[1, 22] == 0   # no delayed chunk, no TCDM contention
+    assert m.tim[0, 5] == alone.tim[0, 5]              # the transfer took as long as beside an idle cluster
+    assert m.read_bytes(0x10000100, 1024) == alone.read_bytes(0x10000100, 1024)
     assert m.dma_glob[3] == alone.dma_glob[3] == 1024
 
 

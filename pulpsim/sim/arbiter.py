@@ -94,6 +94,13 @@ def tcdm_request(code, idx, flags, xreg, k, regions, nbanks):
 
 
 @jit_inline
+def cores_arbitrated(params):
+    """Whether cores issuing in the same cycle can conflict on this platform (its TCDM banks are arbitrated, or
+    its FPUs are shared), so that their requests are noted when resolved and arbitrated cycle by cycle."""
+    return params[P_ARBITRATION] != ARB_NONE or params[P_NFPU] > 0
+
+
+@jit_inline
 def note_request(code, idx, flags, xreg, tim, c, regions, nbanks):
     """Record the shared resources the resolved next instruction of core c requests, for arbitration."""
     tim[c, T_REQ_BANK] = tcdm_request(code, idx, flags, xreg, c, regions, nbanks)

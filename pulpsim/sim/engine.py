@@ -34,7 +34,7 @@ from .jit import jit_entry, jit_inline
 jitcache.ensure_fresh()
 
 from . import cluster as cl  # noqa: E402  (after the cache check, see pulpsim.sim.jitcache)
-from .arbiter import arbitrate, fpu_of  # noqa: E402
+from .arbiter import arbitrate, cores_arbitrated, fpu_of  # noqa: E402
 from .core import MODE_BURST, MODE_RESOLVE, MODE_SINGLE, NO_LIMIT, core_config, run_core  # noqa: E402
 from .memory import invalidate_code  # noqa: E402
 from .state import *  # noqa: E402,F401,F403  (array layouts and constants, see pulpsim.sim.state)
@@ -89,7 +89,7 @@ def run(code, pagemap, opflags, evs, params, regions, mem8, mem16, mem32,
     max_cycles = params[P_MAX_CYCLES]
     nbanks = params[P_NBANKS]
     nfpu = params[P_NFPU]
-    contended = params[P_ARBITRATION] != ARB_NONE or nfpu > 0  # can cores issuing together conflict?
+    contended = cores_arbitrated(params)  # can cores issuing together conflict? (else no request is noted)
     horizon = params[P_HORIZON]  # set by a CORESTATUS exit: the last cycle in which anything happens
     c = 0
     mode = MODE_BURST
@@ -172,11 +172,15 @@ def run(code, pagemap, opflags, evs, params, regions, mem8, mem16, mem32,
                     nchunk = 0
                     if dma_t == t0:
                         nchunk = cl.dma_chunks(dma_tr, dma_glob, regions, nbanks, dma_chunk)
-                    if contended or nchunk > 0:
+                    if contended:
                         nwork = arbitrate(code, pagemap, opflags, params, regions, xreg, pc, cyc, tim, stat, banks,
                                           shared, sched, nat, dma_chunk, nchunk)
                     else:
-                        nwork = nat  # nothing to arbitrate: conflict-free banks, private FPUs, no DMA
+                        # nothing to arbitrate (conflict-free banks, private FPUs): every core and the DMA's
+                        # chunks go ahead
+                        nwork = nat
+                        for i in range(nchunk):
+                            dma_chunk[i, 4] = 1
                     if dma_t == t0:
                         moved = False
                         for i in range(nchunk):
