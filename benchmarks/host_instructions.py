@@ -110,19 +110,20 @@ def _counts(path: Path, lo: int, hi: int, event: str = "Ir") -> collections.Coun
     return _event_counts(path, lo, hi, (event,))[event]
 
 
-def frequency_classes(counts, guest: int, source, offsets, floor: float = 0.01) -> list[dict]:
-    """The machine instructions at `offsets` grouped by how often each ran per guest instruction (`counts[offset]`
-    / `guest`, rounded to two decimals; classes under `floor` left out), the costliest class first: its
+def frequency_classes(executed, guest: int, source, floor: float = 0.01) -> list[dict]:
+    """The machine instructions grouped by how often each ran per guest instruction: `executed` lists (offset,
+    times run) of each, `guest` is the guest instructions of the run, `source(offset)` gives (module, line).
+    Frequencies are rounded to two decimals; classes under `floor` are left out. The costliest class first: its
     frequency, its number of machine instructions, the host instructions per guest instruction it accounts
-    for, and its three most frequent source lines (`source(offset)` gives (module, line))."""
+    for, and its three most frequent source lines."""
     classes: dict = {}
-    for offset in offsets:
-        per_guest = round(counts.get(offset, 0) / guest, 2)
+    for offset, n in executed:
+        per_guest = round(n / guest, 2)
         if per_guest < floor:
             continue
         c = classes.setdefault(per_guest, {"instructions": 0, "host": 0, "lines": collections.Counter()})
         c["instructions"] += 1
-        c["host"] += counts[offset]
+        c["host"] += n
         c["lines"][source(offset)] += 1
     rows = [{"per_guest": f, "instructions": c["instructions"], "host_per_guest": round(c["host"] / guest, 1),
              "lines": [f"{m}:{line}" for (m, line), _ in c["lines"].most_common(3)]} for f, c in classes.items()]
@@ -162,14 +163,14 @@ def measure(workload: str, platform: str, branches: bool = False) -> dict:
         by_module[module] += n
     # hot straight runs of code: consecutive instructions executed equally often
     blocks = []
-    code_offsets = []  # every machine instruction of the loop
+    executed = []  # (offset, times run) of every machine instruction of the loop
     for text in disassembly.splitlines():
         m = re.match(r"\s+([0-9a-f]+):\s+(\S+)", text)
         if not m:
             continue
         offset = int(m.group(1), 16)
-        code_offsets.append(offset)
         n = counts.get(meta["address"] + offset, 0)
+        executed.append((offset, n))
         if n * 10 < guest:  # under 0.1 per guest instruction
             continue
         if blocks and blocks[-1]["count"] == n and offset - blocks[-1]["end"] < 16:
@@ -189,8 +190,7 @@ def measure(workload: str, platform: str, branches: bool = False) -> dict:
         "modules": {m: round(n / guest, 1) for m, n in by_module.most_common()},
         "lines": [{"module": m, "line": line, "per_guest": round(n / guest, 2)}
                   for (m, line), n in by_line.most_common()],
-        "frequencies": frequency_classes({o - meta["address"]: n for o, n in counts.items()}, guest, source,
-                                         code_offsets),
+        "frequencies": frequency_classes(executed, guest, source),
         "blocks": [{"offset": b["start"], "per_guest": round(b["count"] / guest, 2), "instructions": b["size"],
                     "lines": [f"{m}:{line}" for (m, line), _ in b["lines"].most_common(3)]} for b in blocks],
         "mispredicted_per_guest": round(sum(missed.values()) / guest, 3) if branches else None,

@@ -69,10 +69,10 @@ def test_the_frequency_classes_group_instructions_that_run_equally_often():
     # 10 guest instructions; offsets 0-2 run once each (1.00 per guest instruction), 4 and 8 run 9 times
     # (0.90: say, once per entry), 12 twice (0.20); 16 never; 20 runs once in the whole run (0.10, under floor
     # 0.15)
-    counts = {0: 10, 1: 10, 2: 10, 4: 9, 8: 9, 12: 2, 20: 1}
+    executed = [(0, 10), (1, 10), (2, 10), (4, 9), (8, 9), (12, 2), (16, 0), (20, 1)]
     lines = {0: ("core.py", 5), 1: ("core.py", 5), 2: ("core.py", 6), 4: ("engine.py", 9), 8: ("core.py", 7),
              12: ("arbiter.py", 1), 16: ("core.py", 8), 20: ("core.py", 9)}
-    rows = hi.frequency_classes(counts, 10, lines.__getitem__, sorted(lines), floor=0.15)
+    rows = hi.frequency_classes(executed, 10, lines.__getitem__, floor=0.15)
     assert rows == [
         {"per_guest": 1.0, "instructions": 3, "host_per_guest": 3.0, "lines": ["core.py:5", "core.py:6"]},
         {"per_guest": 0.9, "instructions": 2, "host_per_guest": 1.8, "lines": ["engine.py:9", "core.py:7"]},
