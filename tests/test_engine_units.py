@@ -139,3 +139,74 @@ def test_a_one_core_program_without_peripherals_never_needs_the_cluster_schedule
     monkeypatch.setattr(engine, "run", lambda *args: called.append(1))
     res = pulpsim.run(elf)
     assert (res.exit_code, res.stdout, called) == (3, "hi\n", [])
+
+
+#: Every core, in lock-step after a barrier: FP multiply-adds (on `vega` each one arbitrated for a shared FPU)
+#: over rows of the TCDM that other cores write meanwhile, word, half-word and byte loads and stores, stores to L2
+#: (15 cycles on `vega` and `pulp-open`) and a critical section.
+LOCK_STEP_MIX = r"""
+#include "pmsis.h"
+#define N 48
+PI_L1 float x[8][N], y[8][N];
+PI_L1 short h[8][N];
+PI_L1 unsigned char b[8][N];
+float out[8];
+static int total;
+
+static void body(void *arg) {
+    (void)arg;
+    int id = pi_core_id();
+    pi_cl_team_barrier();
+    float s = x[id][0], q = x[id][1], r = x[id][2], u = x[id][3];
+    for (int k = 0; k < 16; k++) {   /* FP operations back to back: more requests than shared FPUs */
+        s = s * 0.75f + q;
+        q = q * 0.5f - r;
+        r = r * 1.25f + u;
+        u = u * 0.25f - s;
+    }
+    for (int i = 0; i < N; i++) {
+        float a = x[id][i], c = y[(id + 1) & 7][i];
+        s += a * c;
+        q += a * a;
+        r += c * c;
+        y[id][i] = s * 0.5f + q;
+        h[id][i] = (short)(h[id][i] + i);
+        b[id][i] = (unsigned char)(b[id][i] ^ i);
+    }
+    out[id] = s + r + u;
+    pi_cl_team_critical_enter();
+    total += h[id][N - 1] + b[id][N - 1];
+    pi_cl_team_critical_exit();
+    pi_cl_team_barrier();
+}
+
+int main(void) {
+    for (int c = 0; c < 8; c++)
+        for (int i = 0; i < N; i++) {
+            x[c][i] = (float)(c + 1) / (float)(i + 3);
+            y[c][i] = (float)i * 0.25f - (float)c;
+            h[c][i] = (short)(c * 1000 - i);
+            b[c][i] = (unsigned char)(c * 31 + i);
+        }
+    pi_cl_team_fork(0, body, 0);
+    for (int c = 0; c < 8; c++) printf("%08x\n", *(unsigned *)&out[c]);
+    printf("%d\n", total);
+    return 0;
+}
+"""
+
+
+@pytest.mark.parametrize("platform", ["vega", "pulp-open", "ideal"])
+def test_arbitration_winners_executed_by_the_scheduler_run_as_in_the_core_loop(platform):
+    """Where the cores run in lock-step, the scheduler executes a winner's FP operation, load or store itself
+    (pulpsim.sim.step), with the core loop's functions; a run with a trace leaves every instruction to the core
+    loop. Both must give the same cycles, statistics and output."""
+    elf = toolchain.build_c(LOCK_STEP_MIX, name="lock_step_mix", layout=toolchain.layout_for(platform))
+    plain = pulpsim.run(elf, platform=platform)
+    trace = io.StringIO()
+    traced = pulpsim.run(elf, platform=platform, trace=trace)
+    assert plain.exit_code == 0 and len(plain.stdout.splitlines()) == 9
+    assert _comparable(plain) == _comparable(traced)
+    assert len(trace.getvalue().splitlines()) == traced.instructions
+    if platform == "vega":
+        assert plain.stalls["fpu_contention"] > 0 and plain.stalls["tcdm_contention"] > 0

@@ -104,6 +104,119 @@ def hand_over(code, idx, flags, xreg, tim, c, regions, nbanks, pcset, ex_wait, i
 
 
 @jit_inline
+def fp_rounding_mode(code, idx, csr, c):
+    """The rounding mode of core c's FP instruction in row `idx` (its rm field, or frm if dynamic), or -1 if the
+    instruction is illegal: the FP unit off (mstatus.FS) or a reserved mode. A legal one marks the FP state
+    dirty."""
+    ms = csr[c, C_MSTATUS]
+    rmode = code[idx, F_RM]
+    if rmode == 7:
+        rmode = csr[c, C_FRM]
+    if (ms & MSTATUS_FS) == 0 or rmode > 4:
+        return -1
+    csr[c, C_MSTATUS] = ms | MSTATUS_FS
+    return rmode
+
+
+@jit_inline
+def count_shared_fpu_op(tim, shared, stat, c, ncores):
+    """Count core c's operation on the shared FPU it was granted (T_FPU): its round-robin counter and operations,
+    and the core's FPU operations."""
+    f_unit = tim[c, T_FPU]
+    tim[c, T_FPU] = 0
+    shared[U_FPU_COUNTER + f_unit] = next_counter(shared[U_FPU_COUNTER + f_unit], ncores)
+    shared[U_FPU_OPS + f_unit] += 1
+    stat[c, S_FPU_OPS] += 1
+
+
+@jit_inline
+def fp_operation(code, idx, op, c, xreg, freg, rmode):
+    """(result, fflags) of core c's FP-unit operation (not on the divider) in row `idx`, in rounding mode
+    `rmode`."""
+    rs1 = code[idx, F_RS1]
+    return dispatch.fp(op, freg[c, rs1], freg[c, code[idx, F_RS2]], freg[c, code[idx, F_RS3]], xreg[c, rs1], rmode)
+
+
+@jit_inline
+def write_fp_result(d, res, fl, c, xreg, freg, csr):
+    """Write an FP instruction's result to its destination `d` (a unified register id) and accrue its flags."""
+    if d >= 32:
+        freg[c, d - 32] = res
+    elif d != 0:
+        xreg[c, d] = res
+    csr[c, C_FFLAGS] |= fl
+
+
+@jit_inline
+def retire(code, idx, op, flags, issue, cost, ex_busy, ex_wait, new_load, opcount, stat, tim, c):
+    """Retire core c's instruction in row `idx`, issued in cycle `issue`, which took `cost` cycles (`ex_busy` of
+    them in EX, after `ex_wait` waiting there for the divider) and, if a load, wrote `new_load`: count it and
+    keep what the next instructions' stalls depend on. Returns the register its ALU result writes (0: none)."""
+    if (flags & (OPF_LOAD | OPF_STORE)) != 0:
+        tim[c, T_MEM_RESP] = issue + 2 + ex_busy  # the (last) response comes the cycle after EX
+    opcount[c, op] += 1
+    stat[c, S_INSTR] += 1
+    tim[c, T_ID_EARLY] = ex_busy + ex_wait
+    if (flags & OPF_LOAD) != 0 and op != OP_FLW:
+        tim[c, T_LD2_DST] = tim[c, T_LD1_DST]
+        tim[c, T_LD2_WB] = tim[c, T_LD1_WB]
+        tim[c, T_LD1_DST] = code[idx, F_DST]
+        tim[c, T_LD1_WB] = issue + cost + 1  # with a 1-cycle memory: data back the cycle after EX
+    # a jump's link is no ALU result in EX by the time its target is decoded, unless the target
+    # follows it right away (a jump held in decode)
+    return code[idx, F_DST] if (new_load == 0 and code[idx, F_DST] < 32
+                                and ((flags & OPF_JUMP) == 0 or cost == 1)) else 0
+
+
+@jit_inline
+def load_from_region(code, pagemap, idx, op, addr, nb, r, c, regions, mem, xreg, freg, csr, banks, stat, nbanks):
+    """Core c's load (the instruction in row `idx`) of `nb` bytes at `addr`, in region r: the access (a TCDM bank's
+    counted; the test-and-set alias sets the word), the destination register written. Returns (the register it
+    wrote for the load-use rule, -1 if it is illegal: an flw with the FP unit off; the cycles of a misaligned
+    access's second transaction; the region's latency beyond the first cycle)."""
+    mem8, mem16, mem32 = mem
+    off = addr - regions[r, R_BASE] + regions[r, R_OFFSET]
+    v = mem_read(mem8, mem16, mem32, off, nb)
+    b = tcdm_bank(regions, r, addr, nbanks)
+    if b >= 0:
+        count_tcdm_access(banks, stat, c, b, stat.shape[0])
+        if regions[r, R_KIND] == RK_TAS:  # test-and-set: the word becomes all ones
+            mem_write(mem8, mem16, mem32, off, nb, -1)
+            invalidate_code(code, pagemap, off, nb)
+    rd = code[idx, F_RD]
+    if op == OP_FLW:
+        ms = csr[c, C_MSTATUS]
+        if (ms & MSTATUS_FS) == 0:
+            return -1, 0, 0
+        csr[c, C_MSTATUS] = ms | MSTATUS_FS
+        freg[c, rd] = v
+        new_load = code[idx, F_DST]
+    else:
+        v = dispatch.load(op, v)
+        if rd != 0:
+            xreg[c, rd] = v
+        new_load = code[idx, F_DST] if rd != 0 else LOAD_X0
+    ex_busy, lat = access_extra_cycles(addr, nb, regions, r, stat, c, S_LD_EXT, S_LD_EXT_CYC)
+    return new_load, ex_busy, lat
+
+
+@jit_inline
+def store_to_region(code, pagemap, addr, nb, r, v, c, regions, mem, banks, stat, nbanks):
+    """Core c's store of the low `nb` bytes of `v` at `addr`, in region r: the access (a TCDM bank's counted; the
+    decoded code it overwrites marked stale). Returns (the cycles of a misaligned access's second transaction,
+    the region's latency beyond the first cycle)."""
+    mem8, mem16, mem32 = mem
+    off = addr - regions[r, R_BASE] + regions[r, R_OFFSET]
+    mem_write(mem8, mem16, mem32, off, nb, v)
+    if pagemap[off >> CODE_PAGE_SHIFT] >= 0 or (off & 3) + nb > 4:
+        invalidate_code(code, pagemap, off, nb)  # into a decoded page (or across words)
+    b = tcdm_bank(regions, r, addr, nbanks)
+    if b >= 0:
+        count_tcdm_access(banks, stat, c, b, stat.shape[0])
+    return access_extra_cycles(addr, nb, regions, r, stat, c, S_ST_EXT, S_ST_EXT_CYC)
+
+
+@jit_inline
 def core_config(params):
     """The engine parameters the core loop reads, taken from `params` once per call of the engine."""
     return (params[P_STDOUT], params[P_STDOUT_SIZE], params[P_CORESTATUS], params[P_MAX_CYCLES],
@@ -253,31 +366,13 @@ def run_core(c, mode, alone, limit, budget, executed, fetch, config, code, pagem
                     trap_cause = CAUSE_LOAD_FAULT
                     trap_val = addr
             else:
-                off = addr - regions[r, R_BASE] + regions[r, R_OFFSET]
-                v = mem_read(mem8, mem16, mem32, off, nb)
-                b = tcdm_bank(regions, r, addr, nbanks)
-                if b >= 0:
-                    count_tcdm_access(banks, stat, c, b, ncores)
-                    if regions[r, R_KIND] == RK_TAS:  # test-and-set: the word becomes all ones
-                        mem_write(mem8, mem16, mem32, off, nb, -1)
-                        invalidate_code(code, pagemap, off, nb)
-                if op == OP_FLW:
-                    ms = csr[c, C_MSTATUS]
-                    if (ms & MSTATUS_FS) == 0:
-                        trap_cause = CAUSE_ILLEGAL
-                        trap_val = code[idx, F_WORD] & MASK32
-                    else:
-                        csr[c, C_MSTATUS] = ms | MSTATUS_FS
-                        freg[c, rd] = v
-                        new_load = code[idx, F_DST]
-                else:
-                    v = dispatch.load(op, v)
-                    if rd != 0:
-                        xreg[c, rd] = v
-                    new_load = code[idx, F_DST] if rd != 0 else LOAD_X0
-                if trap_cause < 0:
-                    ex_busy, lat = access_extra_cycles(addr, nb, regions, r, stat, c, S_LD_EXT, S_LD_EXT_CYC)
-                    cost += ex_busy + lat
+                new_load, ex_busy, lat = load_from_region(code, pagemap, idx, op, addr, nb, r, c, regions, mem, xreg,
+                                                          freg, csr, banks, stat, nbanks)
+                if new_load < 0:
+                    trap_cause = CAUSE_ILLEGAL
+                    trap_val = code[idx, F_WORD] & MASK32
+                    new_load = 0
+                cost += ex_busy + lat
         elif unit == UNIT_STORE:
             addr = (xreg[c, rs1] + imm) & MASK32
             if rs1 == 2 and addr < tim[c, T_STACK_LO]:
@@ -297,14 +392,7 @@ def run_core(c, mode, alone, limit, budget, executed, fetch, config, code, pagem
                 v = xreg[c, rs2]
             r = find_region(regions, addr, nb) if trap_cause < 0 else -2
             if r >= 0:
-                off = addr - regions[r, R_BASE] + regions[r, R_OFFSET]
-                mem_write(mem8, mem16, mem32, off, nb, v)
-                if pagemap[off >> CODE_PAGE_SHIFT] >= 0 or (off & 3) + nb > 4:
-                    invalidate_code(code, pagemap, off, nb)  # into a decoded page (or across words)
-                b = tcdm_bank(regions, r, addr, nbanks)
-                if b >= 0:
-                    count_tcdm_access(banks, stat, c, b, ncores)
-                ex_busy, lat = access_extra_cycles(addr, nb, regions, r, stat, c, S_ST_EXT, S_ST_EXT_CYC)
+                ex_busy, lat = store_to_region(code, pagemap, addr, nb, r, v, c, regions, mem, banks, stat, nbanks)
                 cost += ex_busy + lat
                 if addr == tohost and nb == 4 and (v & 1) == 1:
                     tim[c, T_HALTED] = 1
@@ -397,25 +485,17 @@ def run_core(c, mode, alone, limit, budget, executed, fetch, config, code, pagem
             stat[c, S_DIV] += cost - 1
         elif unit == UNIT_FP or unit == UNIT_FDIV:
             # ---- F extension (flw/fsw are handled with the loads/stores)
-            ms = csr[c, C_MSTATUS]
-            rmode = code[idx, F_RM]
-            if rmode == 7:
-                rmode = csr[c, C_FRM]
-            if (ms & MSTATUS_FS) == 0 or rmode > 4:
+            rmode = fp_rounding_mode(code, idx, csr, c)
+            if rmode < 0:
                 trap_cause = CAUSE_ILLEGAL
                 trap_val = code[idx, F_WORD] & MASK32
             else:
-                csr[c, C_MSTATUS] = ms | MSTATUS_FS
                 if nfpu > 0 and (flags & OPF_SHARED_FPU) != 0:
-                    f_unit = tim[c, T_FPU]
-                    tim[c, T_FPU] = 0
-                    shared[U_FPU_COUNTER + f_unit] = next_counter(shared[U_FPU_COUNTER + f_unit], ncores)
-                    shared[U_FPU_OPS + f_unit] += 1
-                    stat[c, S_FPU_OPS] += 1
+                    count_shared_fpu_op(tim, shared, stat, c, ncores)
                 fa = freg[c, rs1]
                 fb = freg[c, rs2]
                 if unit == UNIT_FP:
-                    res, fl = dispatch.fp(op, fa, fb, freg[c, code[idx, F_RS3]], xreg[c, rs1], rmode)
+                    res, fl = fp_operation(code, idx, op, c, xreg, freg, rmode)
                 else:
                     # on the FP divider: iterative, its result written back later (fdiv_ready)
                     res, fl = dispatch.fdiv(op, fa, fb, 0, 0, rmode)
@@ -439,12 +519,7 @@ def run_core(c, mode, alone, limit, budget, executed, fetch, config, code, pagem
                         fdiv_ready = issue + fsqrt_cycles(fa, res, fl)
                     fdiv_dst = code[idx, F_DST]
                     fdiv_wb = 1
-                d = code[idx, F_DST]
-                if d >= 32:
-                    freg[c, d - 32] = res
-                elif d != 0:
-                    xreg[c, d] = res
-                csr[c, C_FFLAGS] |= fl
+                write_fp_result(code[idx, F_DST], res, fl, c, xreg, freg, csr)
         elif unit == UNIT_CSR:
             cost = csr_instruction(op, rd, rs1, imm & 0xFFF, c, hartid, issue, xreg, csr, stat, opcount, evs,
                                    vc_acc, vc_snap, region_log, io)
@@ -509,21 +584,8 @@ def run_core(c, mode, alone, limit, budget, executed, fetch, config, code, pagem
                 cost, ex_busy, fdiv_ready, pending = divider_writeback(fdiv_ready, issue, cost, ex_busy, op, flags,
                                                                        tim[c, T_MEM_RESP], jalr_in_dec, stat, c)
                 fdiv_wb = 1 if pending else 0
-            if (flags & (OPF_LOAD | OPF_STORE)) != 0:
-                tim[c, T_MEM_RESP] = issue + 2 + ex_busy  # the (last) response comes the cycle after EX
-            opcount[c, op] += 1
-            stat[c, S_INSTR] += 1
             last_load = new_load
-            # a jump's link is no ALU result in EX by the time its target is decoded, unless the target
-            # follows it right away (a jump held in decode)
-            last_alu = code[idx, F_DST] if (new_load == 0 and code[idx, F_DST] < 32
-                                           and ((flags & OPF_JUMP) == 0 or cost == 1)) else 0
-            tim[c, T_ID_EARLY] = ex_busy + ex_wait
-            if (flags & OPF_LOAD) != 0 and op != OP_FLW:
-                tim[c, T_LD2_DST] = tim[c, T_LD1_DST]
-                tim[c, T_LD2_WB] = tim[c, T_LD1_WB]
-                tim[c, T_LD1_DST] = code[idx, F_DST]
-                tim[c, T_LD1_WB] = issue + cost + 1  # with a 1-cycle memory: data back the cycle after EX
+            last_alu = retire(code, idx, op, flags, issue, cost, ex_busy, ex_wait, new_load, opcount, stat, tim, c)
             if tracing:
                 d = code[idx, F_DST]
                 if append_trace(trace, io, issue, c, p, np.int64(code[idx, F_WORD]), np.int64(d),

@@ -11,6 +11,7 @@ instruction budget of this call is spent.
 
 This module is the scheduler; the rest of the engine lives in its units:
 :mod:`~pulpsim.sim.core` (the core loop: one core's instructions with their timing),
+:mod:`~pulpsim.sim.step` (an arbitration winner's short instruction, executed without entering the core loop),
 :mod:`~pulpsim.sim.arbiter` (per-cycle arbitration of banks, FPUs and the DMA),
 :mod:`~pulpsim.sim.timing` (decode-stage and multi-cycle timing rules),
 :mod:`~pulpsim.sim.dispatch` and :mod:`~pulpsim.sim.semantics` (what each
@@ -37,6 +38,7 @@ from . import cluster as cl  # noqa: E402  (after the cache check, see pulpsim.s
 from .arbiter import arbitrate, cores_arbitrated, fpu_of  # noqa: E402
 from .core import MODE_BURST, MODE_RESOLVE, MODE_SINGLE, NO_LIMIT, core_config, run_core  # noqa: E402
 from .memory import invalidate_code  # noqa: E402
+from .step import STEP_DONE, winner_step  # noqa: E402
 from .state import *  # noqa: E402,F401,F403  (array layouts and constants, see pulpsim.sim.state)
 
 # What the cluster's scheduler does next (see run()).
@@ -98,6 +100,8 @@ def run(code, pagemap, opflags, evs, params, regions, mem8, mem16, mem32,
     status = ST_BUDGET
     fetch = (0, 0, 0)  # the decoded code page last fetched from (see fetch_window): none yet
     config = core_config(params)
+    tracing = params[P_TRACING] != 0
+    runahead = params[P_RUNAHEAD]
 
     # sched[wi .. nwork): the cores of the cycle being arbitrated still to run, in ascending id: to resolve,
     # then to execute
@@ -212,6 +216,16 @@ def run(code, pagemap, opflags, evs, params, regions, mem8, mem16, mem32,
                     tim[c, T_FPU] = fpu_of(shared[U_FPU_REQUESTERS], c, nfpu)
             if wi >= nwork:
                 phase = PH_SCHEDULE
+            if mode == MODE_SINGLE and not tracing:
+                # a short instruction is executed here, without entering the core loop (see pulpsim.sim.step)
+                done = winner_step(c, fetch, code, pagemap, opflags, regions, (mem8, mem16, mem32), pc, xreg, freg,
+                                   csr, cyc, tim, stat, opcount, banks, shared, nbanks, nfpu, contended,
+                                   min(limit + runahead, horizon, max_cycles), executed + 1 >= budget)
+                if done != 0:
+                    executed += 1
+                    if done == STEP_DONE:
+                        continue
+                    mode = MODE_BURST
         executed, status, fetch = run_core(
             c, mode, False, limit, budget, executed, fetch, config, code, pagemap, opflags, params, regions,
             (mem8, mem16, mem32), pc, xreg, freg, csr, cyc, tim, stat, opcount, banks, shared,
