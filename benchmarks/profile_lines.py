@@ -79,7 +79,8 @@ def _line_tables_only() -> None:
 
 def workload_runner(workload: str, platform: str):
     """(run, entry): a function that runs the workload once and returns its guest instructions, and the engine's
-    entry whose loop runs it (`engine.run_alone` on one core, `engine.run` on the cluster)."""
+    entry whose loop runs it (`engine.run_alone` on one core, `engine.run` on the cluster, `engine.run_shared_fpus`
+    on one whose FPUs are shared)."""
     sys.path.insert(0, str(ROOT / "benchmarks"))
     import pulpsim
     from pulpsim.sim import engine
@@ -89,12 +90,15 @@ def workload_runner(workload: str, platform: str):
         elf = mips.build(workload, mips.PROGRAMS[workload])
         return (lambda: pulpsim.run(elf).instructions), engine.run_alone
     import cluster_mips
+    from pulpsim.sim.platform import get_platform
+    plat = get_platform(platform)
+    cluster = engine.run_shared_fpus if 0 < plat.fpu.shared < plat.cores else engine.run  # (as the machine picks)
     if workload == "naive-mm":
         elf = cluster_mips.build_naive(platform, 4)
-        return (lambda: pulpsim.run(elf, platform=platform).instructions), engine.run
+        return (lambda: pulpsim.run(elf, platform=platform).instructions), cluster
     from pulpsim.workloads import tiled
     plat, inputs = cluster_mips.tiled_case(platform)
-    return (lambda: tiled.run_tiled("pointwise", "fw", inputs, plat).result.instructions), engine.run
+    return (lambda: tiled.run_tiled("pointwise", "fw", inputs, plat).result.instructions), cluster
 
 
 def _child(workload: str, platform: str, out: Path) -> None:

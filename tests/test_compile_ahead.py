@@ -36,10 +36,10 @@ class Seen(event.Listener):
     def on_end(self, e):
         pass
 event.register("numba:compile", Seen())
-platform = sys.argv[1]
+platform, entry = sys.argv[1:]
 elf = toolchain.build_c('int main(void) { return 0; }', name="compile_ahead_test", platform=platform)
 pulpsim.run(elf, platform=platform, stdout=None)
-(cres,) = (engine.run_alone if platform == "single" else engine.run).overloads.values()
+(cres,) = getattr(engine, entry).overloads.values()
 text = ELFFile(io.BytesIO(cres.library._get_compiled_object())).get_section_by_name(".text").data()
 json.dump({"compiled": compiled, "text": text.hex()}, sys.stdout)
 """
@@ -49,8 +49,8 @@ def _env(cache: Path, ahead: bool) -> dict[str, str]:
     return dict(os.environ, NUMBA_CACHE_DIR=str(cache), PULPSIM_COMPILE_AHEAD="1" if ahead else "0")
 
 
-def _compile_engine(cache: Path, platform: str) -> dict:
-    out = subprocess.run([sys.executable, "-c", _COMPILE_ENGINE, platform], env=_env(cache, False), cwd=ROOT,
+def _compile_engine(cache: Path, platform: str, entry: str) -> dict:
+    out = subprocess.run([sys.executable, "-c", _COMPILE_ENGINE, platform, entry], env=_env(cache, False), cwd=ROOT,
                          capture_output=True, text=True, check=True)
     return json.loads(out.stdout)
 
@@ -60,7 +60,8 @@ CORE = ["pulpsim.sim.dispatch.fp", "pulpsim.sim.dispatch.fdiv", "pulpsim.sim.csr
 
 @pytest.mark.parametrize("entry, platform, functions", [
     ("run_alone", "single", CORE),
-    ("run", "vega", ["pulpsim.sim.cluster.periph_load", "pulpsim.sim.cluster.periph_store"] + CORE),
+    ("run", "pulp-open", ["pulpsim.sim.cluster.periph_load", "pulpsim.sim.cluster.periph_store"] + CORE),
+    ("run_shared_fpus", "vega", ["pulpsim.sim.cluster.periph_load", "pulpsim.sim.cluster.periph_store"] + CORE),
 ])
 def test_the_engine_built_on_the_helpers_cache_is_the_same_machine_code(tmp_path, entry, platform, functions):
     """The helper compiles an entry's functions into an empty cache (reporting each by name); the entry compiled
@@ -70,8 +71,8 @@ def test_the_engine_built_on_the_helpers_cache_is_the_same_machine_code(tmp_path
                             env=_env(tmp_path / "ahead", False), cwd=ROOT, capture_output=True, text=True, check=True)
     assert helper.stdout.split() == functions
     short = {name.rsplit(".", 1)[1] for name in functions}
-    on_helpers_cache = _compile_engine(tmp_path / "ahead", platform)
-    alone = _compile_engine(tmp_path / "alone", platform)
+    on_helpers_cache = _compile_engine(tmp_path / "ahead", platform, entry)
+    alone = _compile_engine(tmp_path / "alone", platform, entry)
     assert short | {entry, "alu"} <= set(alone["compiled"])
     assert {entry, "alu"} <= set(on_helpers_cache["compiled"])  # (the listener sees this process's compiles)
     assert not short & set(on_helpers_cache["compiled"])

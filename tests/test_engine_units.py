@@ -198,9 +198,9 @@ int main(void) {
 
 @pytest.mark.parametrize("platform", ["vega", "pulp-open", "ideal"])
 def test_arbitration_winners_executed_by_the_scheduler_run_as_in_the_core_loop(platform):
-    """Where the cores run in lock-step, the scheduler executes a winner's FP operation, load or store itself
+    """Where the cores run in lock-step and share FPUs, the scheduler executes a winner's FP operation itself
     (pulpsim.sim.step), with the core loop's functions; a run with a trace leaves every instruction to the core
-    loop. Both must give the same cycles, statistics and output."""
+    loop. Both must give the same cycles, statistics and output (and so on the platforms without the step)."""
     elf = toolchain.build_c(LOCK_STEP_MIX, name="lock_step_mix", layout=toolchain.layout_for(platform))
     plain = pulpsim.run(elf, platform=platform)
     trace = io.StringIO()

@@ -95,6 +95,17 @@ def save_resolved(code, idx, flags, xreg, tim, c, regions, nbanks, arbitrated, p
 
 
 @jit_inline
+def short_winner(code, idx, flags, opflags, next_in_window):
+    """1 if the instruction in row `idx` (with `flags`) is one the cluster's scheduler executes itself as an
+    arbitration winner (pulpsim.sim.step: an FP-unit operation) and the instruction after it
+    (in the fetch window if `next_in_window`) needs cycle order too, so that the core would stop again right
+    after it; else 0. (A hint: the step checks the instruction again.)"""
+    if (flags >> OPF_UNIT_SHIFT) == UNIT_FP and next_in_window and (opflags[code[idx + 1, F_OP]] & OPF_ORDERED) != 0:
+        return 1
+    return 0
+
+
+@jit_inline
 def hand_over(code, idx, flags, xreg, tim, c, regions, nbanks, pcset, ex_wait, issue):
     """Stop core c, alone, before the instruction in row `idx`, whose stalls are resolved (it issues in cycle
     `issue`), for the cluster's scheduler to execute it (see run_core). Returns the loop's (t, resolved,
@@ -105,17 +116,19 @@ def hand_over(code, idx, flags, xreg, tim, c, regions, nbanks, pcset, ex_wait, i
 
 @jit_inline
 def fp_rounding_mode(code, idx, csr, c):
-    """The rounding mode of core c's FP instruction in row `idx` (its rm field, or frm if dynamic), or -1 if the
-    instruction is illegal: the FP unit off (mstatus.FS) or a reserved mode. A legal one marks the FP state
-    dirty."""
-    ms = csr[c, C_MSTATUS]
+    """The rounding mode of core c's FP instruction in row `idx`: its rm field, or frm if dynamic (reserved ones
+    are above 4)."""
     rmode = code[idx, F_RM]
     if rmode == 7:
         rmode = csr[c, C_FRM]
-    if (ms & MSTATUS_FS) == 0 or rmode > 4:
-        return -1
-    csr[c, C_MSTATUS] = ms | MSTATUS_FS
     return rmode
+
+
+@jit_inline
+def fp_enabled(ms, rmode):
+    """Whether an FP instruction in rounding mode `rmode` is legal with `ms` the core's mstatus: the FP unit is on
+    and the mode is not reserved. (It then marks the FP state dirty: ms | MSTATUS_FS.)"""
+    return (ms & MSTATUS_FS) != 0 and rmode <= 4
 
 
 @jit_inline
@@ -127,14 +140,6 @@ def count_shared_fpu_op(tim, shared, stat, c, ncores):
     shared[U_FPU_COUNTER + f_unit] = next_counter(shared[U_FPU_COUNTER + f_unit], ncores)
     shared[U_FPU_OPS + f_unit] += 1
     stat[c, S_FPU_OPS] += 1
-
-
-@jit_inline
-def fp_operation(code, idx, op, c, xreg, freg, rmode):
-    """(result, fflags) of core c's FP-unit operation (not on the divider) in row `idx`, in rounding mode
-    `rmode`."""
-    rs1 = code[idx, F_RS1]
-    return dispatch.fp(op, freg[c, rs1], freg[c, code[idx, F_RS2]], freg[c, code[idx, F_RS3]], xreg[c, rs1], rmode)
 
 
 @jit_inline
@@ -318,6 +323,9 @@ def run_core(c, mode, alone, limit, budget, executed, fetch, config, code, pagem
             t = issue
             resolved = True
             save_resolved(code, idx, flags, xreg, tim, c, regions, nbanks, arbitrated, pcset, ex_wait)
+            if not alone and nfpu > 0:
+                # (where FP operations are arbitrated: see pulpsim.sim.step)
+                tim[c, T_STEP] = short_winner(code, idx, flags, opflags, p + 4 < f_hi)
             break
 
         cost = 1
@@ -485,17 +493,19 @@ def run_core(c, mode, alone, limit, budget, executed, fetch, config, code, pagem
             stat[c, S_DIV] += cost - 1
         elif unit == UNIT_FP or unit == UNIT_FDIV:
             # ---- F extension (flw/fsw are handled with the loads/stores)
+            ms = csr[c, C_MSTATUS]
             rmode = fp_rounding_mode(code, idx, csr, c)
-            if rmode < 0:
+            if not fp_enabled(ms, rmode):
                 trap_cause = CAUSE_ILLEGAL
                 trap_val = code[idx, F_WORD] & MASK32
             else:
+                csr[c, C_MSTATUS] = ms | MSTATUS_FS
                 if nfpu > 0 and (flags & OPF_SHARED_FPU) != 0:
                     count_shared_fpu_op(tim, shared, stat, c, ncores)
                 fa = freg[c, rs1]
                 fb = freg[c, rs2]
                 if unit == UNIT_FP:
-                    res, fl = fp_operation(code, idx, op, c, xreg, freg, rmode)
+                    res, fl = dispatch.fp(op, fa, fb, freg[c, code[idx, F_RS3]], xreg[c, rs1], rmode)
                 else:
                     # on the FP divider: iterative, its result written back later (fdiv_ready)
                     res, fl = dispatch.fdiv(op, fa, fb, 0, 0, rmode)

@@ -3,7 +3,8 @@ grant it.
 
 Data flow: :mod:`pulpsim.sim.machine` loads an ELF into the flat memory array,
 decodes the pages of memory that hold code (:mod:`pulpsim.sim.decode`) and calls
-:func:`run` (or, for a one-core cluster, :func:`run_alone`) with plain numpy arrays
+:func:`run` (:func:`run_shared_fpus` where FPUs are shared; for a one-core cluster, :func:`run_alone`) with
+plain numpy arrays
 (layouts in :mod:`pulpsim.sim.state`). They return a status (``ST_*``) whenever
 Python has to act: the program ended, a fault, an output or trace buffer is full,
 a core fetches from memory that is not decoded yet (or changed since), or the
@@ -11,7 +12,7 @@ instruction budget of this call is spent.
 
 This module is the scheduler; the rest of the engine lives in its units:
 :mod:`~pulpsim.sim.core` (the core loop: one core's instructions with their timing),
-:mod:`~pulpsim.sim.step` (an arbitration winner's short instruction, executed without entering the core loop),
+:mod:`~pulpsim.sim.step` (an arbitration winner's FP operation, executed without entering the core loop),
 :mod:`~pulpsim.sim.arbiter` (per-cycle arbitration of banks, FPUs and the DMA),
 :mod:`~pulpsim.sim.timing` (decode-stage and multi-cycle timing rules),
 :mod:`~pulpsim.sim.dispatch` and :mod:`~pulpsim.sim.semantics` (what each
@@ -87,6 +88,38 @@ def run(code, pagemap, opflags, evs, params, regions, mem8, mem16, mem32,
         banks, shared, sched, eu_core, eu_glob, dma_tr, dma_port, dma_glob, dma_chunk, dma_log,
         region_log, outbuf, trace, io, budget):
     """Execute up to `budget` instructions (all cores together); return a status ST_*."""
+    return cluster_loop(code, pagemap, opflags, params, regions, (mem8, mem16, mem32), pc, xreg, freg, csr, cyc,
+                        tim, stat, opcount, banks, shared, sched, (evs, vc_acc, vc_snap, region_log),
+                        (eu_core, eu_glob), (dma_tr, dma_port, dma_glob, dma_chunk, dma_log), outbuf, trace, io,
+                        budget, False)
+
+
+@jit_entry
+def run_shared_fpus(code, pagemap, opflags, evs, params, regions, mem8, mem16, mem32,
+                    pc, xreg, freg, csr, cyc, tim, stat, opcount, vc_acc, vc_snap,
+                    banks, shared, sched, eu_core, eu_glob, dma_tr, dma_port, dma_glob, dma_chunk, dma_log,
+                    region_log, outbuf, trace, io, budget):
+    """run() for a cluster whose FPUs are shared (the same scheduler, which also executes arbitration winners' FP
+    operations itself: pulpsim.sim.step). A loop of its own, so that the other platforms' machine code is not
+    shaped by the step (measured: 3-5 % slower with it)."""
+    return cluster_loop(code, pagemap, opflags, params, regions, (mem8, mem16, mem32), pc, xreg, freg, csr, cyc,
+                        tim, stat, opcount, banks, shared, sched, (evs, vc_acc, vc_snap, region_log),
+                        (eu_core, eu_glob), (dma_tr, dma_port, dma_glob, dma_chunk, dma_log), outbuf, trace, io,
+                        budget, True)
+
+
+@jit_inline
+def cluster_loop(code, pagemap, opflags, params, regions, mem, pc, xreg, freg, csr, cyc, tim, stat, opcount, banks,
+                 shared, sched, counters, eu, dma, outbuf, trace, io, budget, fpu_step):
+    """The cluster's scheduler (run, run_shared_fpus): execute up to `budget` instructions (all cores together);
+    return a status ST_*. `fpu_step` (a constant) lets the scheduler execute arbitration winners' FP operations
+    itself (pulpsim.sim.step). The arrays are grouped as in run_core (at most 30 arguments: see there):
+    mem = (mem8, mem16, mem32), counters = (evs, vc_acc, vc_snap, region_log), eu = (eu_core, eu_glob),
+    dma = (dma_tr, dma_port, dma_glob, dma_chunk, dma_log)."""
+    mem8, mem16, mem32 = mem
+    evs, vc_acc, vc_snap, region_log = counters
+    eu_core, eu_glob = eu
+    dma_tr, dma_port, dma_glob, dma_chunk, dma_log = dma
     ncores = pc.shape[0]
     max_cycles = params[P_MAX_CYCLES]
     nbanks = params[P_NBANKS]
@@ -100,8 +133,6 @@ def run(code, pagemap, opflags, evs, params, regions, mem8, mem16, mem32,
     status = ST_BUDGET
     fetch = (0, 0, 0)  # the decoded code page last fetched from (see fetch_window): none yet
     config = core_config(params)
-    tracing = params[P_TRACING] != 0
-    runahead = params[P_RUNAHEAD]
 
     # sched[wi .. nwork): the cores of the cycle being arbitrated still to run, in ascending id: to resolve,
     # then to execute
@@ -216,16 +247,17 @@ def run(code, pagemap, opflags, evs, params, regions, mem8, mem16, mem32,
                     tim[c, T_FPU] = fpu_of(shared[U_FPU_REQUESTERS], c, nfpu)
             if wi >= nwork:
                 phase = PH_SCHEDULE
-            if mode == MODE_SINGLE and not tracing:
-                # a short instruction is executed here, without entering the core loop (see pulpsim.sim.step)
-                done = winner_step(c, fetch, code, pagemap, opflags, regions, (mem8, mem16, mem32), pc, xreg, freg,
-                                   csr, cyc, tim, stat, opcount, banks, shared, nbanks, nfpu, contended,
-                                   min(limit + runahead, horizon, max_cycles), executed + 1 >= budget)
-                if done != 0:
-                    executed += 1
-                    if done == STEP_DONE:
-                        continue
-                    mode = MODE_BURST
+            if fpu_step:
+                if mode == MODE_SINGLE and tim[c, T_STEP] != 0 and params[P_TRACING] == 0:
+                    # an FP operation is executed here, without entering the core loop (see pulpsim.sim.step)
+                    done = winner_step(c, fetch, code, opflags, regions, pc, xreg, freg, csr, cyc, tim, stat,
+                                       opcount, shared, nbanks, nfpu, contended,
+                                       min(limit + params[P_RUNAHEAD], horizon, max_cycles), executed + 1 >= budget)
+                    if done != 0:
+                        executed += 1
+                        if done == STEP_DONE:
+                            continue
+                        mode = MODE_BURST
         executed, status, fetch = run_core(
             c, mode, False, limit, budget, executed, fetch, config, code, pagemap, opflags, params, regions,
             (mem8, mem16, mem32), pc, xreg, freg, csr, cyc, tim, stat, opcount, banks, shared,

@@ -355,7 +355,9 @@ class Machine:
         if tracing and len(self.trace_buf) != TRACE_CAPACITY:
             self.trace_buf = np.zeros((TRACE_CAPACITY, state.NUM_TRACE_FIELDS), np.int64)
         # a one-core cluster runs its core in a loop of its own while nothing else happens (engine.run_alone)
-        entry = engine.run_alone if self.platform.cores == 1 else engine.run
+        # (the cluster's scheduler where FPUs are shared executes arbitration winners' FP operations itself)
+        scheduler = engine.run_shared_fpus if self.params[state.P_NFPU] > 0 else engine.run
+        entry = engine.run_alone if self.platform.cores == 1 else scheduler
         start = time.perf_counter()
         try:
             while True:

@@ -50,6 +50,7 @@ T_REQ_BANK = 21       #: resolved next instruction: the TCDM bank it requests (-
 T_REQ_FPU = 22        #: resolved next instruction: 1 if it requests a shared FPU
 T_REQ_ROW = 23        #: resolved next instruction: its row in the code table ...
 T_REQ_WORD = 24       #: ... and its word then (arbitration derives the request again if the row changed since)
+T_STEP = 25           #: resolved next instruction: 1 if the scheduler may execute it itself (see pulpsim.sim.step)
 NUM_TIM_SLOTS = 28
 
 # ---- per-core statistics: stat[core, S_*] -------------------------------------

@@ -1,28 +1,28 @@
-"""The winner's step: an arbitration winner's instruction executed by the cluster's scheduler itself, without
-entering the core loop, when it is one whose execution and retirement are short.
+"""The winner's step: an arbitration winner's FP operation executed by the cluster's scheduler itself, without
+entering the core loop.
 
-Where the cores run in lock-step, every instruction that needs cycle order is an arbitration winner of its own
+Where the cores run in lock-step and share FPUs (`vega`), every FP operation is an arbitration winner of its own
 round, and the core loop (:func:`~pulpsim.sim.core.run_core`) is entered for it: the core's state loaded, the one
 instruction executed, the next one's stalls resolved, the state stored (docs/architecture.md, "What an entry
-costs"). Those are the loads and stores of the cluster's memories and, on `vega`, most FP operations (each on a
-shared FPU). :func:`winner_step` executes an FP-unit operation, or a load or store of a memory region, with the
-core loop's own functions (:mod:`pulpsim.sim.core`: the rounding mode, the shared FPU's counters, the operation
-and its result, the region's access, the retirement; :mod:`pulpsim.sim.timing`: the next instruction's stalls),
-touching only the state these need. Anything else is left to the core loop: a trap, a device, the end of the
-core's program (its `tohost` word), a stack overflow, an FP divide in flight, a trace being written, code
-outside the fetch window; and so is the next instruction when it does not need cycle order.
+costs"). :func:`winner_step` executes such an FP-unit operation with the core loop's own functions
+(:mod:`pulpsim.sim.core`: the rounding mode and its legality, the shared FPU's counters, the result and the
+flags, the retirement; :mod:`pulpsim.sim.dispatch`: the operation; :mod:`pulpsim.sim.timing`: the next
+instruction's stalls), touching only the state these need, and resolves the next instruction when that one also
+needs cycle order (the core would stop before it anyway). The core loop notes, when it stops a core before an
+instruction, whether the step applies (T_STEP, :func:`~pulpsim.sim.core.short_winner`); anything the step does not
+do is left to the core loop: a trap, an FP divide in flight, a trace being written, code outside the fetch window,
+and the next instruction when it does not need cycle order. Only the scheduler of a cluster with shared FPUs
+(:func:`pulpsim.sim.engine.run_shared_fpus`) compiles it.
 """
 
 from __future__ import annotations
 
-from .arbiter import note_request
-from .bits import MASK32
-from .core import (count_shared_fpu_op, fp_operation, fp_rounding_mode, load_from_region, retire, store_to_region,
+from . import dispatch
+from .core import (count_shared_fpu_op, fp_enabled, fp_rounding_mode, retire, save_resolved, short_winner,
                    write_fp_result)
 from .csr import MSTATUS_FS
-from .decode import F_DST, F_IMM, F_OP, F_RS1, F_RS2
-from .isa import OP_FSW, OP_STALE, UNIT_FP, UNIT_LOAD, UNIT_STORE
-from .memory import access_bytes, find_region
+from .decode import F_DST, F_OP, F_RS1, F_RS2, F_RS3
+from .isa import OP_STALE, UNIT_FP
 from .jit import jit_inline
 from .timing import decode_stalls, divider_stalls
 from .state import *  # noqa: F401,F403  (array layouts and constants, see pulpsim.sim.state)
@@ -34,15 +34,14 @@ STEP_CONTINUE = 2   #: executed; the core loop goes on from the next instruction
 
 
 @jit_inline
-def winner_step(c, fetch, code, pagemap, opflags, regions, mem, pc, xreg, freg, csr, cyc, tim, stat, opcount, banks,
-                shared, nbanks, nfpu, arbitrated, stop, last):
-    """Execute core c's resolved instruction, granted in its clock's cycle, if it is an FP-unit operation or a
-    load or store of the cluster's memories that the core loop would execute with no trap and no effect beyond
-    the core and the memory (see the module's docstring); then resolve the next instruction if it needs cycle
-    order (it issues after the round's cycle, so it waits for a round of its own), as the core loop would stop
-    before it, or leave it to the core loop. The core must not go past cycle `stop` (the core loop's limit for
-    instructions on its own state); `last`: the instruction is the last of the engine call's budget. Returns
-    STEP_*."""
+def winner_step(c, fetch, code, opflags, regions, pc, xreg, freg, csr, cyc, tim, stat, opcount, shared, nbanks, nfpu,
+                arbitrated, stop, last):
+    """Execute core c's resolved instruction, granted in its clock's cycle, if it is an FP-unit operation that the
+    core loop would execute in one cycle with no trap (see the module's docstring); then resolve the next
+    instruction if it needs cycle order (it issues after the round's cycle, so it waits for a round of its own),
+    as the core loop would stop before it, or leave it to the core loop. The core must not go past cycle `stop`
+    (the core loop's limit for instructions on its own state); `last`: the instruction is the last of the engine
+    call's budget. Returns STEP_*."""
     f_lo, f_hi, f_row = fetch
     p = pc[c]
     if p < f_lo or p >= f_hi or tim[c, T_FDIV_DST] != 0 or tim[c, T_FDIV_WB] != 0:
@@ -50,47 +49,27 @@ def winner_step(c, fetch, code, pagemap, opflags, regions, mem, pc, xreg, freg, 
     idx = (p >> 2) + f_row
     op = code[idx, F_OP]
     flags = opflags[op]
-    unit = flags >> OPF_UNIT_SHIFT
-    cost = 1
-    ex_busy = 0
-    new_load = 0
-    if unit == UNIT_FP:
-        rmode = fp_rounding_mode(code, idx, csr, c)
-        if rmode < 0:
-            return STEP_NOT_TAKEN  # illegal: the core loop traps
-        if nfpu > 0 and (flags & OPF_SHARED_FPU) != 0:
-            count_shared_fpu_op(tim, shared, stat, c, pc.shape[0])
-        res, fl = fp_operation(code, idx, op, c, xreg, freg, rmode)
-        write_fp_result(code[idx, F_DST], res, fl, c, xreg, freg, csr)
-    elif unit == UNIT_LOAD or unit == UNIT_STORE:
-        rs1 = code[idx, F_RS1]
-        addr = (xreg[c, rs1] + code[idx, F_IMM]) & MASK32
-        nb = access_bytes(op)
-        if (flags & OPF_FP) != 0 and (csr[c, C_MSTATUS] & MSTATUS_FS) == 0:
-            return STEP_NOT_TAKEN  # an flw or fsw with the FP unit off: the core loop traps
-        r = find_region(regions, addr, nb)
-        if r < 0:
-            return STEP_NOT_TAKEN  # a device, stdout or unmapped: the core loop's
-        if unit == UNIT_LOAD:
-            new_load, ex_busy, lat = load_from_region(code, pagemap, idx, op, addr, nb, r, c, regions, mem, xreg,
-                                                      freg, csr, banks, stat, nbanks)
-        else:
-            if (rs1 == 2 and addr < tim[c, T_STACK_LO]) or addr == tim[c, T_TOHOST]:
-                return STEP_NOT_TAKEN  # a stack overflow, or a possible end of the core's program
-            v = freg[c, code[idx, F_RS2]] if op == OP_FSW else xreg[c, code[idx, F_RS2]]
-            ex_busy, lat = store_to_region(code, pagemap, addr, nb, r, v, c, regions, mem, banks, stat, nbanks)
-        cost += ex_busy + lat
-    else:
-        return STEP_NOT_TAKEN
+    if (flags >> OPF_UNIT_SHIFT) != UNIT_FP:
+        return STEP_NOT_TAKEN  # (also code written since the core stopped before it)
+    ms = csr[c, C_MSTATUS]
+    rmode = fp_rounding_mode(code, idx, csr, c)
+    if not fp_enabled(ms, rmode):
+        return STEP_NOT_TAKEN  # illegal: the core loop traps
+    csr[c, C_MSTATUS] = ms | MSTATUS_FS
+    if nfpu > 0 and (flags & OPF_SHARED_FPU) != 0:
+        count_shared_fpu_op(tim, shared, stat, c, pc.shape[0])
+    rs1 = code[idx, F_RS1]
+    res, fl = dispatch.fp(op, freg[c, rs1], freg[c, code[idx, F_RS2]], freg[c, code[idx, F_RS3]], xreg[c, rs1], rmode)
+    write_fp_result(code[idx, F_DST], res, fl, c, xreg, freg, csr)
     issue = cyc[c]
     ex_wait = tim[c, T_EX_WAIT]
-    last_alu = retire(code, idx, op, flags, issue, cost, ex_busy, ex_wait, new_load, opcount, stat, tim, c)
-    tim[c, T_LAST_LOAD_DST] = new_load
+    last_alu = retire(code, idx, op, flags, issue, 1, 0, ex_wait, 0, opcount, stat, tim, c)
+    tim[c, T_LAST_LOAD_DST] = 0
     tim[c, T_LAST_ALU_DST] = last_alu
     tim[c, T_PREV_PC] = p
     tim[c, T_RESOLVED] = 0
     p += 4
-    t = issue + cost
+    t = issue + 1
     pc[c] = p
     cyc[c] = t
 
@@ -104,15 +83,13 @@ def winner_step(c, fetch, code, pagemap, opflags, regions, mem, pc, xreg, freg, 
     flags = opflags[op]
     if (flags & OPF_ORDERED) == 0 or op == OP_STALE:
         return STEP_CONTINUE
-    issue, pcset = decode_stalls(code, idx, op, flags, t, t - ex_busy - ex_wait, new_load, last_alu, stat, tim, c)
+    issue, pcset = decode_stalls(code, idx, op, flags, t, t - ex_wait, 0, last_alu, stat, tim, c)
     ex_wait = 0
     fdiv_ready = tim[c, T_FDIV_READY]
     if fdiv_ready > 0:
         issue, ex_wait, _ = divider_stalls(code, idx, op, flags, issue, ex_wait, 0, fdiv_ready, stat, tim, c)
-    tim[c, T_PCSET] = pcset
-    tim[c, T_EX_WAIT] = ex_wait
-    if arbitrated:
-        note_request(code, idx, flags, xreg, tim, c, regions, nbanks)
+    save_resolved(code, idx, flags, xreg, tim, c, regions, nbanks, arbitrated, pcset, ex_wait)
+    tim[c, T_STEP] = short_winner(code, idx, flags, opflags, p + 4 < f_hi)
     cyc[c] = issue
     tim[c, T_RESOLVED] = 1
     return STEP_DONE
