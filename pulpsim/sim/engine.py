@@ -100,8 +100,8 @@ def run_shared_fpus(code, pagemap, opflags, evs, params, regions, mem8, mem16, m
                     banks, shared, sched, eu_core, eu_glob, dma_tr, dma_port, dma_glob, dma_chunk, dma_log,
                     region_log, outbuf, trace, io, budget):
     """run() for a cluster whose FPUs are shared (the same scheduler, which also executes arbitration winners' FP
-    operations itself: pulpsim.sim.step). A loop of its own, so that the other platforms' machine code is not
-    shaped by the step (measured: 3-5 % slower with it)."""
+    operations itself: pulpsim.sim.step). A loop of its own: elsewhere FP operations are no arbitration winners
+    (private FPUs need no cycle order), and their scheduler compiles without the step."""
     return cluster_loop(code, pagemap, opflags, params, regions, (mem8, mem16, mem32), pc, xreg, freg, csr, cyc,
                         tim, stat, opcount, banks, shared, sched, (evs, vc_acc, vc_snap, region_log),
                         (eu_core, eu_glob), (dma_tr, dma_port, dma_glob, dma_chunk, dma_log), outbuf, trace, io,
