@@ -90,9 +90,9 @@ def workload_runner(workload: str, platform: str):
         elf = mips.build(workload, mips.PROGRAMS[workload])
         return (lambda: pulpsim.run(elf).instructions), engine.run_alone
     import cluster_mips
+    from pulpsim.sim.machine import cluster_scheduler
     from pulpsim.sim.platform import get_platform
-    plat = get_platform(platform)
-    cluster = engine.run_shared_fpus if 0 < plat.fpu.shared < plat.cores else engine.run  # (as the machine picks)
+    cluster = cluster_scheduler(get_platform(platform))
     if workload == "naive-mm":
         elf = cluster_mips.build_naive(platform, 4)
         return (lambda: pulpsim.run(elf, platform=platform).instructions), cluster

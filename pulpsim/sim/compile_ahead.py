@@ -26,7 +26,8 @@ from pathlib import Path
 
 PATIENCE = 120.0  #: seconds without a line from the helper after which this process compiles on its own
 
-ENTRIES = ("run_alone", "run", "run_shared_fpus")  #: the engine's entry points (pulpsim.sim.engine) a helper compiles ahead for
+#: the engine's entry points (pulpsim.sim.engine) a helper compiles ahead for
+ENTRIES = ("run_alone", "run", "run_shared_fpus")
 
 
 def _signatures(entry: str):

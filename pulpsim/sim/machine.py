@@ -69,6 +69,19 @@ def _op_flags(shared_fpu: bool = False, shared_div: bool = False) -> np.ndarray:
     return flags
 
 
+def contended_fpus(platform: Platform) -> int:
+    """Shared FPUs that can actually be contended (as many FPUs as cores = private)."""
+    shared = platform.fpu.shared
+    return shared if shared < platform.cores else 0
+
+
+def cluster_scheduler(platform: Platform):
+    """The engine's entry that schedules `platform`'s cores together: where FPUs are shared, the one that also
+    executes arbitration winners' FP operations itself (pulpsim.sim.step)."""
+    from . import engine
+    return engine.run_shared_fpus if contended_fpus(platform) > 0 else engine.run
+
+
 def _ops_with(flag: int, flags: np.ndarray) -> np.ndarray:
     return np.nonzero(flags & flag)[0].astype(np.int64)
 
@@ -202,9 +215,7 @@ class Machine:
         self.csr[:, state.C_PCMR] = 3  # RI5CY riscv_cs_registers.sv: PCMR_q <= 2'h3 (counting on, PCER = 0)
 
     def _nfpu(self) -> int:
-        """Shared FPUs that can actually be contended (as many FPUs as cores = private)."""
-        shared = self.platform.fpu.shared
-        return shared if shared < self.platform.cores else 0
+        return contended_fpus(self.platform)
 
     # ------------------------------------------------------------------ loading
     def _region_of(self, addr: int, size: int) -> int:
@@ -355,9 +366,7 @@ class Machine:
         if tracing and len(self.trace_buf) != TRACE_CAPACITY:
             self.trace_buf = np.zeros((TRACE_CAPACITY, state.NUM_TRACE_FIELDS), np.int64)
         # a one-core cluster runs its core in a loop of its own while nothing else happens (engine.run_alone)
-        # (the cluster's scheduler where FPUs are shared executes arbitration winners' FP operations itself)
-        scheduler = engine.run_shared_fpus if self.params[state.P_NFPU] > 0 else engine.run
-        entry = engine.run_alone if self.platform.cores == 1 else scheduler
+        entry = engine.run_alone if self.platform.cores == 1 else cluster_scheduler(self.platform)
         start = time.perf_counter()
         try:
             while True:
