@@ -2,7 +2,7 @@
 sample: the same build gives the same figures in every process).
 
 Usage:  python benchmarks/host_instructions.py [int|fp-mm|naive-mm|tiled-pw] [--platform vega] [--top N]
-                                               [--blocks] [--frequencies] [--branches] [--json]
+                                               [--blocks] [--frequencies] [--listing] [--branches] [--json]
 
 Runs the benchmark once under Valgrind's callgrind (`--dump-instr=yes`), which counts every instruction executed
 at every address, and attributes the counts that fall in the engine's compiled loop (`engine.run`, or
@@ -16,7 +16,9 @@ simple predictor without global history, not the host's (it shows which branches
 rank two builds, see docs/architecture.md). `--frequencies` groups the loop's machine instructions by how often
 each runs per guest instruction (to two decimals): each class is one kind of event, so its size is that event's
 cost (on `vega` `tiled-pw`: 0.90 = an entry into the core loop, 1.10 = a core taking part in an arbitration,
-0.17 = a scheduler round, 0.59 = an FP operation, 1.00 = every instruction).
+0.17 = a scheduler round, 0.59 = an FP operation, 1.00 = every instruction). `--listing` prints the loop's machine
+code that runs at least 0.05 times per guest instruction, each instruction with that frequency and its source
+line: where an event's spills and reloads are.
 
 Why: the speed of one build moves by up to 2x with where its code lands (docs/architecture.md, "Why the speed
 varies"), so a change that saves a few percent of the work cannot be seen in timings alone; the count of
@@ -164,6 +166,7 @@ def measure(workload: str, platform: str, branches: bool = False) -> dict:
     # hot straight runs of code: consecutive instructions executed equally often
     blocks = []
     executed = []  # (offset, times run) of every machine instruction of the loop
+    listing = []  # (offset, per guest instruction, (module, line), machine instruction) of the hot ones
     for text in disassembly.splitlines():
         m = re.match(r"\s+([0-9a-f]+):\s+(\S+)", text)
         if not m:
@@ -171,6 +174,10 @@ def measure(workload: str, platform: str, branches: bool = False) -> dict:
         offset = int(m.group(1), 16)
         n = counts.get(meta["address"] + offset, 0)
         executed.append((offset, n))
+        if n * 20 >= guest:  # at least 0.05 per guest instruction
+            # (a jump's target is named by the loop's mangled name plus an offset: the offset alone is kept)
+            listing.append((offset, round(n / guest, 2), source(offset),
+                            re.sub(r" <[^>]*>", "", text.split(":", 1)[1].strip())))
         if n * 10 < guest:  # under 0.1 per guest instruction
             continue
         if blocks and blocks[-1]["count"] == n and offset - blocks[-1]["end"] < 16:
@@ -193,6 +200,7 @@ def measure(workload: str, platform: str, branches: bool = False) -> dict:
         "frequencies": frequency_classes(executed, guest, source),
         "blocks": [{"offset": b["start"], "per_guest": round(b["count"] / guest, 2), "instructions": b["size"],
                     "lines": [f"{m}:{line}" for (m, line), _ in b["lines"].most_common(3)]} for b in blocks],
+        "listing": [{"offset": o, "per_guest": f, "line": f"{m}:{line}", "text": t} for o, f, (m, line), t in listing],
         "mispredicted_per_guest": round(sum(missed.values()) / guest, 3) if branches else None,
         "mispredicted_lines": [{"module": m, "line": line, "per_guest": round(n / guest, 3)}
                                for (m, line), n in missed_by_line.most_common()],
@@ -209,6 +217,9 @@ def main(argv=None) -> int:
                         help="the machine instructions grouped by how often each runs per guest instruction")
     parser.add_argument("--branches", action="store_true",
                         help="mispredicted branches by source line, from Valgrind's simulated branch predictor")
+    parser.add_argument("--listing", action="store_true",
+                        help="the loop's machine code that runs at least 0.05 times per guest instruction, with "
+                             "how often and the source line of each instruction")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
@@ -230,6 +241,10 @@ def main(argv=None) -> int:
             cost = b["per_guest"] * b["instructions"]
             print(f"{b['offset']:6x}  {b['instructions']:3d} instructions x {b['per_guest']:5.2f} = {cost:6.1f}  "
                   f"{', '.join(b['lines'])}")
+        return 0
+    if args.listing:
+        for row in report["listing"]:
+            print(f"{row['offset']:6x} {row['per_guest']:5.2f}  {row['line']:<16} {row['text']}")
         return 0
     if args.frequencies:
         for f in report["frequencies"][:args.top]:

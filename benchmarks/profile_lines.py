@@ -79,8 +79,8 @@ def _line_tables_only() -> None:
 
 def workload_runner(workload: str, platform: str):
     """(run, entry): a function that runs the workload once and returns its guest instructions, and the engine's
-    entry whose loop runs it (`engine.run_alone` on one core, `engine.run` on the cluster, `engine.run_shared_fpus`
-    on one whose FPUs are shared)."""
+    entry whose loop runs it (`engine.run_alone` on one core, on the cluster the one `machine.cluster_scheduler`
+    picks)."""
     sys.path.insert(0, str(ROOT / "benchmarks"))
     import pulpsim
     from pulpsim.sim import engine

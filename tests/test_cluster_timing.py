@@ -7,6 +7,7 @@ measured pattern, which all cores reach in the same cycle (the set-up code is id
 from __future__ import annotations
 
 import pulpsim
+from pulpsim.sim.platform import get_platform
 
 from spmd import spmd_elf
 
@@ -103,3 +104,36 @@ def test_shared_divider_serializes_fdiv():
     res = run_spmd(setup, body, "vega", "shared_fdiv")
     for i, core in enumerate(res.cores):
         assert core.exit_code == 4 + 14 * (i + 1) + 1
+
+
+# ---------------------------------------------------------------------------------------------- written code
+def test_a_request_noted_for_an_instruction_written_since_is_derived_again():
+    # Core 1 runs ahead through its nops and stops before X (a load: it needs cycle order) with its bank request
+    # noted; core 0 then overwrites X (in L2, latency L) with an addi and issues a load of the same bank in X's
+    # cycle:
+    #   core 0: beqz taken (t0 .. t0+2), sw over X (t0+3, L cycles), lw (t0+3+L)
+    #   core 1: beqz not taken (t0), 2+L nops (t0+1 ..), X (t0+3+L), j (2 cycles)
+    # X is no load any more by then, so the bank has one requester: no conflict, one access (a request taken
+    # from the note would make the two loads conflict).
+    latency = get_platform("vega").l2.latency
+    addi_a1_7 = (7 << 20) | (11 << 7) | 0x13  # addi a1, x0, 7
+    setup = f"""
+    li    a0, {TCDM:#x}
+    li    t3, {addi_a1_7:#x}
+    la    t4, 2f
+"""
+    nops = "\n".join("    nop" for _ in range(2 + latency))
+    body = f"""
+    beqz  s2, 3f
+{nops}
+2:  lw    a1, 0(a0)
+    j     4f
+3:  sw    t3, 0(t4)
+    lw    a2, 0(a0)
+4:
+"""
+    res = run_spmd(setup, body, "vega", "written_request", cores=2)
+    assert [core.stalls["tcdm_contention"] for core in res.cores] == [0, 0]
+    assert res.banks[0]["accesses"] == 1 and res.banks[0]["conflicts"] == 0
+    # (4: the cycles of the harness's mcycle reads)
+    assert [core.exit_code for core in res.cores] == [4 + 3 + latency + 1, 4 + 1 + (2 + latency) + 1 + 2]

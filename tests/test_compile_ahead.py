@@ -62,6 +62,7 @@ CORE = ["pulpsim.sim.dispatch.fp", "pulpsim.sim.dispatch.fdiv", "pulpsim.sim.csr
     ("run_alone", "single", CORE),
     ("run", "pulp-open", ["pulpsim.sim.cluster.periph_load", "pulpsim.sim.cluster.periph_store"] + CORE),
     ("run_shared_fpus", "vega", ["pulpsim.sim.cluster.periph_load", "pulpsim.sim.cluster.periph_store"] + CORE),
+    ("run_loads_ahead", "ideal", ["pulpsim.sim.cluster.periph_load", "pulpsim.sim.cluster.periph_store"] + CORE),
 ])
 def test_the_engine_built_on_the_helpers_cache_is_the_same_machine_code(tmp_path, entry, platform, functions):
     """The helper compiles an entry's functions into an empty cache (reporting each by name); the entry compiled

@@ -14,6 +14,8 @@ from pulpsim import toolchain
 from pulpsim.sim import engine
 from pulpsim.sim.arbiter import TABLE_MASTERS, pick_winner
 from pulpsim.sim.bits import bit_count, lowest_bit
+from pulpsim.sim.machine import Machine
+from pulpsim.sim.platform import get_platform
 from pulpsim.sim.state import ARB_FIXED, ARB_TREE
 
 from test_cluster_programs import DOUBLE_BUFFER, PARALLEL
@@ -210,3 +212,101 @@ def test_arbitration_winners_executed_by_the_scheduler_run_as_in_the_core_loop(p
     assert len(trace.getvalue().splitlines()) == traced.instructions
     if platform == "vega":
         assert plain.stalls["fpu_contention"] > 0 and plain.stalls["tcdm_contention"] > 0
+
+
+RACES = r"""
+#include "pmsis.h"
+PI_L1 volatile int flag, data, spins[8], got[8], lock, counter;
+PI_L1 volatile int buf[64];
+int src[64];
+static int called;
+static void target(void) { called = 1234; }
+static void (*volatile fptr)(void) = (void (*)(void))0xFFFFFFF0u;  /* unmapped until core 0 sets it */
+
+static void body(void *arg) {
+    (void)arg;
+    int id = pi_core_id();
+#if RACES
+    if (id == 0) {
+        for (int i = 0; i < 40; i++) __asm__ volatile("");      /* registers only: no cycle order needed */
+#if DMA
+        pi_cl_dma_cmd_t cmd;                                      /* the DMA writes buf while core 2.. poll it */
+        pi_cl_dma_cmd((uint32_t)src, (uint32_t)buf, sizeof src, PI_CL_DMA_DIR_EXT2LOC, &cmd);
+        pi_cl_dma_cmd_wait(&cmd);
+#endif
+        fptr = target;
+        data = 42;
+        flag = 1;
+    } else if (id == 1) {
+        for (int i = 0; i < 100; i++) __asm__ volatile("");     /* in cycle order, fptr is set by then */
+        fptr();
+    } else {
+        int n = 0;
+#if DMA
+        while (buf[63] == 0) n++;
+#else
+        while (flag == 0) n++;
+#endif
+        spins[id] = n;
+        got[id] = DMA ? buf[63] : data;
+    }
+#endif
+    for (int k = 0; k < 10; k++) {                                /* a lock on the test-and-set alias */
+        while (*(volatile int *)((uint32_t)&lock + TAS_OFFSET) != 0) {}
+        counter++;
+        lock = 0;
+    }
+    pi_cl_team_barrier();
+}
+
+int main(void) {
+    for (int i = 0; i < 64; i++) src[i] = i + 1;
+    pi_cl_team_fork(0, body, 0);
+    printf("%d %d\n", called, counter);
+    for (int c = 2; c < 8; c++) printf("%d %d\n", spins[c], got[c]);
+    return 0;
+}
+"""
+
+
+def _machine_run(elf, platform, trace):
+    m = Machine(get_platform(platform))
+    m.load_elf(elf)
+    m.run(stdout=False, trace=trace)
+    return m
+
+
+def _machine_state(m):
+    return (m.exit_code, m.stdout, m.cyc.tolist(), m.stat.tolist(), m.opcount.tolist(), m.banks.tolist())
+
+
+@pytest.mark.parametrize("races, dma", [(1, 0), (1, 1), (0, 0)])
+def test_loads_ahead_of_cycle_order_that_read_too_early_are_undone(races, dma):
+    """Where nothing is arbitrated (ideal), loads of memory run ahead of the other cores; a core polling a word
+    that another core (or the DMA) writes later in host order but earlier in cycles, and a core calling through a
+    pointer set by another core (which read ahead, is still unmapped: a fetch fault) must end as in cycle order:
+    the run goes back to a checkpoint and on in order. Loads of the test-and-set alias (a lock) write: they never
+    run ahead. A run with a trace takes no load ahead (the reference)."""
+    elf = toolchain.build_c(RACES, name=f"load_races_{races}{dma}", layout=toolchain.layout_for("ideal"),
+                            defines={"RACES": races, "DMA": dma,
+                                     "TAS_OFFSET": get_platform("ideal").tcdm.tas_offset})
+    ahead = _machine_run(elf, "ideal", None)
+    ordered = _machine_run(elf, "ideal", io.StringIO())
+    assert _machine_state(ahead) == _machine_state(ordered)
+    lines = ahead.stdout.splitlines()
+    if races:
+        assert lines[0] == "1234 80"
+        assert all(int(n) > 0 and int(g) == (64 if dma else 42) for n, g in map(str.split, lines[1:]))
+        assert ahead.loads_ahead_undone >= 1 and ordered.loads_ahead_undone == 0
+    else:
+        assert lines[0] == "0 80" and ahead.load_keys.max() > 0
+
+
+def test_loads_ahead_of_cycle_order_in_a_program_without_races_stand():
+    """The lock-step program of the test above (no word written by one core while another reads it) runs with
+    loads ahead on ideal and never goes back."""
+    elf = toolchain.build_c(LOCK_STEP_MIX, name="lock_step_mix", layout=toolchain.layout_for("ideal"))
+    ahead = _machine_run(elf, "ideal", None)
+    ordered = _machine_run(elf, "ideal", io.StringIO())
+    assert _machine_state(ahead) == _machine_state(ordered)
+    assert ahead.load_keys.max() > 0 and ahead.loads_ahead_undone == 0

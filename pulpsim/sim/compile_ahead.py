@@ -27,7 +27,7 @@ from pathlib import Path
 PATIENCE = 120.0  #: seconds without a line from the helper after which this process compiles on its own
 
 #: the engine's entry points (pulpsim.sim.engine) a helper compiles ahead for
-ENTRIES = ("run_alone", "run", "run_shared_fpus")
+ENTRIES = ("run_alone", "run", "run_shared_fpus", "run_loads_ahead")
 
 
 def _signatures(entry: str):

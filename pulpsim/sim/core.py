@@ -29,7 +29,7 @@ from .timing import (decode_stalls, div_cycles, divider_stalls, divider_writebac
 from .csr import MSTATUS_FS, csr_instruction, enter_trap, is_csr_op, return_from_trap
 from .arbiter import count_tcdm_access, cores_arbitrated, next_counter, note_request, tcdm_bank
 from .memory import (access_bytes, access_extra_cycles, fetch_window, find_region, invalidate_code,
-                     mem_read, mem_write)
+                     mem_read, mem_write, order_key, record_load_ahead, written_after_load)
 from . import dispatch
 from .decode import F_DST, F_IMM, F_OP, F_RD, F_RM, F_RS1, F_RS2, F_RS3, F_WORD
 from .isa import (
@@ -115,6 +115,15 @@ def hand_over(code, idx, flags, xreg, tim, c, regions, nbanks, pcset, ex_wait, i
 
 
 @jit_inline
+def stop_before(code, idx, flags, xreg, tim, c, regions, nbanks, arbitrated, pcset, ex_wait, issue):
+    """Stop core c before the instruction in row `idx`, whose stalls are resolved (it issues in cycle `issue`), for
+    the cluster's scheduler to execute it in cycle order: a load that was to run ahead of it (see run_core) but
+    reaches a device or the test-and-set alias. Returns the loop's (t, resolved)."""
+    save_resolved(code, idx, flags, xreg, tim, c, regions, nbanks, arbitrated, pcset, ex_wait)
+    return issue, True
+
+
+@jit_inline
 def fp_rounding_mode(code, idx, csr, c):
     """The rounding mode of core c's FP instruction in row `idx`: its rm field, or frm if dynamic (reserved ones
     are above 4)."""
@@ -179,7 +188,7 @@ def load_from_region(code, pagemap, idx, op, addr, nb, r, c, regions, mem, xreg,
     counted; the test-and-set alias sets the word), the destination register written. Returns (the register it
     wrote for the load-use rule, -1 if it is illegal: an flw with the FP unit off; the cycles of a misaligned
     access's second transaction; the region's latency beyond the first cycle)."""
-    mem8, mem16, mem32 = mem
+    mem8, mem16, mem32, _ = mem
     off = addr - regions[r, R_BASE] + regions[r, R_OFFSET]
     v = mem_read(mem8, mem16, mem32, off, nb)
     b = tcdm_bank(regions, r, addr, nbanks)
@@ -210,7 +219,7 @@ def store_to_region(code, pagemap, addr, nb, r, v, c, regions, mem, banks, stat,
     """Core c's store of the low `nb` bytes of `v` at `addr`, in region r: the access (a TCDM bank's counted; the
     decoded code it overwrites marked stale). Returns (the cycles of a misaligned access's second transaction,
     the region's latency beyond the first cycle)."""
-    mem8, mem16, mem32 = mem
+    mem8, mem16, mem32, _ = mem
     off = addr - regions[r, R_BASE] + regions[r, R_OFFSET]
     mem_write(mem8, mem16, mem32, off, nb, v)
     if pagemap[off >> CODE_PAGE_SHIFT] >= 0 or (off & 3) + nb > 4:
@@ -231,8 +240,8 @@ def core_config(params):
 
 
 @jit_inline
-def run_core(c, mode, alone, limit, budget, executed, fetch, config, code, pagemap, opflags, params, regions, mem, pc,
-             xreg, freg, csr, cyc, tim, stat, opcount, banks, shared, counters, eu, dma, outbuf, trace, io):
+def run_core(c, mode, alone, ahead_loads, limit, budget, executed, fetch, config, code, pagemap, opflags, params,
+             regions, mem, pc, xreg, freg, csr, cyc, tim, stat, opcount, banks, shared, counters, eu, dma, out, io):
     """Run core c from its saved state (pc, cyc, tim) in `mode`, with `limit` the last cycle in which it may issue
     an instruction that needs cycle order; then save its state.
 
@@ -246,9 +255,10 @@ def run_core(c, mode, alone, limit, budget, executed, fetch, config, code, pagem
     loop compiled with alone=True, so that a program that never reaches them does not compile their code.
 
     The arrays are the engine's (pulpsim.sim.state), some grouped, since a call takes at most 30 arguments here
-    (CPython passes more as one tuple, which Numba does not inline): mem = (mem8, mem16, mem32),
+    (CPython passes more as one tuple, which Numba does not inline): mem = (mem8, mem16, mem32, load_keys),
     counters = (evs, vc_acc, vc_snap, region_log), eu = (eu_core, eu_glob), dma = (dma_tr, dma_port, dma_glob)."""
-    mem8, mem16, mem32 = mem
+    mem8, mem16, mem32, load_keys = mem
+    outbuf, trace = out
     evs, vc_acc, vc_snap, region_log = counters
     eu_core, eu_glob = eu
     dma_tr, dma_port, dma_glob = dma
@@ -260,6 +270,10 @@ def run_core(c, mode, alone, limit, budget, executed, fetch, config, code, pagem
     # core running alone notes them for the cluster's scheduler it hands over to; that keeps the one-core
     # loop's machine code as it was: with the test in it, it ran 6-10 % slower)
     arbitrated = True if alone else cores_arbitrated(params)
+    # loads of memory ahead of cycle order (`ahead_loads`, a constant: where nothing is arbitrated, with other cores;
+    # see memory.py), and whether they are recorded (then every write checks the record)
+    loads_ahead = ahead_loads and params[P_LOADS_AHEAD] != 0
+    watch_loads = ahead_loads
     horizon = params[P_HORIZON]  # set by a CORESTATUS exit: the last cycle in which anything happens
     out_cap = outbuf.shape[0]
     status = ST_BUDGET
@@ -319,14 +333,16 @@ def run_core(c, mode, alone, limit, budget, executed, fetch, config, code, pagem
                                                       stat, tim, c)
         if mode == MODE_RESOLVE or (issue > limit and ((flags & OPF_ORDERED) != 0 or issue > ahead)):
             # another core may be due before or with this instruction: let the scheduler decide
-            # (instructions that only touch the core's own state may run ahead of the others)
-            t = issue
-            resolved = True
-            save_resolved(code, idx, flags, xreg, tim, c, regions, nbanks, arbitrated, pcset, ex_wait)
-            if not alone and nfpu > 0:
-                # (where FP operations are arbitrated: see pulpsim.sim.step)
-                tim[c, T_STEP] = short_winner(code, idx, flags, opflags, p + 4 < f_hi)
-            break
+            # (instructions that only touch the core's own state may run ahead of the others, and where nothing
+            # is arbitrated, loads of memory too: see memory.py)
+            if alone or not (loads_ahead and (flags & OPF_LOAD) != 0 and issue <= ahead and mode != MODE_RESOLVE):
+                t = issue
+                resolved = True
+                save_resolved(code, idx, flags, xreg, tim, c, regions, nbanks, arbitrated, pcset, ex_wait)
+                if not alone and nfpu > 0:
+                    # (where FP operations are arbitrated: see pulpsim.sim.step)
+                    tim[c, T_STEP] = short_winner(code, idx, flags, opflags, p + 4 < f_hi)
+                break
 
         cost = 1
         ex_busy = 0  # extra cycles this instruction spends in EX (the next one waits in decode meanwhile)
@@ -355,6 +371,10 @@ def run_core(c, mode, alone, limit, budget, executed, fetch, config, code, pagem
                     t, resolved, status = hand_over(code, idx, flags, xreg, tim, c, regions, nbanks, pcset, ex_wait,
                                                     issue)
                     break  # the cluster's scheduler executes it (see the docstring)
+                if ahead_loads and issue > limit:  # (a load ahead of cycle order: not of a device)
+                    t, resolved = stop_before(code, idx, flags, xreg, tim, c, regions, nbanks, arbitrated, pcset,
+                                              ex_wait, issue)
+                    break
                 poff = cl.periph_offset(addr, params)
                 pst = cl.PS_UNMAPPED
                 if poff >= 0 and nb == 4 and (addr & 3) == 0 and op != OP_FLW:
@@ -374,6 +394,19 @@ def run_core(c, mode, alone, limit, budget, executed, fetch, config, code, pagem
                     trap_cause = CAUSE_LOAD_FAULT
                     trap_val = addr
             else:
+                if ahead_loads and issue > limit:
+                    # a load ahead of cycle order (see memory.py): not of the test-and-set alias (a write)
+                    if regions[r, R_KIND] == RK_TAS:
+                        t, resolved = stop_before(code, idx, flags, xreg, tim, c, regions, nbanks, arbitrated, pcset,
+                                                  ex_wait, issue)
+                        break
+                    record_load_ahead(load_keys, addr - regions[r, R_BASE] + regions[r, R_OFFSET], nb,
+                                      order_key(issue, c))
+                elif watch_loads and regions[r, R_KIND] == RK_TAS and written_after_load(
+                        load_keys, addr - regions[r, R_BASE] + regions[r, R_OFFSET], nb, order_key(issue, c)):
+                    status = ST_LOAD_AHEAD  # (the test-and-set alias writes the word it loads)
+                    io[IO_TVAL] = order_key(issue, c)
+                    break
                 new_load, ex_busy, lat = load_from_region(code, pagemap, idx, op, addr, nb, r, c, regions, mem, xreg,
                                                           freg, csr, banks, stat, nbanks)
                 if new_load < 0:
@@ -400,6 +433,11 @@ def run_core(c, mode, alone, limit, budget, executed, fetch, config, code, pagem
                 v = xreg[c, rs2]
             r = find_region(regions, addr, nb) if trap_cause < 0 else -2
             if r >= 0:
+                if watch_loads and written_after_load(load_keys, addr - regions[r, R_BASE] + regions[r, R_OFFSET], nb,
+                                                      order_key(issue, c)):
+                    status = ST_LOAD_AHEAD
+                    io[IO_TVAL] = order_key(issue, c)
+                    break
                 ex_busy, lat = store_to_region(code, pagemap, addr, nb, r, v, c, regions, mem, banks, stat, nbanks)
                 cost += ex_busy + lat
                 if addr == tohost and nb == 4 and (v & 1) == 1:

@@ -38,7 +38,7 @@ jitcache.ensure_fresh()
 from . import cluster as cl  # noqa: E402  (after the cache check, see pulpsim.sim.jitcache)
 from .arbiter import arbitrate, cores_arbitrated, fpu_of  # noqa: E402
 from .core import MODE_BURST, MODE_RESOLVE, MODE_SINGLE, NO_LIMIT, core_config, run_core  # noqa: E402
-from .memory import invalidate_code  # noqa: E402
+from .memory import invalidate_code, order_key, written_after_load  # noqa: E402
 from .step import STEP_DONE, winner_step  # noqa: E402
 from .state import *  # noqa: E402,F401,F403  (array layouts and constants, see pulpsim.sim.state)
 
@@ -49,9 +49,11 @@ PH_EXECUTE = 2
 
 
 @jit_inline
-def move_dma_chunk(code, pagemap, banks, dma_chunk, i, now, dma_tr, dma_glob, regions, mem8):
+def move_dma_chunk(code, pagemap, banks, dma_chunk, i, now, dma_tr, dma_glob, regions, mem8, load_keys, watch):
     """Move the DMA's granted chunk i in cycle `now`: count the access of its TCDM bank (which also alternates the
-    bank's DMA priority flag), copy its bytes, and mark the decoded code they overwrite stale."""
+    bank's DMA priority flag), copy its bytes, and mark the decoded code they overwrite stale. Returns whether it
+    wrote a word a core loaded ahead of cycle order, later than `now` (see memory.py; `watch`, a constant: loads
+    run ahead on this platform)."""
     b = dma_chunk[i, 3]
     if b >= 0:
         banks[b, B_ACCESSES] += 1
@@ -59,6 +61,9 @@ def move_dma_chunk(code, pagemap, banks, dma_chunk, i, now, dma_tr, dma_glob, re
     dst = cl.dma_move(dma_chunk[i], now, dma_tr, dma_glob, regions, mem8)
     if dst >= 0:
         invalidate_code(code, pagemap, dst, dma_chunk[i, 2])
+        if watch:
+            return written_after_load(load_keys, dst, dma_chunk[i, 2], order_key(now, -1))
+    return False
 
 
 @jit_inline
@@ -86,37 +91,54 @@ def stuck(t0, dma_t, max_cycles, c, pc, tim, io):
 def run(code, pagemap, opflags, evs, params, regions, mem8, mem16, mem32,
         pc, xreg, freg, csr, cyc, tim, stat, opcount, vc_acc, vc_snap,
         banks, shared, sched, eu_core, eu_glob, dma_tr, dma_port, dma_glob, dma_chunk, dma_log,
-        region_log, outbuf, trace, io, budget):
+        region_log, load_keys, outbuf, trace, io, budget):
     """Execute up to `budget` instructions (all cores together); return a status ST_*."""
-    return cluster_loop(code, pagemap, opflags, params, regions, (mem8, mem16, mem32), pc, xreg, freg, csr, cyc,
+    return cluster_loop(code, pagemap, opflags, params, regions, (mem8, mem16, mem32, load_keys), pc, xreg, freg,
+                        csr, cyc,
                         tim, stat, opcount, banks, shared, sched, (evs, vc_acc, vc_snap, region_log),
                         (eu_core, eu_glob), (dma_tr, dma_port, dma_glob, dma_chunk, dma_log), outbuf, trace, io,
-                        budget, False)
+                        budget, False, False)
 
 
 @jit_entry
 def run_shared_fpus(code, pagemap, opflags, evs, params, regions, mem8, mem16, mem32,
                     pc, xreg, freg, csr, cyc, tim, stat, opcount, vc_acc, vc_snap,
                     banks, shared, sched, eu_core, eu_glob, dma_tr, dma_port, dma_glob, dma_chunk, dma_log,
-                    region_log, outbuf, trace, io, budget):
+                    region_log, load_keys, outbuf, trace, io, budget):
     """run() for a cluster whose FPUs are shared (the same scheduler, which also executes arbitration winners' FP
     operations itself: pulpsim.sim.step). A loop of its own: elsewhere FP operations are no arbitration winners
     (private FPUs need no cycle order), and their scheduler compiles without the step."""
-    return cluster_loop(code, pagemap, opflags, params, regions, (mem8, mem16, mem32), pc, xreg, freg, csr, cyc,
+    return cluster_loop(code, pagemap, opflags, params, regions, (mem8, mem16, mem32, load_keys), pc, xreg, freg,
+                        csr, cyc,
                         tim, stat, opcount, banks, shared, sched, (evs, vc_acc, vc_snap, region_log),
                         (eu_core, eu_glob), (dma_tr, dma_port, dma_glob, dma_chunk, dma_log), outbuf, trace, io,
-                        budget, True)
+                        budget, True, False)
+
+
+@jit_entry
+def run_loads_ahead(code, pagemap, opflags, evs, params, regions, mem8, mem16, mem32,
+                    pc, xreg, freg, csr, cyc, tim, stat, opcount, vc_acc, vc_snap,
+                    banks, shared, sched, eu_core, eu_glob, dma_tr, dma_port, dma_glob, dma_chunk, dma_log,
+                    region_log, load_keys, outbuf, trace, io, budget):
+    """run() for a cluster whose cores' requests are never arbitrated (no bank arbitration, private FPUs), whose
+    loads of memory may run ahead of cycle order (see pulpsim.sim.memory): the same scheduler, with the core loop's
+    loads ahead and every write's check of them compiled in (elsewhere they are left out)."""
+    return cluster_loop(code, pagemap, opflags, params, regions, (mem8, mem16, mem32, load_keys), pc, xreg, freg,
+                        csr, cyc, tim, stat, opcount, banks, shared, sched, (evs, vc_acc, vc_snap, region_log),
+                        (eu_core, eu_glob), (dma_tr, dma_port, dma_glob, dma_chunk, dma_log), outbuf, trace, io,
+                        budget, False, True)
 
 
 @jit_inline
 def cluster_loop(code, pagemap, opflags, params, regions, mem, pc, xreg, freg, csr, cyc, tim, stat, opcount, banks,
-                 shared, sched, counters, eu, dma, outbuf, trace, io, budget, fpu_step):
-    """The cluster's scheduler (run, run_shared_fpus): execute up to `budget` instructions (all cores together);
-    return a status ST_*. `fpu_step` (a constant) lets the scheduler execute arbitration winners' FP operations
-    itself (pulpsim.sim.step). The arrays are grouped as in run_core (at most 30 arguments: see there):
-    mem = (mem8, mem16, mem32), counters = (evs, vc_acc, vc_snap, region_log), eu = (eu_core, eu_glob),
+                 shared, sched, counters, eu, dma, outbuf, trace, io, budget, fpu_step, loads_ahead):
+    """The cluster's scheduler (run, run_shared_fpus, run_loads_ahead): execute up to `budget` instructions (all cores
+    together); return a status ST_*. `fpu_step` (a constant) lets the scheduler execute arbitration winners' FP
+    operations itself (pulpsim.sim.step); `loads_ahead` (a constant) lets loads of memory run ahead of cycle order
+    (pulpsim.sim.memory). The arrays are grouped as in run_core (at most 30 arguments: see there):
+    mem = (mem8, mem16, mem32, load_keys), counters = (evs, vc_acc, vc_snap, region_log), eu = (eu_core, eu_glob),
     dma = (dma_tr, dma_port, dma_glob, dma_chunk, dma_log)."""
-    mem8, mem16, mem32 = mem
+    mem8, mem16, mem32, load_keys = mem
     evs, vc_acc, vc_snap, region_log = counters
     eu_core, eu_glob = eu
     dma_tr, dma_port, dma_glob, dma_chunk, dma_log = dma
@@ -175,7 +197,12 @@ def cluster_loop(code, pagemap, opflags, params, regions, mem, pc, xreg, freg, c
                 while True:
                     nchunk = cl.dma_chunks(dma_tr, dma_glob, regions, nbanks, dma_chunk)
                     for i in range(nchunk):
-                        move_dma_chunk(code, pagemap, banks, dma_chunk, i, dma_t, dma_tr, dma_glob, regions, mem8)
+                        if move_dma_chunk(code, pagemap, banks, dma_chunk, i, dma_t, dma_tr, dma_glob, regions, mem8,
+                                          load_keys, loads_ahead):
+                            status = ST_LOAD_AHEAD
+                            io[IO_TVAL] = order_key(dma_t, -1)
+                    if status != ST_BUDGET:
+                        break
                     dma_glob[cl.DG_BUSY] += 1
                     dma_glob[cl.DG_TIME] = dma_t + 1
                     cl.dma_finish_if_done(dma_t, dma_tr, dma_glob, dma_log, eu_core, cyc, tim, xreg, freg, stat,
@@ -220,7 +247,10 @@ def cluster_loop(code, pagemap, opflags, params, regions, mem, pc, xreg, freg, c
                         moved = False
                         for i in range(nchunk):
                             if dma_chunk[i, 4] != 0:
-                                move_dma_chunk(code, pagemap, banks, dma_chunk, i, t0, dma_tr, dma_glob, regions, mem8)
+                                if move_dma_chunk(code, pagemap, banks, dma_chunk, i, t0, dma_tr, dma_glob, regions,
+                                                  mem8, load_keys, loads_ahead):
+                                    status = ST_LOAD_AHEAD
+                                    io[IO_TVAL] = order_key(t0, -1)
                                 moved = True
                             else:
                                 dma_glob[cl.DG_CONFLICTS] += 1
@@ -259,9 +289,9 @@ def cluster_loop(code, pagemap, opflags, params, regions, mem, pc, xreg, freg, c
                             continue
                         mode = MODE_BURST
         executed, status, fetch = run_core(
-            c, mode, False, limit, budget, executed, fetch, config, code, pagemap, opflags, params, regions,
-            (mem8, mem16, mem32), pc, xreg, freg, csr, cyc, tim, stat, opcount, banks, shared,
-            (evs, vc_acc, vc_snap, region_log), (eu_core, eu_glob), (dma_tr, dma_port, dma_glob), outbuf, trace, io)
+            c, mode, False, loads_ahead, limit, budget, executed, fetch, config, code, pagemap, opflags, params,
+            regions, mem, pc, xreg, freg, csr, cyc, tim, stat, opcount, banks, shared,
+            (evs, vc_acc, vc_snap, region_log), (eu_core, eu_glob), (dma_tr, dma_port, dma_glob), (outbuf, trace), io)
         horizon = params[P_HORIZON]
 
     if nfpu > 0 and phase == PH_EXECUTE:
@@ -281,7 +311,7 @@ def cluster_loop(code, pagemap, opflags, params, regions, mem, pc, xreg, freg, c
 def run_alone(code, pagemap, opflags, evs, params, regions, mem8, mem16, mem32,
               pc, xreg, freg, csr, cyc, tim, stat, opcount, vc_acc, vc_snap,
               banks, shared, sched, eu_core, eu_glob, dma_tr, dma_port, dma_glob, dma_chunk, dma_log,
-              region_log, outbuf, trace, io, budget):
+              region_log, load_keys, outbuf, trace, io, budget):
     """Execute up to `budget` instructions of a one-core cluster while its core runs alone; return a status ST_*.
 
     While no DMA transfer is due by its clock, run() would run the core in bursts, as this does, and end the run
@@ -309,9 +339,10 @@ def run_alone(code, pagemap, opflags, evs, params, regions, mem8, mem16, mem32,
         if status != ST_BUDGET:
             break
         executed, status, fetch = run_core(
-            0, MODE_BURST, True, min(dma_t, horizon + 1) - 1, budget, executed, fetch, config, code, pagemap, opflags,
-            params, regions, (mem8, mem16, mem32), pc, xreg, freg, csr, cyc, tim, stat, opcount, banks, shared,
-            (evs, vc_acc, vc_snap, region_log), (eu_core, eu_glob), (dma_tr, dma_port, dma_glob), outbuf, trace, io)
+            0, MODE_BURST, True, False, min(dma_t, horizon + 1) - 1, budget, executed, fetch, config, code, pagemap,
+            opflags, params, regions, (mem8, mem16, mem32, load_keys), pc, xreg, freg, csr, cyc, tim, stat, opcount,
+            banks, shared, (evs, vc_acc, vc_snap, region_log), (eu_core, eu_glob), (dma_tr, dma_port, dma_glob),
+            (outbuf, trace), io)
 
     io[IO_EXECUTED] = executed
     io[IO_STATUS] = status

@@ -41,7 +41,7 @@ points, the functions Python calls, with :func:`jit_entry`. The options live in 
   where its code lands (docs/architecture.md, "Why the speed varies"); over engine loads and stack depths
   (``benchmarks/placement.py``) it was faster at every placement and far less dependent on it (the figures are in
   docs/architecture.md, "The one-core loop laid out by ext-TSP"). The cluster's loops (``engine.run``,
-  ``engine.run_shared_fpus``) keep the default: with ext-TSP it measured 0-4 % slower.
+  ``engine.run_shared_fpus``, ``engine.run_loads_ahead``) keep the default: with ext-TSP it measured 0-4 % slower.
   The option is LLVM's (global to the process): it is set only while such an entry compiles, under Numba's
   compiler lock; an LLVM without it ignores it.
 """

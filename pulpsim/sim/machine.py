@@ -75,11 +75,20 @@ def contended_fpus(platform: Platform) -> int:
     return shared if shared < platform.cores else 0
 
 
+def loads_run_ahead(platform: Platform) -> bool:
+    """Whether loads of memory may run ahead of cycle order on `platform` (pulpsim.sim.memory): several cores
+    whose requests are never arbitrated (no bank arbitration, private FPUs)."""
+    return platform.cores > 1 and platform.tcdm.arbitration == "none" and contended_fpus(platform) == 0
+
+
 def cluster_scheduler(platform: Platform):
     """The engine's entry that schedules `platform`'s cores together: where FPUs are shared, the one that also
-    executes arbitration winners' FP operations itself (pulpsim.sim.step)."""
+    executes arbitration winners' FP operations itself (pulpsim.sim.step); where nothing is arbitrated, the one
+    whose loads may run ahead of cycle order (pulpsim.sim.memory)."""
     from . import engine
-    return engine.run_shared_fpus if contended_fpus(platform) > 0 else engine.run
+    if contended_fpus(platform) > 0:
+        return engine.run_shared_fpus
+    return engine.run_loads_ahead if loads_run_ahead(platform) else engine.run
 
 
 def _ops_with(flag: int, flags: np.ndarray) -> np.ndarray:
@@ -156,6 +165,9 @@ class Machine:
         self.dma_chunk = np.zeros((2, 5), np.int64)
         self.dma_log = np.zeros((DMA_LOG_CAPACITY, cluster.NUM_DL), np.int64)
         self.region_log = np.zeros((REGION_LOG_CAPACITY, 3 + state.NUM_STAT_SLOTS), np.int64)
+        # loads ahead of cycle order (memory.py): on a cluster whose cores' requests are never arbitrated, the
+        # order key of the latest such load of each word of the flat memory (elsewhere a placeholder)
+        self.load_keys = np.zeros((len(self.mem8) + 3) // 4 if loads_run_ahead(platform) else 1, np.int64)
         self.outbuf = np.zeros((OUTPUT_CAPACITY, 2), np.int64)
         self.trace_buf = np.zeros((1, state.NUM_TRACE_FIELDS), np.int64)
         self.io = np.zeros(state.NUM_IO, np.int64)
@@ -205,6 +217,10 @@ class Machine:
         self._forget_exit()
         self.wall_seconds = 0.0
         self._replaying = False  # running again up to a known exit: the output was already emitted
+        # output lines kept back while the run may still go back to a checkpoint (loads ahead of cycle order: see
+        # run); None: shown as they come
+        self._held_output: "list[tuple[int, str]] | None" = None
+        self.loads_ahead_undone = 0  #: how often a run went back to a checkpoint for a load ahead of cycle order
 
     def reset_csrs(self) -> None:
         """Every core's CSRs at reset (docs/cluster.md "Core reset state"); the other CSRs reset to 0."""
@@ -361,7 +377,13 @@ class Machine:
         # end known (_Rewind). With a trace or timeline being written (it cannot be taken back) cores do not
         # run ahead of each other at all instead, which is exact by construction.
         self.params[state.P_RUNAHEAD] = 0 if tracing else RUNAHEAD
+        # (a load ahead of cycle order that read a word too early is undone by going back to a checkpoint: runs
+        # with a trace take none)
+        self.params[state.P_LOADS_AHEAD] = 1 if len(self.load_keys) > 1 and not tracing else 0
+        self.load_keys[:] = 0  # (each run checks its own loads ahead)
         self._forget_exit()  # a machine may be set up again and run anew after an exit
+        # a run whose loads may run ahead may go back to a checkpoint: its output is shown once it is final
+        self._held_output = [] if self.params[state.P_LOADS_AHEAD] else None
         rewind = _Rewind(self) if self.platform.cores > 1 and not tracing else None
         if tracing and len(self.trace_buf) != TRACE_CAPACITY:
             self.trace_buf = np.zeros((TRACE_CAPACITY, state.NUM_TRACE_FIELDS), np.int64)
@@ -375,7 +397,8 @@ class Machine:
                           self.csr, self.cyc, self.tim, self.stat, self.opcount,
                           self.vc_acc, self.vc_snap, self.banks, self.shared, self.sched,
                           self.eu_core, self.eu_glob, self.dma_tr, self.dma_port, self.dma_glob,
-                          self.dma_chunk, self.dma_log, self.region_log, self.outbuf, self.trace_buf, self.io)
+                          self.dma_chunk, self.dma_log, self.region_log, self.load_keys, self.outbuf, self.trace_buf,
+                          self.io)
                 status = entry(*arrays, SLICE)
                 if status == state.ST_SCHEDULE:
                     # the one core no longer runs alone (the DMA, the end of the run): the cluster's scheduler
@@ -389,6 +412,17 @@ class Machine:
                     continue
                 if status == state.ST_DECODE:
                     self.decode_page(self._flat_offset(int(self.io[state.IO_CODE_ADDR])) >> state.CODE_PAGE_SHIFT)
+                    continue
+                if status == state.ST_LOAD_AHEAD or (status in _ENDS_BEFORE_OTHERS and rewind is not None
+                                                     and self.load_keys.max() > 0):
+                    # a write reached a word a core had loaded ahead of it: back to a checkpoint from before that
+                    # load, and on in cycle order (deterministic: the same run takes the same way every time). A
+                    # core's fault (or the cycle limit) may come from such a load before the write that shows
+                    # it: the run is then simulated again in cycle order from its start, to end as that ends.
+                    key = int(self.io[state.IO_TVAL]) if status == state.ST_LOAD_AHEAD else 0
+                    rewind.before_load_ahead(key)
+                    self.params[state.P_LOADS_AHEAD] = 0
+                    self.loads_ahead_undone += 1
                     continue
                 if status == state.ST_EXIT:
                     if rewind is not None and rewind.replay_to_exit():
@@ -431,6 +465,9 @@ class Machine:
             self._replaying = False
             self.wall_seconds += time.perf_counter() - start
             self._flush_lines()
+            held, self._held_output = self._held_output, None
+            for core, line in held or ():
+                self._emit(core, line)
             if self.timeline is not None:
                 self.timeline.add_dma(self.dma_log[:int(self.dma_glob[cluster.DG_LOG_N])].tolist())
         return self.exit_code
@@ -482,6 +519,9 @@ class Machine:
 
     # ------------------------------------------------------------------ output
     def _emit(self, core: int, line: str) -> None:
+        if self._held_output is not None:
+            self._held_output.append((core, line))
+            return
         self._printing_cores.add(core)
         self.core_output.setdefault(core, []).append(line)
         text = f"[core {core}] {line}" if len(self._printing_cores) > 1 else line
@@ -616,6 +656,11 @@ class Machine:
         return self._guest_error(UnhandledTrap, f"exception cause {cause} with no trap handler", core)
 
 
+#: Statuses with which a run ends while other cores may not have reached its cycle yet (their earlier writes
+#: not made): with loads ahead of cycle order, such an end is checked by running again in cycle order.
+_ENDS_BEFORE_OTHERS = (state.ST_FAULT, state.ST_STACK_OVERFLOW, state.ST_DMA_FAULT, state.ST_CYCLE_LIMIT)
+
+
 class _Rewind:
     """Checkpoints of a multi-core run, to end it exactly at a CORESTATUS exit.
 
@@ -629,18 +674,33 @@ class _Rewind:
     def __init__(self, machine: Machine):
         self.m = machine
         self.first = self._take()
-        self.latest = self.first
+        self.previous = self.latest = self.first
 
     #: Logs the engine only appends to: their fill counts (in dma_glob, io) are restored, the rows after
     #: them are written again.
     APPEND_ONLY = ("dma_log", "region_log", "trace_buf")
 
-    def _take(self) -> tuple[int, dict[str, np.ndarray]]:
-        """(the latest clock of an awake core, a copy of every state array of the machine)."""
-        arrays = {name: value.copy() for name, value in vars(self.m).items()
+    def _take(self) -> tuple[int, dict[str, np.ndarray], int, tuple]:
+        """(the latest clock of an awake core, a copy of every state array of the machine, the latest order key of a
+        load ahead of cycle order so far, the output held back so far: its length and the partial lines)."""
+        m = self.m
+        arrays = {name: value.copy() for name, value in vars(m).items()
                   if isinstance(value, np.ndarray) and value.base is None and name not in self.APPEND_ONLY}
-        arrays["_code_rows"] = self.m._code_rows  # the used rows of the code table (pagemap refers to them)
-        return self._latest_awake_clock(), arrays
+        arrays["_code_rows"] = m._code_rows  # the used rows of the code table (pagemap refers to them)
+        held = (len(m._held_output) if m._held_output is not None else 0,
+                {core: list(chars) for core, chars in m._line_buf.items()})
+        return self._latest_awake_clock(), arrays, int(m.load_keys.max()), held
+
+    def _restore(self, arrays: dict) -> None:
+        m = self.m
+        for name, saved in arrays.items():
+            current = getattr(m, name)
+            if not isinstance(saved, np.ndarray):
+                setattr(m, name, saved)
+            elif current.shape == saved.shape and current.dtype == saved.dtype:
+                np.copyto(current, saved)
+            else:
+                setattr(m, name, saved.copy())  # (the code table grows by replacement)
 
     def _latest_awake_clock(self) -> int:
         m = self.m
@@ -648,7 +708,20 @@ class _Rewind:
         return int(m.cyc[awake].max()) if awake.any() else 0
 
     def checkpoint(self) -> None:
-        self.latest = self._take()
+        self.previous, self.latest = self.latest, self._take()
+
+    def before_load_ahead(self, key: int) -> None:
+        """After ST_LOAD_AHEAD (a write with order key `key` reached a word loaded ahead of it): restore the latest
+        checkpoint taken before any load ahead of cycle order with a later key (the first one has none), and the
+        output held back then. Loads ahead of cycle order made before it were checked by every write since."""
+        m = self.m
+        checkpoint = next(c for c in (self.latest, self.previous, self.first) if c[2] <= key)
+        _, arrays, _, (held, line_buf) = checkpoint
+        self._restore(arrays)
+        if m._held_output is not None:
+            del m._held_output[held:]
+        m._line_buf = {core: list(chars) for core, chars in line_buf.items()}
+        self.previous = self.latest = checkpoint
 
     def replay_to_exit(self) -> bool:
         """After ST_EXIT: if some core ran past the exit's cycle, restore a checkpoint from before and
@@ -659,15 +732,10 @@ class _Rewind:
         end = int(m.io[state.IO_EXIT_CYCLE])
         if self._latest_awake_clock() <= end + 1:
             return False
-        clock, arrays = self.latest if self.latest[0] <= end + 1 else self.first
-        for name, saved in arrays.items():
-            current = getattr(m, name)
-            if not isinstance(saved, np.ndarray):
-                setattr(m, name, saved)
-            elif current.shape == saved.shape and current.dtype == saved.dtype:
-                np.copyto(current, saved)
-            else:
-                setattr(m, name, saved.copy())  # (the code table grows by replacement)
+        arrays = (self.latest if self.latest[0] <= end + 1 else self.first)[1]
+        self._restore(arrays)
         m.params[state.P_HORIZON] = end
+        # (in cycle order: every load ahead of the first pass up to the exit was checked by the writes before it)
+        m.params[state.P_LOADS_AHEAD] = 0
         m._replaying = True
         return True

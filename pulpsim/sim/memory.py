@@ -109,6 +109,40 @@ def invalidate_code(code, pagemap, off, nbytes):
         w += 1
 
 
+# Loads ahead of cycle order (where nothing is arbitrated, see run_core): a load of memory may execute before
+# another core's earlier instructions when the platform arbitrates nothing (its timing cannot depend on them),
+# which is exact unless one of those instructions writes the word it loads. Each such load records, per word of
+# the flat memory, the order key of the latest one (record_load_ahead); every write of memory (a store, the
+# test-and-set alias, a DMA transfer) checks its own key against it (written_after_load): a load with a later key
+# read the word too early, and the run goes back to a checkpoint (ST_LOAD_AHEAD). Keys order events as the
+# lock-step execution does: by cycle, then the DMA, then the cores by id.
+AHEAD_KEY_SHIFT = 6  #: key = cycle << AHEAD_KEY_SHIFT, plus 1 + the core's id for a core's access
+
+
+@jit_inline
+def order_key(cycle, core):
+    """The order of core `core`'s access in `cycle` (-1: the DMA's, which comes before the cores' of its cycle)."""
+    return (cycle << AHEAD_KEY_SHIFT) + core + 1
+
+
+@jit_inline
+def record_load_ahead(ahead, off, nb, key):
+    """Note a load ahead of cycle order (order key `key`) of flat bytes [off, off+nb)."""
+    for w in range(off >> 2, ((off + nb - 1) >> 2) + 1):
+        if ahead[w] < key:
+            ahead[w] = key
+
+
+@jit
+def written_after_load(ahead, off, nb, key):
+    """Whether a write of flat bytes [off, off+nb) with order key `key` reaches a word that a load ahead of cycle
+    order read with a later key (the load must have seen the written value)."""
+    for w in range(off >> 2, ((off + nb - 1) >> 2) + 1):
+        if ahead[w] > key:
+            return True
+    return False
+
+
 @jit_inline
 def access_bytes(op):
     """Bytes moved by a load or store."""

@@ -138,7 +138,8 @@ P_WAKE_LATENCY = 19    #: cycles from an event to the woken core's next instruct
 P_DMA_LATENCY = 20     #: DMA start latency, cycles
 P_HORIZON = 22         #: last cycle of the run once a CORESTATUS exit happened (NO_HORIZON before)
 P_RUNAHEAD = 23        #: cycles a core may run ahead of the others through instructions on its own state
-NUM_PARAMS = 24
+P_LOADS_AHEAD = 24     #: 1: loads of memory may run ahead too, checked by the writes after them (see memory.py)
+NUM_PARAMS = 25
 
 NO_HORIZON = 1 << 62  #: P_HORIZON while no exit happened
 
@@ -214,6 +215,8 @@ ST_DEADLOCK = 8      #: every core is asleep or stopped and no event can come
 ST_DMA_FAULT = 9     #: a DMA command names memory outside every region (IO_TVAL)
 ST_STACK_OVERFLOW = 10  #: sp went below the core's stack (into another core's stack or data)
 ST_SCHEDULE = 11     #: (run_alone) the core no longer runs alone: continue with the cluster's scheduler (run)
+ST_LOAD_AHEAD = 12   #: a write reached a word a core had loaded ahead of it, in a later cycle (IO_TVAL: the
+#:                      write's order key): the run goes back to a checkpoint from before that load
 
 # Exception causes (mcause values), plus pulpsim's own.
 CAUSE_FETCH_MISALIGNED = 0
