@@ -24,7 +24,8 @@ def run(elf: "str | Path | Sequence[str | Path]", platform: "str | Path | Platfo
     file or a :class:`Platform`; further keyword arguments override platform
     parameters (``cores=4``, ``l2__latency=15`` or ``overrides={"l2.latency":
     15}``).  ``stdout=True`` echoes the program's output to sys.stdout (it is
-    always in ``Result.stdout``); ``trace`` is a file path or stream for the
+    always in ``Result.stdout``; on a multi-core platform that arbitrates nothing, such as ``ideal``, it is
+    echoed when the run ends, since such a run may go back to a checkpoint); ``trace`` is a file path or stream for the
     instruction trace.  Raises a :class:`pulpsim.errors.PulpsimError` subclass
     on bad input or a guest fault.
     """
