@@ -106,21 +106,22 @@ def short_winner(code, idx, flags, opflags, next_in_window):
 
 
 @jit_inline
+def stop_before(code, idx, flags, xreg, tim, c, regions, nbanks, arbitrated, pcset, ex_wait, issue):
+    """Stop core c before the instruction in row `idx`, whose stalls are resolved (it issues in cycle `issue`), for
+    the cluster's scheduler to execute it in cycle order (a load that was to run ahead of it but reaches a device
+    or the test-and-set alias; an instruction a core running alone hands over: hand_over). Returns the loop's
+    (t, resolved)."""
+    save_resolved(code, idx, flags, xreg, tim, c, regions, nbanks, arbitrated, pcset, ex_wait)
+    return issue, True
+
+
+@jit_inline
 def hand_over(code, idx, flags, xreg, tim, c, regions, nbanks, pcset, ex_wait, issue):
     """Stop core c, alone, before the instruction in row `idx`, whose stalls are resolved (it issues in cycle
     `issue`), for the cluster's scheduler to execute it (see run_core). Returns the loop's (t, resolved,
     status)."""
-    save_resolved(code, idx, flags, xreg, tim, c, regions, nbanks, True, pcset, ex_wait)
-    return issue, True, ST_SCHEDULE
-
-
-@jit_inline
-def stop_before(code, idx, flags, xreg, tim, c, regions, nbanks, arbitrated, pcset, ex_wait, issue):
-    """Stop core c before the instruction in row `idx`, whose stalls are resolved (it issues in cycle `issue`), for
-    the cluster's scheduler to execute it in cycle order: a load that was to run ahead of it (see run_core) but
-    reaches a device or the test-and-set alias. Returns the loop's (t, resolved)."""
-    save_resolved(code, idx, flags, xreg, tim, c, regions, nbanks, arbitrated, pcset, ex_wait)
-    return issue, True
+    t, resolved = stop_before(code, idx, flags, xreg, tim, c, regions, nbanks, True, pcset, ex_wait, issue)
+    return t, resolved, ST_SCHEDULE
 
 
 @jit_inline
@@ -240,7 +241,7 @@ def core_config(params):
 
 
 @jit_inline
-def run_core(c, mode, alone, ahead_loads, limit, budget, executed, fetch, config, code, pagemap, opflags, params,
+def run_core(c, mode, alone, loads_ahead, limit, budget, executed, fetch, config, code, pagemap, opflags, params,
              regions, mem, pc, xreg, freg, csr, cyc, tim, stat, opcount, banks, shared, counters, eu, dma, out, io):
     """Run core c from its saved state (pc, cyc, tim) in `mode`, with `limit` the last cycle in which it may issue
     an instruction that needs cycle order; then save its state.
@@ -270,10 +271,9 @@ def run_core(c, mode, alone, ahead_loads, limit, budget, executed, fetch, config
     # core running alone notes them for the cluster's scheduler it hands over to; that keeps the one-core
     # loop's machine code as it was: with the test in it, it ran 6-10 % slower)
     arbitrated = True if alone else cores_arbitrated(params)
-    # loads of memory ahead of cycle order (`ahead_loads`, a constant: where nothing is arbitrated, with other cores;
-    # see memory.py), and whether they are recorded (then every write checks the record)
-    loads_ahead = ahead_loads and params[P_LOADS_AHEAD] != 0
-    watch_loads = ahead_loads
+    # loads of memory ahead of cycle order (`loads_ahead`, a constant: where nothing is arbitrated, with other cores;
+    # then every write checks their record; see memory.py), taken in this run unless it is traced
+    take_loads_ahead = loads_ahead and params[P_LOADS_AHEAD] != 0
     horizon = params[P_HORIZON]  # set by a CORESTATUS exit: the last cycle in which anything happens
     out_cap = outbuf.shape[0]
     status = ST_BUDGET
@@ -335,7 +335,7 @@ def run_core(c, mode, alone, ahead_loads, limit, budget, executed, fetch, config
             # another core may be due before or with this instruction: let the scheduler decide
             # (instructions that only touch the core's own state may run ahead of the others, and where nothing
             # is arbitrated, loads of memory too: see memory.py)
-            if alone or not (loads_ahead and (flags & OPF_LOAD) != 0 and issue <= ahead and mode != MODE_RESOLVE):
+            if alone or not (take_loads_ahead and (flags & OPF_LOAD) != 0 and issue <= ahead and mode != MODE_RESOLVE):
                 t = issue
                 resolved = True
                 save_resolved(code, idx, flags, xreg, tim, c, regions, nbanks, arbitrated, pcset, ex_wait)
@@ -371,7 +371,7 @@ def run_core(c, mode, alone, ahead_loads, limit, budget, executed, fetch, config
                     t, resolved, status = hand_over(code, idx, flags, xreg, tim, c, regions, nbanks, pcset, ex_wait,
                                                     issue)
                     break  # the cluster's scheduler executes it (see the docstring)
-                if ahead_loads and issue > limit:  # (a load ahead of cycle order: not of a device)
+                if loads_ahead and issue > limit:  # (a load ahead of cycle order: not of a device)
                     t, resolved = stop_before(code, idx, flags, xreg, tim, c, regions, nbanks, arbitrated, pcset,
                                               ex_wait, issue)
                     break
@@ -394,7 +394,7 @@ def run_core(c, mode, alone, ahead_loads, limit, budget, executed, fetch, config
                     trap_cause = CAUSE_LOAD_FAULT
                     trap_val = addr
             else:
-                if ahead_loads and issue > limit:
+                if loads_ahead and issue > limit:
                     # a load ahead of cycle order (see memory.py): not of the test-and-set alias (a write)
                     if regions[r, R_KIND] == RK_TAS:
                         t, resolved = stop_before(code, idx, flags, xreg, tim, c, regions, nbanks, arbitrated, pcset,
@@ -402,7 +402,7 @@ def run_core(c, mode, alone, ahead_loads, limit, budget, executed, fetch, config
                         break
                     record_load_ahead(load_keys, addr - regions[r, R_BASE] + regions[r, R_OFFSET], nb,
                                       order_key(issue, c))
-                elif watch_loads and regions[r, R_KIND] == RK_TAS and written_after_load(
+                elif loads_ahead and regions[r, R_KIND] == RK_TAS and written_after_load(
                         load_keys, addr - regions[r, R_BASE] + regions[r, R_OFFSET], nb, order_key(issue, c)):
                     status = ST_LOAD_AHEAD  # (the test-and-set alias writes the word it loads)
                     io[IO_TVAL] = order_key(issue, c)
@@ -433,7 +433,7 @@ def run_core(c, mode, alone, ahead_loads, limit, budget, executed, fetch, config
                 v = xreg[c, rs2]
             r = find_region(regions, addr, nb) if trap_cause < 0 else -2
             if r >= 0:
-                if watch_loads and written_after_load(load_keys, addr - regions[r, R_BASE] + regions[r, R_OFFSET], nb,
+                if loads_ahead and written_after_load(load_keys, addr - regions[r, R_BASE] + regions[r, R_OFFSET], nb,
                                                       order_key(issue, c)):
                     status = ST_LOAD_AHEAD
                     io[IO_TVAL] = order_key(issue, c)

@@ -171,7 +171,7 @@ class Machine:
         self.outbuf = np.zeros((OUTPUT_CAPACITY, 2), np.int64)
         self.trace_buf = np.zeros((1, state.NUM_TRACE_FIELDS), np.int64)
         self.io = np.zeros(state.NUM_IO, np.int64)
-        self.opflags = _op_flags(shared_fpu=self._nfpu() > 0, shared_div=platform.fpu.divider == "shared")
+        self.opflags = _op_flags(shared_fpu=contended_fpus(platform) > 0, shared_div=platform.fpu.divider == "shared")
         from . import engine
         self.events = (_ops_with(engine.OPF_LOAD, self.opflags), _ops_with(engine.OPF_STORE, self.opflags),
                        _ops_with(engine.OPF_JUMP, self.opflags), _ops_with(engine.OPF_BRANCH, self.opflags))
@@ -185,7 +185,7 @@ class Machine:
         self.params[state.P_NBANKS] = platform.tcdm.banks
         self.params[state.P_ARBITRATION] = {"none": state.ARB_NONE, "tree": state.ARB_TREE,
                                             "fixed": state.ARB_FIXED}[platform.tcdm.arbitration]
-        self.params[state.P_NFPU] = self._nfpu()
+        self.params[state.P_NFPU] = contended_fpus(platform)
         self.params[state.P_SHARED_DIV] = 1 if platform.fpu.divider == "shared" else 0
         self.params[state.P_DIV_LATENCY] = platform.fpu.div_latency
         self.params[state.P_PERIPH_BASE] = platform.cluster.periph_base
@@ -229,9 +229,6 @@ class Machine:
         self.csr[:, state.C_MSTATUS] = (core.reset_fs << 13) | (3 << 11)  # FS, MPP = M (hardwired)
         self.csr[:, state.C_MCOUNTINHIBIT] = core.reset_mcountinhibit
         self.csr[:, state.C_PCMR] = 3  # RI5CY riscv_cs_registers.sv: PCMR_q <= 2'h3 (counting on, PCER = 0)
-
-    def _nfpu(self) -> int:
-        return contended_fpus(self.platform)
 
     # ------------------------------------------------------------------ loading
     def _region_of(self, addr: int, size: int) -> int:
@@ -379,7 +376,7 @@ class Machine:
         self.params[state.P_RUNAHEAD] = 0 if tracing else RUNAHEAD
         # (a load ahead of cycle order that read a word too early is undone by going back to a checkpoint: runs
         # with a trace take none)
-        self.params[state.P_LOADS_AHEAD] = 1 if len(self.load_keys) > 1 and not tracing else 0
+        self.params[state.P_LOADS_AHEAD] = 1 if loads_run_ahead(self.platform) and not tracing else 0
         self.load_keys[:] = 0  # (each run checks its own loads ahead)
         self._forget_exit()  # a machine may be set up again and run anew after an exit
         # a run whose loads may run ahead may go back to a checkpoint: its output is shown once it is final
