@@ -102,6 +102,24 @@ def test_load_good(good):
         img.entry = 0  # type: ignore[misc]
 
 
+def test_a_file_rewritten_in_place_is_parsed_again(good, work):
+    """A file is parsed once per content: loading the same bytes again gives the same image, but a file rewritten
+    with other bytes of the same size and the same modification time (a rebuild within the file system's
+    timestamp resolution) gives the new program's image, not the one parsed before."""
+    import os
+    first = load_elf(good)
+    assert load_elf(good) is first
+    path = _patched(good, work / "rewritten.elf", e_entry=first.entry)
+    stamp = (1_700_000_000, 1_700_000_000)
+    os.utime(path, stamp)
+    before = load_elf(path)
+    assert before.entry == first.entry and before.path == str(path)
+    _patched(good, path, e_entry=first.entry + 4)
+    os.utime(path, stamp)
+    assert path.stat().st_size == good.stat().st_size
+    assert load_elf(path).entry == first.entry + 4
+
+
 def test_symbolize(good):
     img = load_elf(good)
     main = img.symbols["main"]

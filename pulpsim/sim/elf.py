@@ -6,15 +6,20 @@ the symbol table and a symbolizer for addresses.  Everything a user can get
 wrong (not an ELF, 64-bit, another architecture, an object file, compressed
 or double-float code, ...) is reported as a one-line :class:`ElfError`;
 pyelftools exceptions never escape.
+
+A file is parsed once per content: a program run many times (a sweep, a benchmark's repeats) is read each time
+but parsed only the first time (parsing is most of a short run's set-up). The images are shared: read-only.
 """
 
 from __future__ import annotations
 
 import bisect
+import collections
 import dataclasses
 import io
 import os
 import struct
+import threading
 from typing import Iterable, Sequence
 
 from ..errors import ElfError
@@ -158,12 +163,32 @@ def load_elf(path) -> ElfImage:
     if len(raw) < 52:
         raise ElfError(f"{name}: truncated ELF file ({len(raw)} bytes)")
 
+    key = (name, raw)  # (the bytes themselves: a file rewritten in place is parsed again, whatever its timestamps)
+    with _PARSED_LOCK:
+        image = _PARSED.get(key)
+        if image is not None:
+            _PARSED.move_to_end(key)
+            return image
     try:
-        return _parse(name, raw)
+        image = _parse(name, raw)
     except ElfError:
         raise
     except Exception as e:  # pyelftools / construct errors on corrupt input
         raise ElfError(f"{name}: corrupt or truncated ELF file ({type(e).__name__}: {e})") from None
+    if len(raw) <= _PARSED_MAX_BYTES:
+        with _PARSED_LOCK:
+            _PARSED[key] = image
+            if len(_PARSED) > _PARSED_MAX:
+                _PARSED.popitem(last=False)  # the least recently loaded
+    return image
+
+
+#: Images parsed so far, by (path, file contents), the most recently loaded last (see the module's docstring):
+#: at most _PARSED_MAX files of at most _PARSED_MAX_BYTES each.
+_PARSED: "collections.OrderedDict[tuple[str, bytes], ElfImage]" = collections.OrderedDict()
+_PARSED_MAX = 16
+_PARSED_MAX_BYTES = 4 << 20
+_PARSED_LOCK = threading.Lock()  # (runs may load programs from several threads: a dask worker's)
 
 
 def _parse(name: str, raw: bytes) -> ElfImage:

@@ -168,6 +168,7 @@ class Machine:
         # loads ahead of cycle order (memory.py): on a cluster whose cores' requests are never arbitrated, the
         # order key of the latest such load of each word of the flat memory (elsewhere a placeholder)
         self.load_keys = np.zeros((len(self.mem8) + 3) // 4 if loads_run_ahead(platform) else 1, np.int64)
+        self._load_keys_written = False  # (by a run with loads ahead: the next run clears them)
         self.outbuf = np.zeros((OUTPUT_CAPACITY, 2), np.int64)
         self.trace_buf = np.zeros((1, state.NUM_TRACE_FIELDS), np.int64)
         self.io = np.zeros(state.NUM_IO, np.int64)
@@ -377,7 +378,9 @@ class Machine:
         # (a load ahead of cycle order that read a word too early is undone by going back to a checkpoint: runs
         # with a trace take none)
         self.params[state.P_LOADS_AHEAD] = 1 if loads_run_ahead(self.platform) and not tracing else 0
-        self.load_keys[:] = 0  # (each run checks its own loads ahead)
+        if self._load_keys_written:
+            self.load_keys[:] = 0  # (each run checks its own loads ahead)
+        self._load_keys_written = self.params[state.P_LOADS_AHEAD] != 0
         self._forget_exit()  # a machine may be set up again and run anew after an exit
         # a run whose loads may run ahead may go back to a checkpoint: its output is shown once it is final
         self._held_output = [] if self.params[state.P_LOADS_AHEAD] else None
@@ -658,6 +661,10 @@ class Machine:
 _ENDS_BEFORE_OTHERS = (state.ST_FAULT, state.ST_STACK_OVERFLOW, state.ST_DMA_FAULT, state.ST_CYCLE_LIMIT)
 
 
+#: A checkpoint's array that was all zeros (restored by filling, not copied).
+_ALL_ZEROS = object()
+
+
 class _Rewind:
     """Checkpoints of a multi-core run, to end it exactly at a CORESTATUS exit.
 
@@ -670,29 +677,36 @@ class _Rewind:
 
     def __init__(self, machine: Machine):
         self.m = machine
-        self.first = self._take()
+        self.first = self._take(first=True)
         self.previous = self.latest = self.first
 
     #: Logs the engine only appends to: their fill counts (in dma_glob, io) are restored, the rows after
     #: them are written again.
     APPEND_ONLY = ("dma_log", "region_log", "trace_buf")
 
-    def _take(self) -> tuple[int, dict[str, np.ndarray], int, tuple]:
+    def _take(self, first: bool = False) -> tuple[int, dict[str, np.ndarray], int, tuple]:
         """(the latest clock of an awake core, a copy of every state array of the machine, the latest order key of a
-        load ahead of cycle order so far, the output held back so far: its length and the partial lines)."""
+        load ahead of cycle order so far, the output held back so far: its length and the partial lines).
+        `first`: the run's start, where no load ahead has been recorded yet (load_keys is all zeros, kept as
+        _ALL_ZEROS instead of a copy: on `ideal` it is twice the size of the memory)."""
         m = self.m
         arrays = {name: value.copy() for name, value in vars(m).items()
-                  if isinstance(value, np.ndarray) and value.base is None and name not in self.APPEND_ONLY}
+                  if isinstance(value, np.ndarray) and value.base is None and name not in self.APPEND_ONLY
+                  and not (first and name == "load_keys")}
+        if first:
+            arrays["load_keys"] = _ALL_ZEROS
         arrays["_code_rows"] = m._code_rows  # the used rows of the code table (pagemap refers to them)
         held = (len(m._held_output) if m._held_output is not None else 0,
                 {core: list(chars) for core, chars in m._line_buf.items()})
-        return self._latest_awake_clock(), arrays, int(m.load_keys.max()), held
+        return self._latest_awake_clock(), arrays, 0 if first else int(m.load_keys.max()), held
 
     def _restore(self, arrays: dict) -> None:
         m = self.m
         for name, saved in arrays.items():
             current = getattr(m, name)
-            if not isinstance(saved, np.ndarray):
+            if saved is _ALL_ZEROS:
+                current.fill(0)
+            elif not isinstance(saved, np.ndarray):
                 setattr(m, name, saved)
             elif current.shape == saved.shape and current.dtype == saved.dtype:
                 np.copyto(current, saved)

@@ -49,7 +49,7 @@ from . import kernel_runner as kr
 from . import layers as ly
 from .. import toolchain
 from ..errors import ConfigError, GuestError
-from ..sim.elf import ElfImage, load_elf
+from ..sim.elf import load_elf
 from ..sim.machine import Machine
 from ..sim.platform import Platform
 from ..sim.result import Result, collect
@@ -108,7 +108,6 @@ def build_executor(platform="vega") -> Path:
 def l1_arena(platform="vega") -> tuple[int, int]:
     """(base, bytes) of the TCDM the executor leaves for tiles on a platform."""
     plat = kr._platform(platform)
-    from ..sim.elf import load_elf
     syms = load_elf(build_executor(plat)).symbols
     lo = (syms["__l1_heap_start"] + _ARENA_ALIGN - 1) // _ARENA_ALIGN * _ARENA_ALIGN
     return lo, syms["__l1_heap_end"] - lo
@@ -158,18 +157,11 @@ def _relocate(steps: list[Step], l2: dict[int, int], l1: int) -> list[Step]:
     return out
 
 
-@functools.lru_cache(maxsize=32)
-def _image(path: Path, mtime: int) -> ElfImage:
-    """The parsed executor ELF (read once per build)."""
-    del mtime   # part of the key only
-    return load_elf(path)
-
-
 def _executor(plat: Platform, max_cycles) -> tuple[Machine, dict, int, int]:
     """A machine with the executor loaded: (machine, symbols, L1 arena base, arena bytes)."""
     machine = Machine(plat, max_cycles=max_cycles)
     path = build_executor(plat)
-    syms = machine.load_elf(_image(path, path.stat().st_mtime_ns)).symbols
+    syms = machine.load_elf(path).symbols
     l1_base = (syms["__l1_heap_start"] + _ARENA_ALIGN - 1) // _ARENA_ALIGN * _ARENA_ALIGN
     return machine, syms, l1_base, syms["__l1_heap_end"] - l1_base
 
