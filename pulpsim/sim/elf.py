@@ -145,6 +145,14 @@ def _machine_name(em: str) -> str:
     return em[3:] if isinstance(em, str) and em.startswith("EM_") else str(em)
 
 
+#: Images parsed so far, by (path, file contents), the most recently loaded last (see the module's docstring):
+#: at most _PARSED_MAX files of at most _PARSED_MAX_BYTES each.
+_PARSED: "collections.OrderedDict[tuple[str, bytes], ElfImage]" = collections.OrderedDict()
+_PARSED_MAX = 16
+_PARSED_MAX_BYTES = 4 << 20
+_PARSED_LOCK = threading.Lock()  # (runs may load programs from several threads: a dask worker's)
+
+
 def load_elf(path) -> ElfImage:
     """Read and validate an RV32 (ilp32/ilp32f, no C extension) executable."""
     name = os.fspath(path)
@@ -181,14 +189,6 @@ def load_elf(path) -> ElfImage:
             if len(_PARSED) > _PARSED_MAX:
                 _PARSED.popitem(last=False)  # the least recently loaded
     return image
-
-
-#: Images parsed so far, by (path, file contents), the most recently loaded last (see the module's docstring):
-#: at most _PARSED_MAX files of at most _PARSED_MAX_BYTES each.
-_PARSED: "collections.OrderedDict[tuple[str, bytes], ElfImage]" = collections.OrderedDict()
-_PARSED_MAX = 16
-_PARSED_MAX_BYTES = 4 << 20
-_PARSED_LOCK = threading.Lock()  # (runs may load programs from several threads: a dask worker's)
 
 
 def _parse(name: str, raw: bytes) -> ElfImage:
