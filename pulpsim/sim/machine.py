@@ -684,10 +684,9 @@ class _Rewind:
     #: them are written again.
     APPEND_ONLY = ("dma_log", "region_log", "trace_buf")
 
-    def _take(self, first: bool = False) -> tuple[int, dict[str, np.ndarray], "int | None", tuple]:
-        """(the latest clock of an awake core, a copy of every state array of the machine, the latest order key of a
-        load ahead of cycle order so far (None: not read yet, see _latest_key), the output held back so far: its
-        length and the partial lines).
+    def _take(self, first: bool = False) -> tuple[int, dict[str, np.ndarray], tuple]:
+        """(the latest clock of an awake core, a copy of every state array of the machine, the output held back so
+        far: its length and the partial lines).
         `first`: the run's start, where no load ahead has been recorded yet (load_keys is all zeros, kept as
         _ALL_ZEROS instead of a copy: on `ideal` it is twice the size of the memory)."""
         m = self.m
@@ -699,8 +698,7 @@ class _Rewind:
         arrays["_code_rows"] = m._code_rows  # the used rows of the code table (pagemap refers to them)
         held = (len(m._held_output) if m._held_output is not None else 0,
                 {core: list(chars) for core, chars in m._line_buf.items()})
-        # (the latest key is read from the copy when it is asked for, after a load read too early: rare)
-        return self._latest_awake_clock(), arrays, 0 if first else None, held
+        return self._latest_awake_clock(), arrays, held
 
     def _restore(self, arrays: dict) -> None:
         m = self.m
@@ -717,8 +715,10 @@ class _Rewind:
 
     @staticmethod
     def _latest_key(checkpoint: tuple) -> int:
-        """The latest order key of a load ahead of cycle order recorded by the time of `checkpoint` (_take)."""
-        return checkpoint[2] if checkpoint[2] is not None else int(checkpoint[1]["load_keys"].max())
+        """The latest order key of a load ahead of cycle order recorded by the time of `checkpoint` (_take), read
+        from its copy of the record when asked for (after a load read too early: rare), not at every checkpoint."""
+        saved = checkpoint[1]["load_keys"]
+        return 0 if saved is _ALL_ZEROS else int(saved.max())
 
     def _latest_awake_clock(self) -> int:
         m = self.m
@@ -734,7 +734,7 @@ class _Rewind:
         output held back then. Loads ahead of cycle order made before it were checked by every write since."""
         m = self.m
         checkpoint = next(c for c in (self.latest, self.previous, self.first) if self._latest_key(c) <= key)
-        _, arrays, _, (held, line_buf) = checkpoint
+        _, arrays, (held, line_buf) = checkpoint
         self._restore(arrays)
         if m._held_output is not None:
             del m._held_output[held:]
